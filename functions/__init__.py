@@ -1,0 +1,1 @@
+"""Lambda code, deployed as one asset (the ``functions`` package at the root of the bundle)."""

@@ -1,0 +1,552 @@
+"""The CPE/CT wire format: pydantic models for every message shape, and the tolerant parser.
+
+Shapes and field names follow the original PHP/Python code (see ``docs/protocol.md``). Models accept
+extra fields (the protocol grew over time and stacks add their own), and PHP's ``[]`` where an
+object is expected reads as ``{}``. The parser turns any output-queue body into one normalized
+:class:`OutputMessage` or raises :class:`~functions.jobs.errors.PoisonMessage` with a reason code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from functions.jobs.errors import PoisonMessage, PoisonReason
+
+JsonValue = Any
+"""Any JSON value (object, list, string, number, bool, null)."""
+
+
+def _php_array_as_object(value: Any) -> Any:
+    # PHP's json_encode turns an empty associative array into [].
+    return {} if isinstance(value, list) and not value else value
+
+
+LenientObject = Annotated[dict[str, Any], BeforeValidator(_php_array_as_object)]
+
+
+class _Open(BaseModel):
+    """Base for wire models: unknown fields are kept, never rejected."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- START_JOB (client -> stack)
+
+
+class WorkflowSpec(_Open):
+    """``data.workflow`` of START_JOB: which SWF workflow the InputPoller starts."""
+
+    name: str
+    version: str
+    taskList: str
+    domain: str
+    executionStartToCloseTimeout: int | None = None
+
+
+class ClientQueues(_Open):
+    input: str
+    output: str
+
+
+class ClientSpec(_Open):
+    """``data.client``: injected by the client SDK; activities route their messages with it."""
+
+    name: str = Field(min_length=3, max_length=64)
+    queues: ClientQueues
+
+
+class Watermark(_Open):
+    bucket: str
+    file: str
+    size: str | None = None
+    opacity: float | None = None
+    x: int | None = None
+    y: int | None = None
+
+
+class InputAsset(_Open):
+    """``input_asset``: the source, in S3 (``bucket`` + ``file``) or at an ``http`` URL."""
+
+    type: str
+    bucket: str | None = None
+    file: str | None = None
+    http: str | None = None
+
+
+class OutputAsset(_Open):
+    """One output (``output_asset`` or an item of ``output_assets``); fields per the CT docs."""
+
+    type: str
+    bucket: str | None = None
+    file: str | None = None
+    path: str | None = None
+    s3_rrs: bool | None = None
+    s3_encrypt: bool | None = None
+    preset: str | None = None
+    size: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    video_bitrate: str | None = None
+    audio_bitrate: str | None = None
+    frame_rate: float | None = None
+    keep_ratio: bool | None = None
+    no_enlarge: bool | None = None
+    allow_upscale: bool | None = None
+    watermark: Watermark | None = None
+    custom_cmd: str | None = None
+    mode: str | None = None
+    snapshot_sec: int | None = None
+    intervals: int | None = None
+
+
+class JobPayload(_Open):
+    """The CT job: what the web app submits as START_JOB ``data`` (minus the injected ``client``)."""
+
+    workflow: WorkflowSpec | None = None
+    input_asset: InputAsset
+    output_asset: OutputAsset | None = None
+    output_assets: list[OutputAsset] | None = None
+
+    def outputs(self) -> list[OutputAsset]:
+        if self.output_assets is not None:
+            return list(self.output_assets)
+        return [self.output_asset] if self.output_asset is not None else []
+
+
+class StartJobData(JobPayload):
+    workflow: WorkflowSpec
+    client: ClientSpec
+
+
+class StartJob(_Open):
+    """The START_JOB envelope exactly as ``CpeClientSdk::start_job()`` builds it."""
+
+    time: float
+    type: Literal["START_JOB"] = "START_JOB"
+    jobId: str
+    data: StartJobData
+
+
+def count_outputs(payload: JsonValue) -> int:
+    """Number of outputs a job payload asks for (``output_assets`` list or one ``output_asset``)."""
+    if not isinstance(payload, dict):
+        return 0
+    outputs = payload.get("output_assets")
+    if isinstance(outputs, list):
+        return len(outputs)
+    return 1 if isinstance(payload.get("output_asset"), dict) else 0
+
+
+# ------------------------------------------------------------------- output messages (stack -> client)
+
+
+class MessageType(StrEnum):
+    WORKFLOW_SCHEDULED = "WORKFLOW_SCHEDULED"
+    WORKFLOW_COMPLETED = "WORKFLOW_COMPLETED"
+    WORKFLOW_FAILED = "WORKFLOW_FAILED"
+    ACTIVITY_SCHEDULED = "ACTIVITY_SCHEDULED"
+    ACTIVITY_STARTED = "ACTIVITY_STARTED"
+    ACTIVITY_PREPARING = "ACTIVITY_PREPARING"
+    ACTIVITY_PROGRESS = "ACTIVITY_PROGRESS"
+    ACTIVITY_FINISHING = "ACTIVITY_FINISHING"
+    ACTIVITY_COMPLETED = "ACTIVITY_COMPLETED"
+    ACTIVITY_FAILED = "ACTIVITY_FAILED"
+    ACTIVITY_TIMEOUT = "ACTIVITY_TIMEOUT"
+    ACTIVITY_CANCELED = "ACTIVITY_CANCELED"
+    UNKNOWN = "UNKNOWN"
+
+
+ACTIVITY_TYPES = frozenset(t for t in MessageType if t.value.startswith("ACTIVITY_"))
+
+
+class WorkflowTypeRef(_Open):
+    name: str | None = None
+    version: str | None = None
+
+
+class WorkflowExecution(_Open):
+    """``data.workflow`` of every message after WORKFLOW_SCHEDULED: SWF's execution ids."""
+
+    workflowId: str | None = None
+    runId: str | None = None
+
+
+class ActivityTypeRef(_Open):
+    name: str | None = None
+    version: str | None = None
+
+
+class ActivityBody(_Open):
+    """``data.activity``. PHP sends ``activityType`` as ``{name, version}``; the Decider sends a
+    string plus ``activityVersion``. Before SDK 394c7b8, ``reason``/``details``/``progress`` were
+    merged here instead of sitting under ``result``; they arrive as extra fields."""
+
+    activityId: str | None = None
+    activityType: ActivityTypeRef | str | None = None
+    activityVersion: str | None = None
+    input: JsonValue = None
+    result: JsonValue = None
+
+
+class ActivityData(_Open):
+    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
+    activity: Annotated[ActivityBody, BeforeValidator(_php_array_as_object)] = ActivityBody()
+
+
+class WorkflowData(_Open):
+    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
+
+
+class _Message(_Open):
+    time: float | None = None
+    type: str
+
+
+class ActivityMessage(_Message):
+    data: Annotated[ActivityData, BeforeValidator(_php_array_as_object)] = ActivityData()
+
+
+class WorkflowScheduledMessage(_Message):
+    """Sent by the InputPoller: the only message with ``jobId`` *and* ``runId`` (top level, no ``data``)."""
+
+    jobId: str = Field(min_length=1)
+    runId: str | None = None
+    workflowId: str | None = None
+    workflowType: Annotated[WorkflowTypeRef, BeforeValidator(_php_array_as_object)] | None = None
+    input: LenientObject = Field(default_factory=dict)
+
+
+class WorkflowEndedMessage(_Message):
+    """WORKFLOW_COMPLETED / WORKFLOW_FAILED from the Decider (no reason is ever given)."""
+
+    data: Annotated[WorkflowData, BeforeValidator(_php_array_as_object)] = WorkflowData()
+
+
+class OtherMessage(_Message):
+    """Any other type: kept if it names a job or a run, so it can be recorded."""
+
+    jobId: str | None = None
+    job_id: str | None = None
+    runId: str | None = None
+    workflowId: str | None = None
+    data: LenientObject = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityError:
+    reason: str
+    details: JsonValue = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputMessage:
+    """One output-queue message, normalized: what the job state machine consumes."""
+
+    type: MessageType
+    raw_type: str
+    time: float
+    digest: str
+    job_id: str | None = None
+    run_id: str | None = None
+    workflow_id: str | None = None
+    workflow_type: tuple[str | None, str | None] | None = None
+    input: dict[str, Any] | None = None
+    activity_id: str | None = None
+    activity_type: str | None = None
+    activity_version: str | None = None
+    result: JsonValue = None
+    has_result: bool = False
+    progress: float | None = None
+    progress_detail: dict[str, float] | None = None
+    error: ActivityError | None = None
+
+    @property
+    def link(self) -> RunLink | None:
+        """The link a WORKFLOW_SCHEDULED establishes (None for any other message)."""
+        if self.type is MessageType.WORKFLOW_SCHEDULED and self.job_id and self.run_id:
+            return RunLink(self.run_id, self.job_id, self.workflow_id)
+        return None
+
+    @property
+    def run_key(self) -> RunKey | None:
+        """How a message that carries no jobId finds its run: by ``runId``, else by ``workflowId``."""
+        if self.run_id:
+            return RunKey("run", self.run_id)
+        if self.workflow_id:
+            return RunKey("workflow", self.workflow_id)
+        return None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RunKey:
+    kind: Literal["run", "workflow"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunLink:
+    """``runId -> jobId`` (and ``workflowId -> jobId, runId``), learnt from WORKFLOW_SCHEDULED."""
+
+    run_id: str
+    job_id: str
+    workflow_id: str | None = None
+
+    def lookup_keys(self) -> list[RunKey]:
+        keys = [RunKey("run", self.run_id)]
+        if self.workflow_id:
+            keys.append(RunKey("workflow", self.workflow_id))
+        return keys
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _reject_constant(name: str) -> float:
+    raise PoisonMessage(PoisonReason.NON_FINITE_NUMBER, f"JSON literal {name} is not allowed")
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise PoisonMessage(PoisonReason.NOT_JSON, f"body is not JSON: {exc.msg} at {exc.pos}") from exc
+    except RecursionError as exc:
+        raise PoisonMessage(PoisonReason.NOT_JSON, "JSON nesting too deep") from exc
+
+
+def _unwrap_sns(document: dict[str, Any]) -> dict[str, Any]:
+    """SNS to SQS without raw delivery wraps the message in a notification envelope."""
+    if (
+        document.get("Type") == "Notification"
+        and isinstance(document.get("Message"), str)
+        and "TopicArn" in document
+    ):
+        inner = _loads(document["Message"].removeprefix("\ufeff"))
+        if not isinstance(inner, dict):
+            raise PoisonMessage(PoisonReason.NOT_AN_OBJECT, "SNS message is not a JSON object")
+        return inner
+    return document
+
+
+def _as_time(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _as_progress(value: Any) -> float | None:
+    number = _as_time(value)
+    return None if number is None else min(number, 100.0)
+
+
+def _digest(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _message_type(raw: Any) -> MessageType:
+    try:
+        return MessageType(str(raw).strip().upper())
+    except ValueError:
+        return MessageType.UNKNOWN
+
+
+def parse_output_message(body: str | bytes, fallback_time: float) -> OutputMessage:
+    """Parse one output-queue body (tolerant: see settled rule 7 in ``docs/protocol.md``).
+
+    ``fallback_time`` (the SQS SentTimestamp, in seconds) stands in for a missing ``time``.
+    Raises :class:`PoisonMessage` when the body can never be applied.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PoisonMessage(PoisonReason.NOT_JSON, "body is not UTF-8") from exc
+    document = _loads(body.removeprefix("\ufeff"))
+    if not isinstance(document, dict):
+        raise PoisonMessage(
+            PoisonReason.NOT_AN_OBJECT, f"body is a JSON {type(document).__name__}, not an object"
+        )
+    document = _unwrap_sns(document)
+    raw_type = document.get("type")
+    if not isinstance(raw_type, str) or not raw_type.strip():
+        raise PoisonMessage(PoisonReason.NO_TYPE, "message has no usable 'type'")
+    kind = _message_type(raw_type)
+    normalized = {**document, "type": kind.value if kind is not MessageType.UNKNOWN else raw_type}
+    time = _as_time(document.get("time"))
+    common: dict[str, Any] = {
+        "type": kind,
+        "raw_type": raw_type,
+        "time": fallback_time if time is None else time,
+        "digest": _digest(normalized),
+    }
+    try:
+        if kind is MessageType.WORKFLOW_SCHEDULED:
+            message = _from_scheduled(WorkflowScheduledMessage.model_validate(document), common)
+        elif kind in (MessageType.WORKFLOW_COMPLETED, MessageType.WORKFLOW_FAILED):
+            execution = WorkflowEndedMessage.model_validate(document).data.workflow
+            message = OutputMessage(**common, run_id=execution.runId, workflow_id=execution.workflowId)
+        elif kind in ACTIVITY_TYPES:
+            message = _from_activity(kind, ActivityMessage.model_validate(document), common)
+        else:
+            message = _from_other(OtherMessage.model_validate(document), common)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise PoisonMessage(PoisonReason.INVALID_SHAPE, f"{kind.value}: {where}: {first['msg']}") from exc
+    if message.job_id is None and message.run_key is None:
+        raise PoisonMessage(PoisonReason.NO_IDENTIFIER, f"{raw_type} carries no jobId, runId or workflowId")
+    return message
+
+
+def _from_scheduled(model: WorkflowScheduledMessage, common: dict[str, Any]) -> OutputMessage:
+    if not model.runId:
+        # Every later message names the run by runId: without it the run could never be followed.
+        raise PoisonMessage(PoisonReason.NO_IDENTIFIER, "WORKFLOW_SCHEDULED carries no runId")
+    workflow_type = (model.workflowType.name, model.workflowType.version) if model.workflowType else None
+    return OutputMessage(
+        **common,
+        job_id=model.jobId,
+        run_id=model.runId,
+        workflow_id=model.workflowId or None,
+        workflow_type=workflow_type,
+        input=model.input,
+    )
+
+
+_LEGACY_RESULT_KEYS = ("reason", "details", "progress", "duration", "done")
+
+
+def _from_activity(kind: MessageType, model: ActivityMessage, common: dict[str, Any]) -> OutputMessage:
+    activity = model.data.activity
+    if isinstance(activity.activityType, ActivityTypeRef):
+        type_name, type_version = activity.activityType.name, activity.activityType.version
+    else:
+        type_name, type_version = activity.activityType, None
+    type_version = type_version or activity.activityVersion
+    activity_id = activity.activityId or type_name
+    if not activity_id:
+        raise PoisonMessage(PoisonReason.INVALID_SHAPE, f"{kind.value} names no activityId or activityType")
+
+    fields_set = activity.model_fields_set
+    result, has_result = activity.result, "result" in fields_set
+    extras = activity.model_extra or {}
+    if not has_result and any(key in extras for key in _LEGACY_RESULT_KEYS):
+        # Pre-394c7b8 SDK: extra keys were merged into data.activity.
+        result, has_result = {key: extras[key] for key in _LEGACY_RESULT_KEYS if key in extras}, True
+
+    progress = detail = None
+    error = None
+    if kind is MessageType.ACTIVITY_PROGRESS and isinstance(result, dict):
+        progress = _as_progress(result.get("progress"))
+        numbers = {key: _as_time(result.get(key)) for key in ("duration", "done")}
+        detail = {key: value for key, value in numbers.items() if value is not None} or None
+    elif kind in (MessageType.ACTIVITY_FAILED, MessageType.ACTIVITY_TIMEOUT, MessageType.ACTIVITY_CANCELED):
+        reason = result.get("reason") if isinstance(result, dict) else None
+        details = result.get("details") if isinstance(result, dict) else result
+        default_reason = {
+            MessageType.ACTIVITY_FAILED: "ACTIVITY_FAILED",
+            MessageType.ACTIVITY_TIMEOUT: "ACTIVITY_TIMEOUT",
+        }.get(kind, "ACTIVITY_CANCELED")
+        error = ActivityError(reason=str(reason) if reason else default_reason, details=details)
+
+    execution = model.data.workflow
+    return OutputMessage(
+        **common,
+        run_id=execution.runId or None,
+        workflow_id=execution.workflowId or None,
+        activity_id=activity_id,
+        activity_type=type_name,
+        activity_version=type_version,
+        result=result if kind is MessageType.ACTIVITY_COMPLETED else None,
+        has_result=has_result and kind is MessageType.ACTIVITY_COMPLETED,
+        progress=progress,
+        progress_detail=detail,
+        error=error,
+    )
+
+
+def _from_other(model: OtherMessage, common: dict[str, Any]) -> OutputMessage:
+    execution = model.data.get("workflow") if isinstance(model.data.get("workflow"), dict) else {}
+    run_id = model.runId or (execution or {}).get("runId")
+    workflow_id = model.workflowId or (execution or {}).get("workflowId")
+    return OutputMessage(
+        **common,
+        job_id=model.jobId or model.job_id,
+        run_id=run_id if isinstance(run_id, str) and run_id else None,
+        workflow_id=workflow_id if isinstance(workflow_id, str) and workflow_id else None,
+    )
+
+
+# ------------------------------------------------------------------- building messages (engines, tests)
+
+
+def workflow_scheduled(
+    *,
+    job_id: str,
+    run_id: str,
+    workflow_id: str,
+    input: dict[str, Any],
+    time: float,
+    workflow_type: tuple[str, str] = ("Transcode", "1.0"),
+) -> dict[str, Any]:
+    """A WORKFLOW_SCHEDULED body as the InputPoller sends it."""
+    return {
+        "time": time,
+        "type": MessageType.WORKFLOW_SCHEDULED.value,
+        "jobId": job_id,
+        "runId": run_id,
+        "workflowId": workflow_id,
+        "workflowType": {"name": workflow_type[0], "version": workflow_type[1]},
+        "input": input,
+    }
+
+
+def activity_message(
+    kind: MessageType,
+    *,
+    run_id: str,
+    workflow_id: str,
+    activity_id: str,
+    activity_type: str,
+    activity_version: str = "v2",
+    time: float,
+    input: JsonValue = None,
+    result: JsonValue = None,
+    decider_style: bool = False,
+) -> dict[str, Any]:
+    """An ACTIVITY_* body: PHP style (``activityType`` object) or Decider style (string + version)."""
+    activity: dict[str, Any] = {"activityId": activity_id}
+    if decider_style:
+        activity.update(activityType=activity_type, activityVersion=activity_version)
+    else:
+        activity["activityType"] = {"name": activity_type, "version": activity_version}
+    if input is not None:
+        activity["input"] = input
+    if result is not None:
+        activity["result"] = result
+    return {
+        "time": time,
+        "type": kind.value,
+        "data": {"workflow": {"workflowId": workflow_id, "runId": run_id}, "activity": activity},
+    }
+
+
+def workflow_ended(kind: MessageType, *, run_id: str, workflow_id: str, time: float) -> dict[str, Any]:
+    """A WORKFLOW_COMPLETED / WORKFLOW_FAILED body as the Decider sends it."""
+    return {
+        "time": time,
+        "type": kind.value,
+        "data": {"workflow": {"workflowId": workflow_id, "runId": run_id}},
+    }

@@ -1,0 +1,1 @@
+"""Plumbing shared by the Lambda handlers (settings, batch glue). No domain logic here."""

@@ -1,0 +1,41 @@
+"""Reading a function's settings from its environment, once, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from functions import env
+from functions.jobs.rules import CompletionRule
+
+_S = TypeVar("_S", bound=BaseModel)
+
+
+class SettingsError(RuntimeError):
+    """The function is misconfigured: it refuses to start rather than run on a silent default."""
+
+
+def load_settings(model: type[_S], values: Mapping[str, object]) -> _S:
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid {model.__name__}: {problems}") from exc
+
+
+def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
+    """The completion rule from ``COMPLETION_MODE``, ``FINAL_ACTIVITY_TYPES`` (comma separated) and
+    ``FINAL_ACTIVITY_COUNT`` (a number, or ``outputs`` for one per output of the job)."""
+    values: dict[str, object] = {}
+    if environ.get(env.COMPLETION_MODE):
+        values["mode"] = environ[env.COMPLETION_MODE]
+    if environ.get(env.FINAL_ACTIVITY_TYPES):
+        values["final_activity_types"] = frozenset(
+            name.strip() for name in environ[env.FINAL_ACTIVITY_TYPES].split(",") if name.strip()
+        )
+    count = environ.get(env.FINAL_ACTIVITY_COUNT, "outputs")
+    if count != "outputs":
+        values["final_activity_count"] = count
+    return load_settings(CompletionRule, values)

@@ -1,0 +1,103 @@
+"""The store's interface and the parts both implementations share. No AWS imports here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from functions.jobs.model import Job, Reported
+from functions.jobs.protocol import RunKey, RunLink
+
+INLINE_VALUE_LIMIT = 4096
+"""Reported values (results, error details, payloads) bigger than this, in bytes of JSON, are kept
+outside the job item so that the item stays small (DynamoDB bills writes per KB and stops at 400 KB)."""
+
+JOB_ITEM_LIMIT = 350_000
+"""Refuse to write a job item bigger than this (DynamoDB's hard limit is 400 KB)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedJob:
+    """A job as stored: ``version`` is the optimistic-locking token (None: not stored yet)."""
+
+    job: Job
+    version: int | None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """A message for a run whose WORKFLOW_SCHEDULED has not arrived yet, kept as received."""
+
+    key: RunKey
+    digest: str
+    body: str
+    sent_at: float
+    message_id: str
+
+
+class JobStore(Protocol):
+    """What the tracker needs from storage. Every read is strongly consistent."""
+
+    def get_jobs(self, job_ids: Collection[str]) -> dict[str, LoadedJob]:
+        """The stored jobs among ``job_ids`` (missing ones are absent from the result)."""
+        ...
+
+    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+        """The links of the runs (or workflows) among ``keys`` that are known."""
+        ...
+
+    def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
+        """Keep ``messages`` until the run is linked. Raises ``RunAlreadyLinked`` if it is already."""
+        ...
+
+    def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
+        """The messages parked under ``keys``."""
+        ...
+
+    def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
+        """Forget parked messages once they are applied."""
+        ...
+
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        """Write ``job`` if the stored version is still ``loaded.version``, together with new run links.
+
+        Raises ``StaleJob`` on a concurrent change and ``RunClaimed`` if a run belongs to another job.
+        Returns the job as stored (big values held outside the item)."""
+        ...
+
+    def load_value(self, job_id: str, reported: Reported) -> Reported:
+        """``reported`` with its value, fetched from where the store holds it if need be."""
+        ...
+
+
+def blob_name(*path: str) -> str:
+    """A key-safe, fixed-length name for a held value (run ids contain '/' and '=')."""
+    return hashlib.sha256("\x1f".join(path).encode()).hexdigest()[:32]
+
+
+def held_values(job: Job) -> Iterator[tuple[str, Reported]]:
+    """Every reported value of ``job`` with the name the store keeps it under."""
+    if job.payload is not None:
+        yield blob_name("payload"), job.payload
+    for run in job.runs.values():
+        for activity in run.activities.values():
+            if activity.result is not None:
+                yield blob_name(run.runId, activity.activityId, "result"), activity.result
+            if activity.error is not None:
+                yield blob_name(run.runId, activity.activityId, "error"), activity.error
+
+
+def externalize(job: Job, limit: int = INLINE_VALUE_LIMIT) -> tuple[Job, dict[str, Reported]]:
+    """Split ``job`` into the item to store and the big values to store beside it.
+
+    Values already held elsewhere stay held; a new big value is returned under its name."""
+    stored = job.model_copy(deep=True)
+    blobs: dict[str, Reported] = {}
+    for name, reported in held_values(stored):
+        if reported.held is None and reported.size > limit:
+            blobs[name] = reported.model_copy()
+            reported.value, reported.held = None, name
+    return stored, blobs

@@ -1,0 +1,84 @@
+"""The in-memory twin of the DynamoDB store, with the same conditions, for unit tests and local use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+
+from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob
+from functions.jobs.model import Job, Reported
+from functions.jobs.protocol import RunKey, RunLink
+from functions.store.base import INLINE_VALUE_LIMIT, JOB_ITEM_LIMIT, LoadedJob, ParkedMessage, externalize
+
+
+class MemoryJobStore:
+    def __init__(self, inline_limit: int = INLINE_VALUE_LIMIT) -> None:
+        self._lock = threading.Lock()
+        self._inline_limit = inline_limit
+        self.jobs: dict[str, LoadedJob] = {}
+        self.links: dict[RunKey, RunLink] = {}
+        self.parked_messages: dict[RunKey, dict[str, ParkedMessage]] = {}
+        self.blobs: dict[tuple[str, str], Reported] = {}
+        self.writes = 0
+
+    def get_jobs(self, job_ids: Collection[str]) -> dict[str, LoadedJob]:
+        with self._lock:
+            return {
+                job_id: LoadedJob(loaded.job.model_copy(deep=True), loaded.version, loaded.updated_at)
+                for job_id in job_ids
+                if (loaded := self.jobs.get(job_id)) is not None
+            }
+
+    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+        with self._lock:
+            return {key: self.links[key] for key in keys if key in self.links}
+
+    def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
+        with self._lock:
+            if key in self.links:
+                raise RunAlreadyLinked(key.value)
+            self.writes += len(messages)
+            bucket = self.parked_messages.setdefault(key, {})
+            for message in messages:
+                bucket[message.digest] = message
+
+    def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
+        with self._lock:
+            return [message for key in keys for message in self.parked_messages.get(key, {}).values()]
+
+    def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
+        with self._lock:
+            for message in messages:
+                self.parked_messages.get(message.key, {}).pop(message.digest, None)
+                if not self.parked_messages.get(message.key, True):
+                    del self.parked_messages[message.key]
+
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        stored, blobs = externalize(job, self._inline_limit)
+        size = len(stored.model_dump_json())
+        if size > JOB_ITEM_LIMIT:
+            raise JobTooLarge(job.jobId, size)
+        with self._lock:
+            current = self.jobs.get(job.jobId)
+            if (current.version if current else None) != loaded.version:
+                raise StaleJob(job.jobId)
+            for link in links:
+                for key in link.lookup_keys():
+                    owner = self.links.get(key)
+                    if owner is not None and owner.job_id != link.job_id:
+                        raise RunClaimed(key.value, owner.job_id)
+            for link in links:
+                for key in link.lookup_keys():
+                    self.links[key] = link
+            for name, reported in blobs.items():
+                self.blobs[(job.jobId, name)] = reported
+            self.writes += 1
+            saved = LoadedJob(stored, (loaded.version or 0) + 1, now)
+            self.jobs[job.jobId] = saved
+            return LoadedJob(stored.model_copy(deep=True), saved.version, now)
+
+    def load_value(self, job_id: str, reported: Reported) -> Reported:
+        if reported.held is None:
+            return reported
+        with self._lock:
+            return self.blobs[(job_id, reported.held)].model_copy()

@@ -1,0 +1,120 @@
+"""PynamoDB records of the jobs table (one table, several item kinds). Only the store uses them.
+
+These classes are the single source of the table's schema: the CDK construct and the tests read
+keys, indexes and the TTL attribute from here (see :func:`table_schema`).
+
+Items:
+  ``JOB#<jobId>  / JOB``                      the job (facts and view), one per job
+  ``JOB#<jobId>  / BLOB#<name>#<part>``      a big reported value, zlib-compressed, in parts
+  ``RUN#<runId>  / LINK``                     runId -> jobId (WORKFLOW_SCHEDULED writes it)
+  ``WF#<workflowId> / LINK``                  workflowId -> jobId, runId
+  ``RUN#<runId> or WF#<workflowId> / PARKED#<digest>``  a message waiting for its run
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+from functions.jobs.protocol import RunKey
+
+JOB_SK = "JOB"
+LINK_SK = "LINK"
+PARKED_PREFIX = "PARKED#"
+BLOB_PREFIX = "BLOB#"
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def run_pk(key: RunKey) -> str:
+    return f"RUN#{key.value}" if key.kind == "run" else f"WF#{key.value}"
+
+
+class _Item(Model):
+    class Meta:
+        table_name = "unbound"  # bound per store, see bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class JobItem(_Item):
+    """The job. View fields are top-level attributes (for queries and stream consumers); the
+    whole record, facts included, is the JSON document in ``record``."""
+
+    job_id = UnicodeAttribute(attr_name="jobId")
+    status = UnicodeAttribute()
+    phase = UnicodeAttribute()
+    progress = NumberAttribute()
+    client_name = UnicodeAttribute(attr_name="clientName", null=True)
+    run_id = UnicodeAttribute(attr_name="runId", null=True)
+    created_at = NumberAttribute(attr_name="createdAt")
+    updated_at = NumberAttribute(attr_name="updatedAt")
+    record = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class BlobItem(_Item):
+    digest = UnicodeAttribute()
+    part = NumberAttribute()
+    parts = NumberAttribute()
+    data = BinaryAttribute(legacy_encoding=False)
+
+
+class LinkItem(_Item):
+    job_id = UnicodeAttribute(attr_name="jobId")
+    run_id = UnicodeAttribute(attr_name="runId")
+    workflow_id = UnicodeAttribute(attr_name="workflowId", null=True)
+
+
+class ParkedItem(_Item):
+    body = UnicodeAttribute()
+    sent_at = NumberAttribute(attr_name="sentAt")
+    message_id = UnicodeAttribute(attr_name="messageId")
+    parked_at = NumberAttribute(attr_name="parkedAt")
+    expires_at = TTLAttribute(attr_name="expiresAt")
+
+
+ITEM_CLASSES: tuple[type[_Item], ...] = (JobItem, BlobItem, LinkItem, ParkedItem)
+
+_M = TypeVar("_M", bound=Model)
+
+
+@dataclass(frozen=True)
+class TableBinding:
+    table_name: str
+    region: str | None = None
+    host: str | None = None  # an endpoint URL (moto server); None for AWS
+
+
+def bind(record: type[_M], binding: TableBinding) -> type[_M]:
+    """A subclass of ``record`` bound to a table. PynamoDB caches one connection per model class,
+    so each store binds its own classes instead of mutating shared ones."""
+    meta = type(
+        "Meta", (), {"table_name": binding.table_name, "region": binding.region, "host": binding.host}
+    )
+    return type(record.__name__, (record,), {"Meta": meta, "__module__": record.__module__})
+
+
+def table_schema() -> dict[str, Any]:
+    """Keys and TTL attribute of the jobs table, read from the records (for CDK and tests)."""
+    hash_key = _Item._hash_key_attribute()  # type: ignore[no-untyped-call]
+    range_key = _Item._range_key_attribute()  # type: ignore[no-untyped-call]
+    ttl = next(attr for attr in ParkedItem.get_attributes().values() if isinstance(attr, TTLAttribute))
+    return {
+        "partition_key": {"name": hash_key.attr_name, "type": hash_key.attr_type},
+        "sort_key": {"name": range_key.attr_name, "type": range_key.attr_type},
+        "global_secondary_indexes": [],
+        "ttl_attribute": ttl.attr_name,
+    }

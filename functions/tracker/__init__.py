@@ -1,0 +1,1 @@
+"""The tracker: the output-queue consumer that keeps the job records."""
