@@ -383,14 +383,16 @@ def parse_output_message(body: str | bytes, fallback_time: float) -> OutputMessa
     if not isinstance(raw_type, str) or not raw_type.strip():
         raise PoisonMessage(PoisonReason.NO_TYPE, "message has no usable 'type'")
     kind = _message_type(raw_type)
-    normalized = {**document, "type": kind.value if kind is not MessageType.UNKNOWN else raw_type}
     time = _as_time(document.get("time"))
-    common: dict[str, Any] = {
-        "type": kind,
-        "raw_type": raw_type,
-        "time": fallback_time if time is None else time,
-        "digest": _digest(normalized),
+    time = fallback_time if time is None else time
+    # The digest identifies the fact: the same message delivered twice shares it; two messages that
+    # differ only in when they were sent (no ``time``, different SentTimestamp) do not.
+    normalized = {
+        **document,
+        "type": kind.value if kind is not MessageType.UNKNOWN else raw_type,
+        "time": time,
     }
+    common: dict[str, Any] = {"type": kind, "raw_type": raw_type, "time": time, "digest": _digest(normalized)}
     try:
         if kind is MessageType.WORKFLOW_SCHEDULED:
             message = _from_scheduled(WorkflowScheduledMessage.model_validate(document), common)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -132,7 +133,7 @@ class DynamoJobStore:
                                 sent_at=message.sent_at,
                                 message_id=message.message_id,
                                 parked_at=now,
-                                expires_at=int(now) + PARKED_TTL_SECONDS,
+                                expires_at=datetime.fromtimestamp(now + PARKED_TTL_SECONDS, UTC),
                             )
                         )
             except TransactWriteError as exc:

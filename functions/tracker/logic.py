@@ -10,6 +10,7 @@ fails alone; the rest of the batch goes on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 from collections import Counter, defaultdict
@@ -33,6 +34,7 @@ from functions.jobs.rules import CompletionRule
 from functions.store.base import JobStore, LoadedJob, ParkedMessage
 
 MAX_ATTEMPTS = 6
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,11 @@ class BatchTracker:
                     self._fail_all(items, Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True), report)
                 return report
             for job_id, items in groups.items():
-                self._settle(job_id, items, preloaded.get(job_id), report)
+                try:
+                    self._settle(job_id, items, preloaded.get(job_id), report)
+                except Exception as exc:  # noqa: BLE001 - one job's defect must not fail the others
+                    _log.exception("job %s could not be settled", job_id)
+                    self._fail_all(items, Failure("INTERNAL_ERROR", repr(exc), retryable=True), report)
         return report
 
     # ------------------------------------------------------------------ attribution

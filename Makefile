@@ -1,0 +1,52 @@
+# One command vocabulary for developers, the README and CI. `make help` lists it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck unit integration infra bench synth clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the pinned dependencies (done by every target that needs it)
+
+run: $(STAMP) ## The main job: replay the sample CPE stream through the tracker on embedded AWS
+	$(PY) -m local.replay
+
+test: lint typecheck ## Everything: ruff, mypy, unit, integration and infra tests
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff (lint and format check)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(PY) -m mypy
+
+unit: $(STAMP) ## Unit tests only (no AWS, sockets blocked)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP) ## Integration tests only (moto)
+	$(PY) -m pytest tests/integration
+
+infra: $(STAMP) ## Infra tests only (synthesized template)
+	$(PY) -m pytest tests/infra
+
+bench: $(STAMP) ## Benchmarks: DynamoDB requests per message, tracker vs a naive poller
+	$(PY) -m bench.tracker_requests
+
+synth: $(STAMP) ## Synthesize the CDK app into cdk.out (bundles the Lambda asset without Docker)
+	$(PY) app.py
+
+clean: ## Remove the virtual environment and build outputs
+	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,70 @@
+"""The tracker: the output queue's event source, the function, and exactly the table rights it uses."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from functions import env
+from functions.jobs.rules import CompletionRule
+from infra.lambda_defaults import FunctionDefaults, PythonFunction
+
+TIMEOUT = Duration.seconds(30)
+BATCH_SIZE = 100
+BATCHING_WINDOW = Duration.seconds(1)
+# The store reads with GetItem/BatchGetItem/Query (consistent) and writes with PutItem,
+# BatchWriteItem and TransactWriteItems (whose items need PutItem and ConditionCheckItem).
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
+
+
+def visibility_timeout_for_tracker() -> Duration:
+    """AWS's guidance: at least six times the function timeout, plus the batching window."""
+    return Duration.seconds(6 * TIMEOUT.to_seconds() + BATCHING_WINDOW.to_seconds())
+
+
+class Tracker(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        queue: sqs.IQueue,
+        table: dynamodb.ITable,
+        defaults: FunctionDefaults,
+        rule: CompletionRule,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = PythonFunction(
+            self,
+            "Tracker",
+            handler="functions.tracker.handler.handler",
+            description="Applies CPE output messages to the job records",
+            defaults=defaults,
+            timeout=TIMEOUT,
+            environment={
+                env.JOBS_TABLE_NAME: table.table_name,
+                env.COMPLETION_MODE: rule.mode.value,
+                env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
+                env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
+            },
+        )
+        self.function = self.handler.function
+        table.grant(self.function, *TABLE_ACTIONS)
+        self.event_source = sources.SqsEventSource(
+            queue,
+            batch_size=BATCH_SIZE,
+            max_batching_window=BATCHING_WINDOW,
+            report_batch_item_failures=True,
+        )
+        self.function.add_event_source(self.event_source)

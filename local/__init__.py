@@ -1,0 +1,1 @@
+"""Running the pipeline on one machine: embedded AWS (moto), event-source emulation, sample streams."""

@@ -1,0 +1,64 @@
+"""Embedded AWS: moto in server mode, in-process, on a free localhost port, with fake credentials."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@dataclass(frozen=True)
+class EmbeddedAws:
+    endpoint: str
+    region: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block (restored afterwards)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
+    """Start moto's server and point every AWS SDK call of this process at it."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        with environment(
+            **FAKE_CREDENTIALS,
+            AWS_DEFAULT_REGION=region,
+            AWS_REGION=region,
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+        ):
+            yield EmbeddedAws(endpoint, region)
+    finally:
+        server.stop()

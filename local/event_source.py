@@ -1,0 +1,156 @@
+"""A faithful, small stand-in for Lambda's SQS event source mapping, for the local stack and tests.
+
+What it does, as AWS does: long-polls the queue, gathers up to ``batch_size`` messages or until the
+batching window closes, invokes the handler with the exact SQS event shape, deletes the messages the
+handler did not report in ``batchItemFailures`` (all of them if it raised: the batch is retried),
+and leaves failed messages to reappear after their visibility timeout; the queue's redrive policy
+moves them to the DLQ after ``maxReceiveCount`` receives. What it does not do: scale pollers with
+the backlog, or apply Lambda's concurrency limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str = "local-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local-function"
+    log_stream_name: str = "local"
+    timeout_ms: int = 30_000
+    _deadline: float = field(default=0.0, repr=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000)) if self._deadline else self.timeout_ms
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One record of the SQS event Lambda sends, from a ``ReceiveMessage`` entry."""
+    body = message["Body"]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": {key: str(value) for key, value in message.get("Attributes", {}).items()},
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+@dataclass
+class PollStats:
+    invocations: int = 0
+    received: int = 0
+    deleted: int = 0
+    failed: int = 0
+    errors: int = 0
+
+
+class SqsEventSource:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        *,
+        batch_size: int = 10,
+        batching_window: float = 0.0,
+        function_name: str = "local-function",
+        timeout_ms: int = 30_000,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._batch_size = batch_size
+        self._window = batching_window
+        self._function_name = function_name
+        self._timeout_ms = timeout_ms
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._queue_arn = attributes["QueueArn"]
+        self._region = self._queue_arn.split(":")[3]
+        self.stats = PollStats()
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """Gather one batch and invoke the handler with it. Returns the number of messages received."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self._window
+        while len(messages) < self._batch_size:
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=min(10, self._batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            messages += received
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (not received and not messages):
+                break
+            if not received:  # within the batching window: wait a little for more
+                time.sleep(min(0.05, remaining))
+        if messages:
+            self._invoke(messages)
+        return len(messages)
+
+    def drain(self, idle_polls: int = 1, wait_seconds: int = 0) -> PollStats:
+        """Poll until the queue returns nothing ``idle_polls`` times in a row."""
+        idle = 0
+        while idle < idle_polls:
+            idle = 0 if self.poll_once(wait_seconds) else idle + 1
+        return self.stats
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, self._queue_arn, self._region) for m in messages]}
+        context = LambdaContext(
+            function_name=self._function_name,
+            timeout_ms=self._timeout_ms,
+            _deadline=time.monotonic() + self._timeout_ms / 1000,
+        )
+        self.stats.invocations += 1
+        self.stats.received += len(messages)
+        try:
+            response = self._handler(event, context) or {}
+        except Exception:  # noqa: BLE001 - Lambda turns any error into a retry of the whole batch
+            _log.exception("%s failed; the batch of %d will be retried", self._function_name, len(messages))
+            self.stats.errors += 1
+            self.stats.failed += len(messages)
+            return
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        self.stats.failed += len(messages) - len(done)
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            self.stats.deleted += len(chunk)
