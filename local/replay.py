@@ -176,9 +176,8 @@ def _describe(job: Job) -> str:
             )
     for output in job.outputs:
         where = output.get("key") or output.get("file") or "?"
-        video = next(
-            (s for s in output.get("probe", {}).get("streams", []) if s.get("codec_type") == "video"), {}
-        )
+        streams: list[dict[str, Any]] = output.get("probe", {}).get("streams", [])
+        video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
         lines.append(f"  output   {where}  {video.get('width', '?')}x{video.get('height', '?')}")
     if job.error:
         lines.append(f"  error    {job.error.get('reason')}: {job.error.get('details')}")
