@@ -177,7 +177,7 @@ def _describe(job: Job) -> str:
     for output in job.outputs:
         where = output.get("key") or output.get("file") or "?"
         streams: list[dict[str, Any]] = output.get("probe", {}).get("streams", [])
-        video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+        video: dict[str, Any] = next((st for st in streams if st.get("codec_type") == "video"), {})
         lines.append(f"  output   {where}  {video.get('width', '?')}x{video.get('height', '?')}")
     if job.error:
         lines.append(f"  error    {job.error.get('reason')}: {job.error.get('details')}")
