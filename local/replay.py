@@ -160,12 +160,12 @@ def _describe(job: Job) -> str:
     ]
     if job.probe:
         fmt = job.probe.get("format", {})
-        streams = ", ".join(
+        described = ", ".join(
             f"{s.get('codec_type')}:{s.get('codec_name')}"
             + (f" {s['width']}x{s['height']}" if "width" in s else "")
             for s in job.probe.get("streams", [])
         )
-        lines.append(f"  probe    {job.probe.get('mime')}  {fmt.get('duration')} s  {streams}")
+        lines.append(f"  probe    {job.probe.get('mime')}  {fmt.get('duration')} s  {described}")
     for run in job.runs.values():
         for activity in sorted(
             run.activities.values(), key=lambda a: (a.startedAt or a.lastReportAt, a.activityId)
@@ -177,7 +177,7 @@ def _describe(job: Job) -> str:
     for output in job.outputs:
         where = output.get("key") or output.get("file") or "?"
         streams: list[dict[str, Any]] = output.get("probe", {}).get("streams", [])
-        video: dict[str, Any] = next((st for st in streams if st.get("codec_type") == "video"), {})
+        video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
         lines.append(f"  output   {where}  {video.get('width', '?')}x{video.get('height', '?')}")
     if job.error:
         lines.append(f"  error    {job.error.get('reason')}: {job.error.get('details')}")
