@@ -1,0 +1,302 @@
+"""The batch tracker with the in-memory store: coalescing, parking, conflicts and failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import pytest
+
+from functions.jobs.errors import StorageUnavailable
+from functions.jobs.machine import apply, derive
+from functions.jobs.model import Job
+from functions.jobs.protocol import MessageType as M
+from functions.jobs.protocol import RunKey, RunLink
+from functions.jobs.rules import DEFAULT_RULE
+from functions.store.base import LoadedJob, ParkedMessage
+from functions.store.memory import MemoryJobStore
+from functions.tracker.logic import MAX_ATTEMPTS, BatchTracker, InboundMessage
+from local.ct_simulator import ffprobe_result
+from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, parsed, progress, scheduled
+
+V, T = "ValidateAssetStep", "TranscodeAssetStep"
+
+
+def inbound(bodies: Sequence[dict[str, Any] | str], prefix: str = "m") -> list[InboundMessage]:
+    return [
+        InboundMessage(f"{prefix}{i}", body if isinstance(body, str) else json.dumps(body), 1.0)
+        for i, body in enumerate(bodies)
+    ]
+
+
+def tracker(store: Any) -> BatchTracker:
+    return BatchTracker(store, DEFAULT_RULE, clock=lambda: 1000.0, sleep=lambda _: None)
+
+
+def full_run(job_id: str = JOB_ID, run_id: str = RUN_ID) -> list[dict[str, Any]]:
+    return [
+        scheduled(1, job_id=job_id, run_id=run_id, workflow_id=f"wf-{run_id}"),
+        act(M.ACTIVITY_STARTED, V, 2, run_id=run_id),
+        act(M.ACTIVITY_PREPARING, V, 3, run_id=run_id),
+        act(M.ACTIVITY_COMPLETED, V, 4, run_id=run_id, result=ffprobe_result()),
+        act(M.ACTIVITY_STARTED, T, 5, run_id=run_id),
+        *[progress(T, 6 + i, 10 * i, run_id=run_id) for i in range(10)],
+        act(M.ACTIVITY_FINISHING, T, 17, run_id=run_id),
+        act(M.ACTIVITY_COMPLETED, T, 18, run_id=run_id, result=ffprobe_result(854, 480)),
+    ]
+
+
+def test_many_messages_of_one_job_cost_one_write():
+    store = MemoryJobStore()
+    report = tracker(store).track(inbound(full_run()))
+    assert (report.applied, report.job_writes, report.failures) == (17, 1, {})
+    assert store.writes == 1
+    assert store.jobs[JOB_ID].job.status.value == "COMPLETED"
+
+
+def test_a_batch_of_several_jobs_costs_one_write_per_job():
+    store = MemoryJobStore()
+    bodies = [body for i in range(3) for body in full_run(f"job-{i}", f"run-{i}")]
+    report = tracker(store).track(inbound(bodies))
+    assert report.job_writes == 3
+    assert {job_id: loaded.job.status.value for job_id, loaded in store.jobs.items()} == dict.fromkeys(
+        ["job-0", "job-1", "job-2"], "COMPLETED"
+    )
+
+
+def test_duplicates_and_stale_messages_cost_no_write():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound(full_run()[:10]))
+    writes = store.writes
+    again = track.track(inbound(full_run()[:10], prefix="again"))
+    stale = track.track(inbound([progress(T, 8.5, 15), act(M.ACTIVITY_PREPARING, V, 3.5)], prefix="stale"))
+    assert (again.job_writes, stale.job_writes, store.writes) == (0, 0, writes)
+    assert (again.unchanged_jobs, stale.unchanged_jobs) == (1, 1)
+    assert again.applied == 10
+
+
+def test_a_poison_message_fails_alone_and_the_batch_is_applied():
+    bodies: list[dict[str, Any] | str] = [*full_run()[:5], "not json", *full_run()[5:]]
+    store = MemoryJobStore()
+    report = tracker(store).track(inbound(bodies))
+    assert list(report.failures) == ["m5"]
+    failure = report.failures["m5"]
+    assert (failure.reason, failure.retryable) == ("NOT_JSON", False)
+    assert report.rejected == {"NOT_JSON": 1}
+    assert store.jobs[JOB_ID].job.status.value == "COMPLETED"
+
+
+def test_messages_before_their_workflow_scheduled_are_parked_then_applied():
+    store = MemoryJobStore()
+    track = tracker(store)
+    body = full_run()
+    first = track.track(inbound(body[1:], prefix="early"))
+    assert (first.parked, first.job_writes, first.failures) == (16, 0, {})
+    assert len(store.parked_messages[RunKey("run", RUN_ID)]) == 16
+    last = track.track(inbound(body[:1], prefix="late"))
+    assert (last.drained, last.job_writes) == (16, 1)
+    assert not store.parked_messages
+    assert store.jobs[JOB_ID].job.status.value == "COMPLETED"
+
+
+def test_workflow_scheduled_later_in_the_same_batch_needs_no_parking():
+    store = MemoryJobStore()
+    body = full_run()
+    report = tracker(store).track(inbound([*body[1:], body[0]]))
+    assert (report.parked, report.job_writes) == (0, 1)
+    assert store.jobs[JOB_ID].job.status.value == "COMPLETED"
+
+
+def test_a_message_naming_only_its_workflow_is_attributed_through_it():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    started = act(M.ACTIVITY_STARTED, V, 2)
+    del started["data"]["workflow"]["runId"]
+    report = track.track(inbound([started]))
+    assert (report.applied, report.parked) == (1, 0)
+    assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
+    assert store.links[RunKey("workflow", WORKFLOW_ID)].workflow_id == WORKFLOW_ID
+
+
+def test_a_run_claimed_by_another_job_is_rejected():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    intruder = scheduled(2, job_id="other-job")
+    follower = act(M.ACTIVITY_STARTED, V, 3)
+    report = track.track(inbound([intruder, follower]))
+    assert report.failures["m0"].reason == "RUN_CLAIMED"
+    assert not report.failures["m0"].retryable
+    assert report.failures["m1"].retryable  # attributed through the intruder; redelivery finds the owner
+    assert "other-job" not in store.jobs
+    redelivered = track.track(inbound([follower], prefix="again"))
+    assert redelivered.applied == 1
+    assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
+
+
+def test_an_unknown_type_for_an_unknown_job_is_rejected():
+    report = tracker(MemoryJobStore()).track(
+        inbound([{"time": 1, "type": "JOB_STARTED", "job_id": "nobody"}])
+    )
+    assert report.failures["m0"].reason == "UNKNOWN_JOB"
+    assert report.unknown_types == 1
+
+
+def test_an_unknown_type_for_a_known_job_is_recorded():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    report = track.track(inbound([{"time": 5, "type": "JOB_STARTED", "jobId": JOB_ID}]))
+    assert (report.failures, report.unknown_types) == ({}, 1)
+    assert store.jobs[JOB_ID].job.otherTypes == {"JOB_STARTED": 5}
+
+
+class RacingStore(MemoryJobStore):
+    """Another invocation writes the job between our read and our write, ``conflicts`` times."""
+
+    def __init__(self, conflicts: int, concurrent: dict[str, Any]) -> None:
+        super().__init__()
+        self.conflicts = conflicts
+        self.concurrent = concurrent
+
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        if self.conflicts and loaded.version is not None:
+            self.conflicts -= 1
+            theirs = self.get_jobs([job.jobId])[job.jobId]
+            apply(theirs.job, parsed(self.concurrent))
+            derive(theirs.job, DEFAULT_RULE)
+            super().save_job(theirs, theirs.job, [], now)
+        return super().save_job(loaded, job, links, now)
+
+
+def test_a_concurrent_write_is_retried_and_nothing_is_lost():
+    store = RacingStore(conflicts=2, concurrent=act(M.ACTIVITY_STARTED, V, 2))
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    report = track.track(inbound([act(M.ACTIVITY_COMPLETED, V, 3, result={})]))
+    assert (report.conflicts, report.job_writes, report.failures) == (2, 1, {})
+    activity = store.jobs[JOB_ID].job.runs[RUN_ID].activities[V]
+    assert set(activity.milestones) == {"STARTED", "COMPLETED"}
+
+
+def test_endless_conflicts_fail_the_messages_for_a_retry():
+    store = RacingStore(conflicts=100, concurrent=progress(V, 2, 1))
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    report = track.track(inbound([act(M.ACTIVITY_STARTED, V, 3)]))
+    assert report.failures["m0"].reason == "CONFLICT"
+    assert report.failures["m0"].retryable
+    assert report.conflicts == MAX_ATTEMPTS - 1
+
+
+class FlakyStore(MemoryJobStore):
+    def __init__(self, broken_job: str) -> None:
+        super().__init__()
+        self.broken_job = broken_job
+
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        if job.jobId == self.broken_job:
+            raise StorageUnavailable("ProvisionedThroughputExceededException")
+        return super().save_job(loaded, job, links, now)
+
+
+def test_a_storage_failure_fails_only_that_jobs_messages_for_a_retry():
+    store = FlakyStore("job-1")
+    report = tracker(store).track(inbound([*full_run("job-0", "run-0"), *full_run("job-1", "run-1")]))
+    failed = {mid for mid, failure in report.failures.items() if failure.retryable}
+    assert failed == {f"m{i}" for i in range(17, 34)}
+    assert store.jobs["job-0"].job.status.value == "COMPLETED"
+
+
+class BuggyStore(MemoryJobStore):
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        if job.jobId == "job-1":
+            raise ZeroDivisionError("a defect")
+        return super().save_job(loaded, job, links, now)
+
+
+def test_a_defect_while_settling_one_job_does_not_fail_the_others():
+    store = BuggyStore()
+    report = tracker(store).track(inbound([*full_run("job-0", "run-0"), *full_run("job-1", "run-1")]))
+    assert {f.reason for f in report.failures.values()} == {"INTERNAL_ERROR"}
+    assert len(report.failures) == 17
+    assert "job-0" in store.jobs
+
+
+class LinkedWhileParking(MemoryJobStore):
+    """Another invocation links the run just before we park."""
+
+    def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
+        if not self.links:
+            tracker(self).track(inbound([scheduled(1)], prefix="other"))  # schedules only: never parks
+        super().park(key, messages, now)  # the run is linked now: refused
+
+
+def test_a_run_linked_while_parking_gets_its_messages_applied():
+    store = LinkedWhileParking()
+    report = tracker(store).track(inbound([act(M.ACTIVITY_STARTED, V, 2)]))
+    assert (report.parked, report.applied, report.failures) == (0, 1, {})
+    assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
+
+
+class ParkedDuringLink(MemoryJobStore):
+    """Another invocation parks a message after our drain and before our link is written."""
+
+    def __init__(self, late: dict[str, Any]) -> None:
+        super().__init__()
+        self.late = late
+
+    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+        if links and self.late:
+            message = parsed(self.late)
+            self.park(
+                RunKey("run", RUN_ID),
+                [ParkedMessage(RunKey("run", RUN_ID), message.digest, json.dumps(self.late), 1.0, "x")],
+                now,
+            )
+            self.late = {}
+        return super().save_job(loaded, job, links, now)
+
+
+def test_a_message_parked_while_the_run_is_being_linked_is_applied():
+    store = ParkedDuringLink(act(M.ACTIVITY_STARTED, V, 2))
+    report = tracker(store).track(inbound([scheduled(1)]))
+    assert (report.job_writes, report.drained, report.failures) == (2, 1, {})
+    assert not store.parked_messages
+    assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
+
+
+class CrashAfterLink(MemoryJobStore):
+    crash = True
+
+    def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
+        if self.crash:
+            raise StorageUnavailable("crashed before discarding")
+        super().discard_parked(messages)
+
+
+def test_a_redelivered_workflow_scheduled_finishes_an_interrupted_drain():
+    store = CrashAfterLink()
+    track = tracker(store)
+    track.track(inbound([act(M.ACTIVITY_STARTED, V, 2)]))
+    track.track(inbound([scheduled(1)]))
+    assert store.parked_messages  # applied, but the discard failed: still parked
+    store.crash = False
+    report = track.track(inbound([scheduled(1)], prefix="redelivered"))
+    assert (report.drained, report.job_writes) == (1, 0)
+    assert not store.parked_messages
+
+
+class Unavailable(MemoryJobStore):
+    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+        raise StorageUnavailable("down")
+
+
+@pytest.mark.parametrize("body", [act(M.ACTIVITY_STARTED, V, 2)])
+def test_storage_down_during_attribution_fails_for_a_retry(body):
+    report = tracker(Unavailable()).track(inbound([body]))
+    assert report.failures["m0"].reason == "STORAGE_UNAVAILABLE"
+    assert report.failures["m0"].retryable
