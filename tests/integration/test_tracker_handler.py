@@ -1,0 +1,275 @@
+"""The tracker Lambda handler against moto, fed SQS events as AWS sends them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.jobs.protocol import MessageType as M
+from functions.store.dynamo import DynamoJobStore
+from local.ct_simulator import CtRun, Transcode, ffprobe_result, run_messages
+from local.event_source import SqsEventSource
+from local.resources import create_queue_with_dlq
+from tests.builders import JOB_ID, RUN_ID, act, scheduled
+from tests.integration.conftest import REGION, message_id, sqs_event
+
+pytestmark = pytest.mark.integration
+
+# The documented examples of docs/protocol.md (cpe-protocol.md sections 2.2-2.4).
+WORKFLOW_SCHEDULED = {
+    "time": 1437447258.9809,
+    "type": "WORKFLOW_SCHEDULED",
+    "jobId": "954e8de9dfa0d44d1e2f21eda6881e74",
+    "runId": "22JYNIVqvmTcYlP3DDytCuoUSlLV2zD6B0K3zBg/b8e1Q=",
+    "workflowId": "55adb45aa2d089.51761449",
+    "workflowType": {"name": "Transcode", "version": "1.0"},
+    "input": {
+        "workflow": {
+            "name": "Transcode",
+            "version": "1.0",
+            "taskList": "basic_transcode",
+            "domain": "SADomain",
+        },
+        "input_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/input/video1.mp4"},
+        "output_asset": {
+            "type": "VIDEO",
+            "bucket": "cloudtranscode-dev",
+            "file": "/output/video1.mp4",
+            "preset": "360p-4.3-generic",
+        },
+        "client": {
+            "name": "ClientA",
+            "queues": {
+                "input": "https://sqs.us-east-1.amazonaws.com/441276146445/ct-in",
+                "output": "https://sqs.us-east-1.amazonaws.com/441276146445/ct-out",
+            },
+        },
+    },
+}
+EXECUTION = {
+    "workflowId": "55adb45aa2d089.51761449",
+    "runId": "22JYNIVqvmTcYlP3DDytCuoUSlLV2zD6B0K3zBg/b8e1Q=",
+}
+
+
+def activity(kind: str, step: str, name: str, time: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "time": time,
+        "type": kind,
+        "data": {
+            "workflow": EXECUTION,
+            "activity": {"activityId": step, "activityType": {"name": name, "version": "v2"}, **extra},
+        },
+    }
+
+
+DOCUMENTED_RUN = [
+    WORKFLOW_SCHEDULED,
+    {
+        "time": 1437447259.0,
+        "type": "ACTIVITY_SCHEDULED",
+        "data": {
+            "workflow": EXECUTION,
+            "activity": {
+                "activityId": "ValidateAssetStep",
+                "activityType": "ValidateAsset",
+                "activityVersion": "v2",
+            },
+        },
+    },
+    activity(
+        "ACTIVITY_STARTED",
+        "ValidateAssetStep",
+        "ValidateAsset",
+        1437447260.1234,
+        input=WORKFLOW_SCHEDULED["input"],
+    ),
+    activity("ACTIVITY_PREPARING", "ValidateAssetStep", "ValidateAsset", 1437447261.0),
+    activity(
+        "ACTIVITY_COMPLETED", "ValidateAssetStep", "ValidateAsset", 1437447262.0, result=ffprobe_result()
+    ),
+    activity("ACTIVITY_STARTED", "TranscodeAssetStep", "TranscodeAsset", 1437447263.0),
+    activity(
+        "ACTIVITY_PROGRESS",
+        "TranscodeAssetStep",
+        "TranscodeAsset",
+        1437447273.0,
+        result={"duration": 61.5, "done": 30.75, "progress": 50},
+    ),
+    activity("ACTIVITY_FINISHING", "TranscodeAssetStep", "TranscodeAsset", 1437447283.0),
+    activity(
+        "ACTIVITY_COMPLETED",
+        "TranscodeAssetStep",
+        "TranscodeAsset",
+        1437447284.0,
+        result=ffprobe_result(480, 360),
+    ),
+    {"time": 1437447285.0, "type": "WORKFLOW_COMPLETED", "data": {"workflow": EXECUTION}},
+]
+DOCUMENTED_JOB = WORKFLOW_SCHEDULED["jobId"]
+
+
+def items(table: str, pk: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name=REGION)
+    return client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def test_documented_messages_build_the_job_record(invoke_tracker, store: DynamoJobStore, calls):
+    response = invoke_tracker(sqs_event(DOCUMENTED_RUN))
+    assert response == {"batchItemFailures": []}
+    job = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job
+    assert (job.status.value, job.phase.value, job.progress) == ("COMPLETED", "COMPLETED", 100)
+    assert (job.clientName, job.runId, job.workflowId) == (
+        "ClientA",
+        EXECUTION["runId"],
+        EXECUTION["workflowId"],
+    )
+    assert job.workflowType == {"name": "Transcode", "version": "1.0"}
+    assert job.probe is not None and job.probe["streams"][0]["codec_name"] == "h264"
+    assert job.outputs[0]["file"] == "/output/video1.mp4"
+    assert job.outputs[0]["probe"]["streams"][0]["width"] == 480
+    assert calls["TransactWriteItems"] + calls["PutItem"] == 1  # one write for the whole batch
+
+
+def test_workflow_scheduled_arriving_last_applies_the_parked_messages(invoke_tracker, store, table):
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[1:])) == {"batchItemFailures": []}
+    assert store.get_jobs([DOCUMENTED_JOB]) == {}
+    assert len(items(table, f"RUN#{EXECUTION['runId']}")) == len(DOCUMENTED_RUN) - 1
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[:1], first_id=100)) == {"batchItemFailures": []}
+    job = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job
+    assert job.status.value == "COMPLETED"
+    assert [i["sk"]["S"] for i in items(table, f"RUN#{EXECUTION['runId']}")] == ["LINK"]
+
+
+def test_the_same_message_three_times_changes_the_record_once(invoke_tracker, store, calls):
+    invoke_tracker(sqs_event(DOCUMENTED_RUN[:3]))
+    progress = activity("ACTIVITY_PREPARING", "ValidateAssetStep", "ValidateAsset", 1437447261.0)
+    assert invoke_tracker(sqs_event([progress, progress, progress], first_id=10)) == {"batchItemFailures": []}
+    before = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB]
+    writes = calls["TransactWriteItems"] + calls["PutItem"]
+    assert invoke_tracker(sqs_event([progress], first_id=20)) == {"batchItemFailures": []}
+    after = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB]
+    assert calls["TransactWriteItems"] + calls["PutItem"] == writes
+    assert after.version == before.version and after.job == before.job
+    assert writes == 2  # the first batch, then the preparing message once
+
+
+def test_a_poison_message_in_the_middle_fails_alone(invoke_tracker, store):
+    bodies: list[Any] = [
+        *DOCUMENTED_RUN[:4],
+        '{"type": "ACTIVITY_PROGRESS", "time": NaN}',
+        *DOCUMENTED_RUN[4:],
+    ]
+    response = invoke_tracker(sqs_event(bodies))
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_id(4)}]}
+    assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.status.value == "COMPLETED"
+
+
+def test_a_batch_of_only_poison_reports_every_item(invoke_tracker):
+    response = invoke_tracker(sqs_event(["not json", "[]"]))
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": message_id(0)}, {"itemIdentifier": message_id(1)}]
+    }
+
+
+def test_a_job_unknown_to_the_table_is_created_from_the_workflow_input(invoke_tracker, store):
+    invoke_tracker(sqs_event([scheduled(5.0, client="LegacySite")]))
+    loaded = store.get_jobs([JOB_ID])[JOB_ID]
+    assert (loaded.job.status.value, loaded.job.clientName, loaded.job.createdAt) == (
+        "SCHEDULED",
+        "LegacySite",
+        5.0,
+    )
+    assert loaded.job.payloadSource == "workflow"
+    assert loaded.version == 1
+
+
+def test_a_100_kb_ffprobe_result_stays_out_of_the_job_item(invoke_tracker, store, table):
+    probe = ffprobe_result(padding=100_000)
+    assert len(json.dumps(probe)) > 100_000
+    invoke_tracker(sqs_event([scheduled(1), act(M.ACTIVITY_COMPLETED, "ValidateAssetStep", 2, result=probe)]))
+    job_items = items(table, f"JOB#{JOB_ID}")
+    job_item = next(i for i in job_items if i["sk"]["S"] == "JOB")
+    assert len(json.dumps(job_item)) < 12_000
+    blobs = [i for i in job_items if i["sk"]["S"].startswith("BLOB#")]
+    assert len(blobs) == 1  # the probe, compressed (the small payload stays inline)
+    job = store.get_jobs([JOB_ID])[JOB_ID].job
+    result = job.runs[RUN_ID].activities["ValidateAssetStep"].result
+    assert result is not None and result.value is None and result.held
+    assert store.load_value(JOB_ID, result).value == probe
+    assert job.probe is not None and job.probe["format"]["duration"] == "61.500000"
+
+
+@pytest.fixture
+def lockstep_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make concurrent invocations read the job at the same moment, so that their writes collide."""
+    barrier = threading.Barrier(2)
+    read = DynamoJobStore.get_jobs
+
+    def get_jobs(self: DynamoJobStore, job_ids: Any) -> Any:
+        jobs = read(self, job_ids)
+        try:
+            barrier.wait(timeout=0.3)
+        except threading.BrokenBarrierError:
+            barrier.reset()  # the other invocation is not reading now: go on alone
+        return jobs
+
+    monkeypatch.setattr(DynamoJobStore, "get_jobs", get_jobs)
+
+
+def test_two_invocations_racing_on_one_job_lose_nothing(
+    invoke_tracker, store, serialized_moto, lockstep_reads, calls
+):
+    run = CtRun(
+        JOB_ID, RUN_ID, "wf-1", transcodes=(Transcode(2, tuple(range(1, 100, 3)), 2),) * 2, output_list=True
+    )
+    bodies = run_messages(run)
+    invoke_tracker(sqs_event(bodies[:1]))
+    halves = [bodies[1::2], bodies[2::2]]
+    errors: list[BaseException] = []
+
+    def worker(half: list[dict[str, Any]], offset: int) -> None:
+        try:
+            for start in range(0, len(half), 3):  # many small batches: many chances to collide
+                response = invoke_tracker(sqs_event(half[start : start + 3], first_id=offset + start))
+                assert response == {"batchItemFailures": []}
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(half, 1000 * (n + 1))) for n, half in enumerate(halves)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    loaded = store.get_jobs([JOB_ID])[JOB_ID]
+    attempts = calls["PutItem"] + calls["TransactWriteItems"]
+    assert loaded.version is not None and attempts > loaded.version  # writes collided, and were retried
+    job = loaded.job
+    assert job.status.value == "COMPLETED"
+    for step in ("TranscodeAssetStep1", "TranscodeAssetStep2"):
+        activity_state = job.runs[RUN_ID].activities[step]
+        assert activity_state.reportedProgress == 97
+        assert set(activity_state.milestones) == {"STARTED", "PREPARING", "RUNNING", "FINISHING", "COMPLETED"}
+
+
+def test_poison_ends_in_the_dlq_after_max_receives_while_the_rest_applies(invoke_tracker, store):
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url, dlq_url = create_queue_with_dlq(sqs, "cpe-output", visibility_timeout=0, max_receives=5)
+    for body in [*DOCUMENTED_RUN[:5], "not json", *DOCUMENTED_RUN[5:]]:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+    source = SqsEventSource(sqs, queue_url, lambda event, context: invoke_tracker(event), batch_size=4)
+    stats = source.drain(idle_polls=2)
+    assert stats.failed == 5
+    dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    assert [m["Body"] for m in dead["Messages"]] == ["not json"]
+    assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.status.value == "COMPLETED"
