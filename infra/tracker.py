@@ -15,16 +15,14 @@ from infra.lambda_defaults import FunctionDefaults, PythonFunction
 TIMEOUT = Duration.seconds(30)
 BATCH_SIZE = 100
 BATCHING_WINDOW = Duration.seconds(1)
-# The store reads with GetItem/BatchGetItem/Query (consistent) and writes with PutItem,
-# BatchWriteItem and TransactWriteItems (whose items need PutItem and ConditionCheckItem).
+# The store reads with BatchGetItem and Query (consistent), and writes with conditional PutItem and
+# UpdateItem and with BatchWriteItem (held values, parked messages and their removal).
 TABLE_ACTIONS = (
-    "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:PutItem",
-    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +28,15 @@ class LoadedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class RunEntry:
+    """What the store knows of a run key: its link, once WORKFLOW_SCHEDULED was applied, and its
+    parking version, bumped every time messages are parked against the key (0: never)."""
+
+    link: RunLink | None = None
+    parked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ParkedMessage:
     """A message for a run whose WORKFLOW_SCHEDULED has not arrived yet, kept as received."""
 
@@ -45,12 +54,13 @@ class JobStore(Protocol):
         """The stored jobs among ``job_ids`` (missing ones are absent from the result)."""
         ...
 
-    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
-        """The links of the runs (or workflows) among ``keys`` that are known."""
+    def lookup_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunEntry]:
+        """What is known of ``keys`` (unknown keys are absent from the result)."""
         ...
 
     def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
-        """Keep ``messages`` until the run is linked. Raises ``RunAlreadyLinked`` if it is already."""
+        """Keep ``messages`` until the run is linked, and bump the key's parking version.
+        Raises ``RunAlreadyLinked`` if the run is linked already."""
         ...
 
     def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
@@ -61,11 +71,20 @@ class JobStore(Protocol):
         """Forget parked messages once they are applied."""
         ...
 
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
-        """Write ``job`` if the stored version is still ``loaded.version``, together with new run links.
+    def save_job(
+        self,
+        loaded: LoadedJob,
+        job: Job,
+        links: Sequence[RunLink],
+        parked_seen: Mapping[RunKey, int],
+        now: float,
+    ) -> LoadedJob:
+        """Link ``job``'s new runs (if their keys' parking versions are still ``parked_seen``, 0 when
+        absent, or they are linked to this job already), then write ``job`` if the stored version is
+        still ``loaded.version``.
 
-        Raises ``StaleJob`` on a concurrent change and ``RunClaimed`` if a run belongs to another job.
-        Returns the job as stored (big values held outside the item)."""
+        Raises ``StaleJob`` if the job changed or messages were parked since, and ``RunClaimed`` if a
+        run belongs to another job. Returns the job as stored (big values held outside the item)."""
         ...
 
     def load_value(self, job_id: str, reported: Reported) -> Reported:

@@ -1,21 +1,28 @@
 """The DynamoDB store (PynamoDB): the only module that talks to the jobs table.
 
-Concurrency: the job item carries a version attribute (optimistic locking); run links are written
-in the same transaction as the job, with a condition that the run is new or already ours; parking
-a message is a transaction conditioned on the run *not* being linked yet. So a message is either
-parked before the link exists (and the writer of the link drains it afterwards) or sees the link.
+Every write is conditional, and the order of writes carries the guarantees (no transaction, which
+would cost twice the write capacity and serialize hot items):
+
+* Linking a run (WORKFLOW_SCHEDULED): put the run's link items first, each conditioned on "not
+  linked to another job, and parked at the version the tracker drained" (or already ours, when a
+  redelivery finishes an interrupted link); then put the job, conditioned on its version. A crash
+  between the two leaves a link to a job that lacks the run: messages of the run then fail and are
+  redelivered until the redelivered WORKFLOW_SCHEDULED completes the job.
+* Parking a message: put the parked items first, then bump the run key's parking version,
+  conditioned on "not linked". If the bump fails, the run got linked: the caller applies the
+  messages instead, and the parked copies are deleted. A linker that drained before the bump fails
+  its link condition and drains again.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
 from functions.jobs.model import Job, Reported
@@ -25,6 +32,7 @@ from functions.store.base import (
     JOB_ITEM_LIMIT,
     LoadedJob,
     ParkedMessage,
+    RunEntry,
     externalize,
 )
 from functions.store.records import (
@@ -43,72 +51,52 @@ from functions.store.records import (
 )
 
 BLOB_PART_BYTES = 300_000
-TRANSACTION_ITEMS = 100
 BATCH_GET_KEYS = 100
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_T = TypeVar("_T")
 
 
 class DynamoJobStore:
     def __init__(self, binding: TableBinding, inline_limit: int = INLINE_VALUE_LIMIT) -> None:
-        self._binding = binding
         self._inline_limit = inline_limit
         self._jobs = bind(JobItem, binding)
         self._blobs = bind(BlobItem, binding)
         self._links = bind(LinkItem, binding)
         self._parked = bind(ParkedItem, binding)
-        self._connection = Connection(region=binding.region, host=binding.host)
 
     # ------------------------------------------------------------------ reads
 
     def get_jobs(self, job_ids: Collection[str]) -> dict[str, LoadedJob]:
-        keys = [(job_pk(job_id), JOB_SK) for job_id in job_ids]
-        items = self._batch_get(self._jobs, keys)
+        items = self._batch_get(self._jobs, [(job_pk(job_id), JOB_SK) for job_id in job_ids])
         return {
             item.job_id: LoadedJob(Job.model_validate_json(item.record), item.version, item.updated_at)
             for item in items
         }
 
-    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+    def lookup_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunEntry]:
         by_pk = {run_pk(key): key for key in keys}
         items = self._batch_get(self._links, [(pk, LINK_SK) for pk in by_pk])
-        return {
-            by_pk[item.pk]: RunLink(run_id=item.run_id, job_id=item.job_id, workflow_id=item.workflow_id)
-            for item in items
-        }
+        return {by_pk[item.pk]: _entry(item) for item in items}
 
     def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
         found = []
         for key in keys:
-            for item in self._guard(
-                lambda key=key: list(
-                    self._parked.query(
-                        run_pk(key), self._parked.sk.startswith(PARKED_PREFIX), consistent_read=True
-                    )
-                )
-            ):
-                found.append(
-                    ParkedMessage(
-                        key=key,
-                        digest=item.sk.removeprefix(PARKED_PREFIX),
-                        body=item.body,
-                        sent_at=item.sent_at,
-                        message_id=item.message_id,
-                    )
-                )
+            query = self._parked.query(
+                run_pk(key), self._parked.sk.startswith(PARKED_PREFIX), consistent_read=True
+            )
+            items: list[ParkedItem] = _guard(partial(list, query))
+            for item in items:
+                digest = item.sk.removeprefix(PARKED_PREFIX)
+                found.append(ParkedMessage(key, digest, item.body, item.sent_at, item.message_id))
         return found
 
     def load_value(self, job_id: str, reported: Reported) -> Reported:
         if reported.held is None:
             return reported
-        parts = self._guard(
-            lambda: list(
-                self._blobs.query(
-                    job_pk(job_id),
-                    self._blobs.sk.startswith(f"{BLOB_PREFIX}{reported.held}#"),
-                    consistent_read=True,
-                )
-            )
-        )
+        prefix = f"{BLOB_PREFIX}{reported.held}#"
+        query = self._blobs.query(job_pk(job_id), self._blobs.sk.startswith(prefix), consistent_read=True)
+        parts = _guard(lambda: list(query))
         chunks = sorted((p for p in parts if p.digest == reported.digest), key=lambda p: p.part)
         if not chunks or len(chunks) != chunks[0].parts:
             raise StorageUnavailable(f"value {reported.held} of job {job_id} is incomplete")
@@ -117,40 +105,59 @@ class DynamoJobStore:
     # ------------------------------------------------------------------ writes
 
     def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
-        link = self._links
-        for start in range(0, len(messages), TRANSACTION_ITEMS - 1):
-            try:
-                with TransactWrite(connection=self._connection) as transaction:
-                    transaction.condition_check(
-                        link, run_pk(key), LINK_SK, condition=link.pk.does_not_exist()
-                    )
-                    for message in messages[start : start + TRANSACTION_ITEMS - 1]:
-                        transaction.save(
-                            self._parked(
-                                run_pk(key),
-                                f"{PARKED_PREFIX}{message.digest}",
-                                body=message.body,
-                                sent_at=message.sent_at,
-                                message_id=message.message_id,
-                                parked_at=now,
-                                expires_at=datetime.fromtimestamp(now + PARKED_TTL_SECONDS, UTC),
-                            )
-                        )
-            except TransactWriteError as exc:
-                if _failed_conditions(exc) == [0]:
-                    raise RunAlreadyLinked(key.value) from exc
+        expires = datetime.fromtimestamp(now + PARKED_TTL_SECONDS, UTC)
+        items = [
+            self._parked(
+                run_pk(key),
+                f"{PARKED_PREFIX}{message.digest}",
+                body=message.body,
+                sent_at=message.sent_at,
+                message_id=message.message_id,
+                parked_at=now,
+                expires_at=expires,
+            )
+            for message in messages
+        ]
+        _guard(lambda: self._write_all(self._parked, items))
+        link = self._links(run_pk(key), LINK_SK)
+        try:
+            link.update(
+                actions=[self._links.parked.add(1), self._links.expires_at.set(expires)],
+                condition=self._links.job_id.does_not_exist(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != _CONDITION_FAILED:
                 raise _unavailable(exc) from exc
+            # Linked meanwhile: the caller applies these messages; the copies would be left behind.
+            self.discard_parked(messages)
+            raise RunAlreadyLinked(key.value) from exc
 
     def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
-        def write() -> None:
-            with self._parked.batch_write() as batch:
-                for message in messages:
-                    batch.delete(self._parked(run_pk(message.key), f"{PARKED_PREFIX}{message.digest}"))
+        items = [self._parked(run_pk(m.key), f"{PARKED_PREFIX}{m.digest}") for m in messages]
+        _guard(lambda: self._write_all(self._parked, items, delete=True))
 
-        self._guard(write)
-
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self,
+        loaded: LoadedJob,
+        job: Job,
+        links: Sequence[RunLink],
+        parked_seen: Mapping[RunKey, int],
+        now: float,
+    ) -> LoadedJob:
         stored, blobs = externalize(job, self._inline_limit)
+        record = stored.model_dump_json()
+        if len(record) > JOB_ITEM_LIMIT:
+            raise JobTooLarge(job.jobId, len(record))
+        for link in links:
+            for key in link.lookup_keys():
+                self._link(key, link, parked_seen.get(key, 0))
+        # Held values are named by run and activity and checked by digest: writing them ahead of
+        # the job is idempotent, and an unreferenced one is overwritten by the next attempt.
+        blob_items = [
+            blob for name, reported in blobs.items() for blob in self._blob_items(job.jobId, name, reported)
+        ]
+        if blob_items:
+            _guard(lambda: self._write_all(self._blobs, blob_items))
         item = self._jobs(
             job_pk(job.jobId),
             JOB_SK,
@@ -162,58 +169,40 @@ class DynamoJobStore:
             run_id=stored.runId,
             created_at=stored.createdAt,
             updated_at=now,
-            record=stored.model_dump_json(),
+            record=record,
         )
         if loaded.version is not None:
             item.version = loaded.version
-        if len(item.record) > JOB_ITEM_LIMIT:
-            raise JobTooLarge(job.jobId, len(item.record))
-
-        blob_items = [
-            blob for name, reported in blobs.items() for blob in self._blob_items(job.jobId, name, reported)
-        ]
-        link_items = [(key, link) for link in links for key in link.lookup_keys()]
-        if not blob_items and not link_items:
-            try:
-                item.save()
-            except PutError as exc:
-                if exc.cause_response_code == "ConditionalCheckFailedException":
-                    raise StaleJob(job.jobId) from exc
-                raise _unavailable(exc) from exc
-            return LoadedJob(stored, item.version, now)
-
-        if len(blob_items) + len(link_items) + 1 > TRANSACTION_ITEMS:
-            # Held values are idempotent (named and checked by digest): write them ahead.
-            self._guard(lambda: self._write_all(blob_items))
-            blob_items = []
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(item)
-                for key, link in link_items:
-                    transaction.save(
-                        self._links(
-                            run_pk(key),
-                            LINK_SK,
-                            job_id=link.job_id,
-                            run_id=link.run_id,
-                            workflow_id=link.workflow_id,
-                        ),
-                        condition=self._links.pk.does_not_exist() | (self._links.job_id == link.job_id),
-                    )
-                for blob in blob_items:
-                    transaction.save(blob)
-        except TransactWriteError as exc:
-            failed = _failed_conditions(exc)
-            if 0 in failed or _conflicted(exc):
+            item.save()
+        except PutError as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
                 raise StaleJob(job.jobId) from exc
-            if failed:
-                key, link = link_items[failed[0] - 1]
-                owner = self.find_runs([key]).get(key)
-                raise RunClaimed(key.value, owner.job_id if owner else "?") from exc
             raise _unavailable(exc) from exc
         return LoadedJob(stored, item.version, now)
 
     # ------------------------------------------------------------------ helpers
+
+    def _link(self, key: RunKey, link: RunLink, seen: int) -> None:
+        links = self._links
+        unparked = links.parked == seen if seen else links.parked.does_not_exist()
+        item = links(
+            run_pk(key),
+            LINK_SK,
+            job_id=link.job_id,
+            run_id=link.run_id,
+            workflow_id=link.workflow_id,
+            parked=seen or None,
+        )
+        try:
+            item.save(condition=(links.job_id.does_not_exist() & unparked) | (links.job_id == link.job_id))
+        except PutError as exc:
+            if exc.cause_response_code != _CONDITION_FAILED:
+                raise _unavailable(exc) from exc
+            owner = self.lookup_runs([key]).get(key, RunEntry()).link
+            if owner is not None and owner.job_id != link.job_id:
+                raise RunClaimed(key.value, owner.job_id) from exc
+            raise StaleJob(link.job_id) from exc  # messages were parked since we drained: drain again
 
     def _blob_items(self, job_id: str, name: str, reported: Reported) -> Iterator[BlobItem]:
         data = zlib.compress(reported.model_dump_json().encode(), 6)
@@ -228,38 +217,33 @@ class DynamoJobStore:
                 data=chunk,
             )
 
-    def _write_all(self, items: Sequence[BlobItem]) -> None:
-        with self._blobs.batch_write() as batch:
-            for blob in items:
-                batch.save(blob)
+    @staticmethod
+    def _write_all(record: Any, items: Sequence[Any], *, delete: bool = False) -> None:
+        with record.batch_write() as batch:
+            for item in items:
+                if delete:
+                    batch.delete(item)
+                else:
+                    batch.save(item)
 
     def _batch_get(self, record: Any, keys: list[tuple[str, str]]) -> list[Any]:
         found: list[Any] = []
         for start in range(0, len(keys), BATCH_GET_KEYS):
             chunk = keys[start : start + BATCH_GET_KEYS]
-            found += self._guard(lambda chunk=chunk: list(record.batch_get(chunk, consistent_read=True)))
+            found += _guard(partial(list, record.batch_get(chunk, consistent_read=True)))
         return found
 
-    @staticmethod
-    def _guard(call: Any) -> Any:
-        try:
-            return call()
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
+
+def _entry(item: LinkItem) -> RunEntry:
+    link = RunLink(item.run_id, item.job_id, item.workflow_id) if item.job_id and item.run_id else None
+    return RunEntry(link, int(item.parked or 0))
 
 
-def _failed_conditions(exc: TransactWriteError) -> list[int]:
-    return [
-        index
-        for index, reason in enumerate(exc.cancellation_reasons)
-        if reason is not None and reason.code == "ConditionalCheckFailed"
-    ]
-
-
-def _conflicted(exc: TransactWriteError) -> bool:
-    return exc.cause_response_code == "TransactionConflictException" or any(
-        reason is not None and reason.code == "TransactionConflict" for reason in exc.cancellation_reasons
-    )
+def _guard(call: Callable[[], _T]) -> _T:
+    try:
+        return call()
+    except PynamoDBException as exc:
+        raise _unavailable(exc) from exc
 
 
 def _unavailable(exc: PynamoDBException) -> StorageUnavailable:

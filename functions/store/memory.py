@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob
 from functions.jobs.model import Job, Reported
 from functions.jobs.protocol import RunKey, RunLink
-from functions.store.base import INLINE_VALUE_LIMIT, JOB_ITEM_LIMIT, LoadedJob, ParkedMessage, externalize
+from functions.store.base import (
+    INLINE_VALUE_LIMIT,
+    JOB_ITEM_LIMIT,
+    LoadedJob,
+    ParkedMessage,
+    RunEntry,
+    externalize,
+)
 
 
 class MemoryJobStore:
@@ -16,7 +23,7 @@ class MemoryJobStore:
         self._lock = threading.Lock()
         self._inline_limit = inline_limit
         self.jobs: dict[str, LoadedJob] = {}
-        self.links: dict[RunKey, RunLink] = {}
+        self.entries: dict[RunKey, RunEntry] = {}
         self.parked_messages: dict[RunKey, dict[str, ParkedMessage]] = {}
         self.blobs: dict[tuple[str, str], Reported] = {}
         self.writes = 0
@@ -29,15 +36,17 @@ class MemoryJobStore:
                 if (loaded := self.jobs.get(job_id)) is not None
             }
 
-    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+    def lookup_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunEntry]:
         with self._lock:
-            return {key: self.links[key] for key in keys if key in self.links}
+            return {key: self.entries[key] for key in keys if key in self.entries}
 
     def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
         with self._lock:
-            if key in self.links:
+            entry = self.entries.get(key, RunEntry())
+            if entry.link is not None:
                 raise RunAlreadyLinked(key.value)
-            self.writes += len(messages)
+            self.entries[key] = RunEntry(None, entry.parked + 1)
+            self.writes += 1
             bucket = self.parked_messages.setdefault(key, {})
             for message in messages:
                 bucket[message.digest] = message
@@ -49,11 +58,19 @@ class MemoryJobStore:
     def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
         with self._lock:
             for message in messages:
-                self.parked_messages.get(message.key, {}).pop(message.digest, None)
-                if not self.parked_messages.get(message.key, True):
-                    del self.parked_messages[message.key]
+                bucket = self.parked_messages.get(message.key, {})
+                bucket.pop(message.digest, None)
+                if not bucket:
+                    self.parked_messages.pop(message.key, None)
 
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self,
+        loaded: LoadedJob,
+        job: Job,
+        links: Sequence[RunLink],
+        parked_seen: Mapping[RunKey, int],
+        now: float,
+    ) -> LoadedJob:
         stored, blobs = externalize(job, self._inline_limit)
         size = len(stored.model_dump_json())
         if size > JOB_ITEM_LIMIT:
@@ -64,12 +81,14 @@ class MemoryJobStore:
                 raise StaleJob(job.jobId)
             for link in links:
                 for key in link.lookup_keys():
-                    owner = self.links.get(key)
-                    if owner is not None and owner.job_id != link.job_id:
-                        raise RunClaimed(key.value, owner.job_id)
+                    entry = self.entries.get(key, RunEntry())
+                    if entry.link is not None and entry.link.job_id != link.job_id:
+                        raise RunClaimed(key.value, entry.link.job_id)
+                    if entry.link is None and entry.parked != parked_seen.get(key, 0):
+                        raise StaleJob(job.jobId)  # messages were parked since the caller drained
             for link in links:
                 for key in link.lookup_keys():
-                    self.links[key] = link
+                    self.entries[key] = RunEntry(link, parked_seen.get(key, 0))
             for name, reported in blobs.items():
                 self.blobs[(job.jobId, name)] = reported
             self.writes += 1

@@ -6,8 +6,8 @@ keys, indexes and the TTL attribute from here (see :func:`table_schema`).
 Items:
   ``JOB#<jobId>  / JOB``                      the job (facts and view), one per job
   ``JOB#<jobId>  / BLOB#<name>#<part>``      a big reported value, zlib-compressed, in parts
-  ``RUN#<runId>  / LINK``                     runId -> jobId (WORKFLOW_SCHEDULED writes it)
-  ``WF#<workflowId> / LINK``                  workflowId -> jobId, runId
+  ``RUN#<runId>  / LINK``                     runId -> jobId (WORKFLOW_SCHEDULED writes it), parking version
+  ``WF#<workflowId> / LINK``                  workflowId -> jobId, runId, parking version
   ``RUN#<runId> or WF#<workflowId> / PARKED#<digest>``  a message waiting for its run
 """
 
@@ -73,9 +73,14 @@ class BlobItem(_Item):
 
 
 class LinkItem(_Item):
-    job_id = UnicodeAttribute(attr_name="jobId")
-    run_id = UnicodeAttribute(attr_name="runId")
+    """A run key: linked to its job by WORKFLOW_SCHEDULED (``jobId`` set), and its parking version,
+    bumped by every parking of messages against it. Unlinked, it expires with its parked messages."""
+
+    job_id = UnicodeAttribute(attr_name="jobId", null=True)
+    run_id = UnicodeAttribute(attr_name="runId", null=True)
     workflow_id = UnicodeAttribute(attr_name="workflowId", null=True)
+    parked = NumberAttribute(null=True)
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 
 class ParkedItem(_Item):
@@ -111,10 +116,17 @@ def table_schema() -> dict[str, Any]:
     """Keys and TTL attribute of the jobs table, read from the records (for CDK and tests)."""
     hash_key = _Item._hash_key_attribute()  # type: ignore[no-untyped-call]
     range_key = _Item._range_key_attribute()  # type: ignore[no-untyped-call]
-    ttl = next(attr for attr in ParkedItem.get_attributes().values() if isinstance(attr, TTLAttribute))
+    ttls = {
+        attr.attr_name
+        for record in ITEM_CLASSES
+        for attr in record.get_attributes().values()
+        if isinstance(attr, TTLAttribute)
+    }
+    if len(ttls) != 1:
+        raise ValueError(f"the item kinds of one table must share one TTL attribute, not {sorted(ttls)}")
     return {
         "partition_key": {"name": hash_key.attr_name, "type": hash_key.attr_type},
         "sort_key": {"name": range_key.attr_name, "type": range_key.attr_type},
         "global_secondary_indexes": [],
-        "ttl_attribute": ttl.attr_name,
+        "ttl_attribute": ttls.pop(),
     }

@@ -1,10 +1,14 @@
 """Apply a batch of output-queue messages to the jobs they belong to.
 
-One pass per batch: parse every message, attribute each to its job (WORKFLOW_SCHEDULED messages of
-the batch first, then the stored run links, one consistent batch read), park the messages of runs
-not known yet, then for each job read it once, apply all its messages, and write it once if it
-changed (a conditional write; on a conflict, re-read and re-apply). A message that can never apply
-fails alone; the rest of the batch goes on.
+One pass per batch: parse every message; attribute each to its job (WORKFLOW_SCHEDULED messages of
+the batch first, then what the store knows of the other runs, in one consistent batch read); park
+the messages of runs not known yet; then for each job read it once, apply all its messages (and
+those parked against the runs it schedules), and write it once if it changed. The write is
+conditional: on a conflict, re-read and re-apply. A message that can never apply fails alone.
+
+Parking cannot lose a message: parking bumps the run key's parking version unless the run is linked,
+and linking a run is conditioned on the parking version the tracker drained. Whichever comes second
+fails its condition and goes on with what the first wrote (see functions.store.dynamo).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import Job
 from functions.jobs.protocol import MessageType, OutputMessage, RunKey, RunLink, parse_output_message
 from functions.jobs.rules import CompletionRule
-from functions.store.base import JobStore, LoadedJob, ParkedMessage
+from functions.store.base import JobStore, LoadedJob, ParkedMessage, RunEntry
 
 MAX_ATTEMPTS = 6
 _log = logging.getLogger(__name__)
@@ -84,6 +88,13 @@ class _Item:
     parked: ParkedMessage | None = None
 
 
+_Orphans = dict[RunKey, list[tuple[InboundMessage, OutputMessage]]]
+
+
+def _unavailable(exc: StorageUnavailable) -> Failure:
+    return Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True)
+
+
 class BatchTracker:
     def __init__(
         self,
@@ -105,75 +116,72 @@ class BatchTracker:
                 parsed.append((inbound, parse_output_message(inbound.body, inbound.sent_at)))
             except PoisonMessage as exc:
                 report.fail(inbound.message_id, Failure(exc.reason.value, exc.detail, retryable=False))
-        groups, orphans = self._attribute(parsed, report)
+        try:
+            entries = self._lookup(parsed)
+        except StorageUnavailable as exc:
+            for inbound, _ in parsed:
+                report.fail(inbound.message_id, _unavailable(exc))
+            return report
+        groups, orphans = self._attribute(parsed, entries, report)
         self._park(orphans, groups, report)
-        if groups:
+        if not groups:
+            return report
+        try:
+            preloaded = self._store.get_jobs(list(groups))
+        except StorageUnavailable as exc:
+            for items in groups.values():
+                self._fail_all(items, _unavailable(exc), report)
+            return report
+        for job_id, items in groups.items():
             try:
-                preloaded = self._store.get_jobs(list(groups))
-            except StorageUnavailable as exc:
-                for items in groups.values():
-                    self._fail_all(items, Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True), report)
-                return report
-            for job_id, items in groups.items():
-                try:
-                    self._settle(job_id, items, preloaded.get(job_id), report)
-                except Exception as exc:  # noqa: BLE001 - one job's defect must not fail the others
-                    _log.exception("job %s could not be settled", job_id)
-                    self._fail_all(items, Failure("INTERNAL_ERROR", repr(exc), retryable=True), report)
+                self._settle(job_id, items, preloaded.get(job_id), entries, report)
+            except Exception as exc:  # noqa: BLE001 - one job's defect must not fail the others
+                _log.exception("job %s could not be settled", job_id)
+                self._fail_all(items, Failure("INTERNAL_ERROR", repr(exc), retryable=True), report)
         return report
 
     # ------------------------------------------------------------------ attribution
 
+    def _lookup(self, parsed: list[tuple[InboundMessage, OutputMessage]]) -> dict[RunKey, RunEntry]:
+        """One consistent read for every run key of the batch (the parking versions of the runs it
+        schedules, the links of the runs its other messages name)."""
+        keys = {key for _, m in parsed for key in (m.link.lookup_keys() if m.link else [m.run_key]) if key}
+        return self._store.lookup_runs(keys) if keys else {}
+
     def _attribute(
-        self, parsed: list[tuple[InboundMessage, OutputMessage]], report: BatchReport
-    ) -> tuple[dict[str, list[_Item]], dict[RunKey, list[tuple[InboundMessage, OutputMessage]]]]:
+        self,
+        parsed: list[tuple[InboundMessage, OutputMessage]],
+        entries: dict[RunKey, RunEntry],
+        report: BatchReport,
+    ) -> tuple[dict[str, list[_Item]], _Orphans]:
         batch_links: dict[RunKey, RunLink] = {}
         for _, message in parsed:
             if (link := message.link) is not None:
                 for link_key in link.lookup_keys():
                     batch_links.setdefault(link_key, link)
 
-        wanted = {
-            run_key
-            for _, m in parsed
-            if m.link is None and (run_key := m.run_key) is not None and run_key not in batch_links
-        }
-        try:
-            stored_links = self._store.find_runs(wanted) if wanted else {}
-        except StorageUnavailable as exc:
-            stored_links = {}
-            failure = Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True)
-            for inbound, message in parsed:
-                if message.run_key in wanted:
-                    report.fail(inbound.message_id, failure)
-            parsed = [(i, m) for i, m in parsed if i.message_id not in report.failures]
-
         groups: dict[str, list[_Item]] = defaultdict(list)
-        orphans: dict[RunKey, list[tuple[InboundMessage, OutputMessage]]] = defaultdict(list)
+        orphans: _Orphans = defaultdict(list)
         for inbound, message in parsed:
+            if message.type is MessageType.UNKNOWN:
+                report.unknown_types += 1
             if (own := message.link) is not None:
                 groups[own.job_id].append(_Item(message, own.run_id, inbound))
                 continue
             target = message.run_key
-            found = (batch_links.get(target) or stored_links.get(target)) if target else None
+            found = (batch_links.get(target) or entries.get(target, RunEntry()).link) if target else None
             if found is not None:
                 groups[found.job_id].append(_Item(message, found.run_id, inbound))
             elif target is not None:
                 orphans[target].append((inbound, message))
             elif message.job_id is not None:  # a message of unknown type naming its job only
                 groups[message.job_id].append(_Item(message, None, inbound))
-            if message.type is MessageType.UNKNOWN:
-                report.unknown_types += 1
         return groups, orphans
 
-    def _park(
-        self,
-        orphans: dict[RunKey, list[tuple[InboundMessage, OutputMessage]]],
-        groups: dict[str, list[_Item]],
-        report: BatchReport,
-    ) -> None:
+    def _park(self, orphans: _Orphans, groups: dict[str, list[_Item]], report: BatchReport) -> None:
         """Keep messages of runs not linked yet; if a run got linked meanwhile, apply them instead."""
         for key, entries in orphans.items():
+            items = [_Item(message, None, inbound) for inbound, message in entries]
             parked = {
                 message.digest: ParkedMessage(
                     key, message.digest, inbound.body, inbound.sent_at, inbound.message_id
@@ -187,33 +195,43 @@ class BatchTracker:
             except RunAlreadyLinked:
                 pass
             except StorageUnavailable as exc:
+                self._fail_all(items, _unavailable(exc), report)
+                continue
+            try:
+                link = self._store.lookup_runs([key]).get(key, RunEntry()).link
+            except StorageUnavailable as exc:
+                self._fail_all(items, _unavailable(exc), report)
+                continue
+            if link is None:  # cannot happen: links are never removed
                 self._fail_all(
-                    [_Item(m, None, i) for i, m in entries],
-                    Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True),
-                    report,
+                    items, Failure("UNKNOWN_RUN", f"run {key.value} vanished", retryable=True), report
                 )
                 continue
-            link = self._store.find_runs([key]).get(key)
-            if link is None:  # cannot happen: links are never deleted
-                self._fail_all(
-                    [_Item(m, None, i) for i, m in entries], Failure("RACE", "run vanished", True), report
-                )
-                continue
-            groups[link.job_id] += [_Item(m, link.run_id, i) for i, m in entries]
+            groups[link.job_id] += [_Item(message, link.run_id, inbound) for inbound, message in entries]
 
     # ------------------------------------------------------------------ one job
 
-    def _settle(self, job_id: str, items: list[_Item], loaded: LoadedJob | None, report: BatchReport) -> None:
+    def _settle(
+        self,
+        job_id: str,
+        items: list[_Item],
+        loaded: LoadedJob | None,
+        entries: dict[RunKey, RunEntry],
+        report: BatchReport,
+    ) -> None:
         drained: dict[str, _Item] = {}
         attempt = 0
         while True:
             current = loaded or LoadedJob(new_job(job_id), None)
-            # Drain for every run this batch schedules, new or not: a redelivered WORKFLOW_SCHEDULED
-            # must finish a drain that an earlier invocation started and did not finish.
             scheduled = self._scheduled_links(items)
             new_links = [link for link in scheduled if link.run_id not in current.job.runs]
+            parked_seen = {
+                key: entries.get(key, RunEntry()).parked for link in new_links for key in link.lookup_keys()
+            }
             try:
-                for item in self._drain(scheduled, drained):
+                # Drain every run this batch schedules that had messages parked, new or not: a
+                # redelivered WORKFLOW_SCHEDULED finishes a drain an earlier invocation left unfinished.
+                for item in self._drain(scheduled, entries, drained):
                     drained[item.message.digest] = item
                 job, items = self._apply(current.job, items, list(drained.values()), report)
                 if current.version is None and not job.runs:
@@ -223,10 +241,8 @@ class BatchTracker:
                 if job == current.job:
                     report.unchanged_jobs += 1
                 else:
-                    loaded = self._store.save_job(current, job, new_links, self._clock())
+                    self._store.save_job(current, job, new_links, parked_seen, self._clock())
                     report.job_writes += 1
-                    if new_links and self._parked_since(new_links, drained):
-                        continue  # a message was parked while we linked the run: apply it too
                 report.applied += len(items)
                 report.drained += len(drained)
                 self._discard(drained)
@@ -240,7 +256,7 @@ class BatchTracker:
                 self._fail_all(items, failure, report)
                 return
             except StorageUnavailable as exc:
-                self._fail_all(items, Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True), report)
+                self._fail_all(items, _unavailable(exc), report)
                 return
             attempt += 1
             if attempt >= MAX_ATTEMPTS:
@@ -251,8 +267,10 @@ class BatchTracker:
             self._sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not crypto
             try:
                 loaded = self._store.get_jobs([job_id]).get(job_id)
+                keys = [key for link in self._scheduled_links(items) for key in link.lookup_keys()]
+                entries.update(self._store.lookup_runs(keys) if keys else {})
             except StorageUnavailable as exc:
-                self._fail_all(items, Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True), report)
+                self._fail_all(items, _unavailable(exc), report)
                 return
 
     @staticmethod
@@ -263,11 +281,18 @@ class BatchTracker:
                 links.setdefault(link.run_id, link)
         return list(links.values())
 
-    def _drain(self, links: list[RunLink], known: dict[str, _Item]) -> list[_Item]:
-        """Messages parked against the runs of ``links``, not drained already."""
-        if not links:
+    def _drain(
+        self, links: list[RunLink], entries: dict[RunKey, RunEntry], known: dict[str, _Item]
+    ) -> list[_Item]:
+        """Messages parked against the runs of ``links`` (only keys that ever had some are read)."""
+        run_of = {
+            key: link.run_id
+            for link in links
+            for key in link.lookup_keys()
+            if entries.get(key, RunEntry()).parked
+        }
+        if not run_of:
             return []
-        run_of = {key: link.run_id for link in links for key in link.lookup_keys()}
         found = []
         for parked in self._store.parked(list(run_of)):
             if parked.digest in known:
@@ -278,10 +303,6 @@ class BatchTracker:
                 continue  # parseable when parked; if not anymore, it stays parked for an operator
             found.append(_Item(message, run_of[parked.key], None, parked))
         return found
-
-    def _parked_since(self, links: list[RunLink], drained: dict[str, _Item]) -> bool:
-        keys = [key for link in links for key in link.lookup_keys()]
-        return any(parked.digest not in drained for parked in self._store.parked(keys))
 
     def _discard(self, drained: dict[str, _Item]) -> None:
         parked = [item.parked for item in drained.values() if item.parked is not None]
@@ -325,15 +346,14 @@ class BatchTracker:
         claimed_runs = {
             item.message.run_id
             for item in items
-            if item.message.type is MessageType.WORKFLOW_SCHEDULED
-            and exc.run_id in (item.message.run_id, item.message.workflow_id)
+            if item.message.link is not None and exc.run_id in (item.message.run_id, item.message.workflow_id)
         }
         kept = []
         for item in items:
             if item.run_id not in claimed_runs:
                 kept.append(item)
             elif item.inbound is not None:
-                scheduled = item.message.type is MessageType.WORKFLOW_SCHEDULED
+                scheduled = item.message.link is not None
                 failure = Failure(PoisonReason.RUN_CLAIMED.value, str(exc), retryable=not scheduled)
                 report.fail(item.inbound.message_id, failure)
         return kept

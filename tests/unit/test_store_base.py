@@ -40,7 +40,7 @@ def test_every_reported_value_has_a_distinct_name():
 def test_memory_store_gives_held_values_back():
     store = MemoryJobStore(inline_limit=10)
     job = record([scheduled(1)])
-    saved = store.save_job(LoadedJob(job, None), job, [], 5.0)
+    saved = store.save_job(LoadedJob(job, None), job, [], {}, 5.0)
     assert saved.job.payload is not None and saved.job.payload.held is not None
     assert job.payload is not None
     assert store.load_value(JOB_ID, saved.job.payload).value == job.payload.value

@@ -14,7 +14,7 @@ from functions.jobs.model import Job
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
 from functions.jobs.rules import DEFAULT_RULE
-from functions.store.base import LoadedJob, ParkedMessage
+from functions.store.base import LoadedJob, ParkedMessage, RunEntry
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import MAX_ATTEMPTS, BatchTracker, InboundMessage
 from local.ct_simulator import ffprobe_result
@@ -118,7 +118,8 @@ def test_a_message_naming_only_its_workflow_is_attributed_through_it():
     report = track.track(inbound([started]))
     assert (report.applied, report.parked) == (1, 0)
     assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
-    assert store.links[RunKey("workflow", WORKFLOW_ID)].workflow_id == WORKFLOW_ID
+    link = store.entries[RunKey("workflow", WORKFLOW_ID)].link
+    assert link is not None and (link.run_id, link.workflow_id) == (RUN_ID, WORKFLOW_ID)
 
 
 def test_a_run_claimed_by_another_job_is_rejected():
@@ -162,14 +163,16 @@ class RacingStore(MemoryJobStore):
         self.conflicts = conflicts
         self.concurrent = concurrent
 
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], seen: Any, now: float
+    ) -> LoadedJob:
         if self.conflicts and loaded.version is not None:
             self.conflicts -= 1
             theirs = self.get_jobs([job.jobId])[job.jobId]
             apply(theirs.job, parsed(self.concurrent))
             derive(theirs.job, DEFAULT_RULE)
-            super().save_job(theirs, theirs.job, [], now)
-        return super().save_job(loaded, job, links, now)
+            super().save_job(theirs, theirs.job, [], {}, now)
+        return super().save_job(loaded, job, links, seen, now)
 
 
 def test_a_concurrent_write_is_retried_and_nothing_is_lost():
@@ -197,10 +200,12 @@ class FlakyStore(MemoryJobStore):
         super().__init__()
         self.broken_job = broken_job
 
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], seen: Any, now: float
+    ) -> LoadedJob:
         if job.jobId == self.broken_job:
             raise StorageUnavailable("ProvisionedThroughputExceededException")
-        return super().save_job(loaded, job, links, now)
+        return super().save_job(loaded, job, links, seen, now)
 
 
 def test_a_storage_failure_fails_only_that_jobs_messages_for_a_retry():
@@ -212,10 +217,12 @@ def test_a_storage_failure_fails_only_that_jobs_messages_for_a_retry():
 
 
 class BuggyStore(MemoryJobStore):
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], seen: Any, now: float
+    ) -> LoadedJob:
         if job.jobId == "job-1":
             raise ZeroDivisionError("a defect")
-        return super().save_job(loaded, job, links, now)
+        return super().save_job(loaded, job, links, seen, now)
 
 
 def test_a_defect_while_settling_one_job_does_not_fail_the_others():
@@ -230,7 +237,7 @@ class LinkedWhileParking(MemoryJobStore):
     """Another invocation links the run just before we park."""
 
     def park(self, key: RunKey, messages: Sequence[ParkedMessage], now: float) -> None:
-        if not self.links:
+        if not self.jobs:
             tracker(self).track(inbound([scheduled(1)], prefix="other"))  # schedules only: never parks
         super().park(key, messages, now)  # the run is linked now: refused
 
@@ -243,30 +250,37 @@ def test_a_run_linked_while_parking_gets_its_messages_applied():
 
 
 class ParkedDuringLink(MemoryJobStore):
-    """Another invocation parks a message after our drain and before our link is written."""
+    """Another invocation parks a message after we read the run's parking version, before we link."""
 
     def __init__(self, late: dict[str, Any]) -> None:
         super().__init__()
         self.late = late
 
-    def save_job(self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], now: float) -> LoadedJob:
+    def save_job(
+        self, loaded: LoadedJob, job: Job, links: Sequence[RunLink], seen: Any, now: float
+    ) -> LoadedJob:
         if links and self.late:
-            message = parsed(self.late)
+            key = RunKey("run", RUN_ID)
             self.park(
-                RunKey("run", RUN_ID),
-                [ParkedMessage(RunKey("run", RUN_ID), message.digest, json.dumps(self.late), 1.0, "x")],
-                now,
+                key, [ParkedMessage(key, parsed(self.late).digest, json.dumps(self.late), 1.0, "x")], now
             )
             self.late = {}
-        return super().save_job(loaded, job, links, now)
+        return super().save_job(loaded, job, links, seen, now)
 
 
 def test_a_message_parked_while_the_run_is_being_linked_is_applied():
     store = ParkedDuringLink(act(M.ACTIVITY_STARTED, V, 2))
     report = tracker(store).track(inbound([scheduled(1)]))
-    assert (report.job_writes, report.drained, report.failures) == (2, 1, {})
+    assert (report.conflicts, report.job_writes, report.drained, report.failures) == (1, 1, 1, {})
     assert not store.parked_messages
     assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
+
+
+def test_a_run_without_parked_messages_is_linked_without_reading_any():
+    store = MemoryJobStore()
+    store.parked = lambda keys: pytest.fail("no parked message to read")  # type: ignore[method-assign]
+    report = tracker(store).track(inbound(full_run()))
+    assert (report.job_writes, report.failures) == (1, {})
 
 
 class CrashAfterLink(MemoryJobStore):
@@ -291,7 +305,7 @@ def test_a_redelivered_workflow_scheduled_finishes_an_interrupted_drain():
 
 
 class Unavailable(MemoryJobStore):
-    def find_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunLink]:
+    def lookup_runs(self, keys: Collection[RunKey]) -> dict[RunKey, RunEntry]:
         raise StorageUnavailable("down")
 
 

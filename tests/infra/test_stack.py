@@ -1,0 +1,179 @@
+"""Fine-grained checks of the synthesized template (not resource counts)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from functions.store.records import table_schema
+from infra.lambda_defaults import ARCHITECTURE, RUNTIME
+from infra.tracker import TABLE_ACTIONS
+
+pytestmark = pytest.mark.infra
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def ref(value: Any) -> str:
+    """The logical id a Ref / Fn::GetAtt points at."""
+    if "Ref" in value:
+        return str(value["Ref"])
+    return str(value["Fn::GetAtt"][0])
+
+
+def test_every_queue_is_encrypted_tls_only_and_dead_letters_to_an_encrypted_queue(resources):
+    queues = of_type(resources, "AWS::SQS::Queue")
+    policies = of_type(resources, "AWS::SQS::QueuePolicy")
+    with_redrive = {name: q for name, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    assert with_redrive, "the output queue must have a DLQ"
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+        denies = [
+            s
+            for p in policies.values()
+            if any(ref(q) == name for q in p["Properties"]["Queues"])
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies, f"{name} must refuse requests without TLS"
+    for name, queue in with_redrive.items():
+        redrive = queue["Properties"]["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == 5
+        assert ref(redrive["deadLetterTargetArn"]) in queues
+        assert "RedrivePolicy" not in queues[ref(redrive["deadLetterTargetArn"])]["Properties"], name
+
+
+def test_queue_visibility_covers_six_times_its_consumer(resources):
+    functions = of_type(resources, "AWS::Lambda::Function")
+    queues = of_type(resources, "AWS::SQS::Queue")
+    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping")
+    assert mappings
+    for mapping in mappings.values():
+        props = mapping["Properties"]
+        queue = queues[ref(props["EventSourceArn"])]["Properties"]
+        function = functions[ref(props["FunctionName"])]["Properties"]
+        window = props.get("MaximumBatchingWindowInSeconds", 0)
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"] + window
+
+
+def test_tracker_event_source_reports_batch_item_failures(resources):
+    (mapping,) = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 100
+    assert props["MaximumBatchingWindowInSeconds"] == 1
+    queue = of_type(resources, "AWS::SQS::Queue")[ref(props["EventSourceArn"])]
+    assert "RedrivePolicy" in queue["Properties"]
+
+
+def test_jobs_table_keys_and_ttl_come_from_the_records(resources):
+    (table,) = of_type(resources, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    schema = table_schema()
+    assert props["KeySchema"] == [
+        {"AttributeName": schema["partition_key"]["name"], "KeyType": "HASH"},
+        {"AttributeName": schema["sort_key"]["name"], "KeyType": "RANGE"},
+    ]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
+        (schema["partition_key"]["name"], schema["partition_key"]["type"]),
+        (schema["sort_key"]["name"], schema["sort_key"]["type"]),
+    }
+    assert len(props.get("GlobalSecondaryIndexes", [])) == len(schema["global_secondary_indexes"])
+    assert props["TimeToLiveSpecification"] == {"AttributeName": schema["ttl_attribute"], "Enabled": True}
+
+
+def test_jobs_table_is_on_demand_recoverable_encrypted_and_streams_both_images(template: Template):
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+            },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+
+
+def test_functions_are_arm64_on_the_chosen_runtime_with_an_importable_handler(resources):
+    functions = of_type(resources, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Architectures"] == [ARCHITECTURE.name], name
+        assert props["Runtime"] == RUNTIME.name, name
+        module, attribute = props["Handler"].rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), attribute)), name
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_each_function_has_its_own_role(resources):
+    roles = [ref(f["Properties"]["Role"]) for f in of_type(resources, "AWS::Lambda::Function").values()]
+    assert len(roles) == len(set(roles))
+
+
+def test_no_policy_grants_a_wildcard_action(resources):
+    for name, policy in of_type(resources, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(action != "*" and not action.endswith(":*") for action in actions), (name, actions)
+
+
+def test_tracker_gets_exactly_the_table_actions_it_uses_on_the_table_only(resources):
+    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    statements = [
+        s
+        for p in of_type(resources, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            str(a).startswith("dynamodb:")
+            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        )
+    ]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert sorted(statement["Action"]) == sorted(TABLE_ACTIONS)
+    resources_granted = (
+        statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    )
+    assert all(ref(r) == table_id for r in resources_granted if isinstance(r, dict))
+    assert json.dumps(resources_granted).count("index") == 0
+
+
+def test_tracker_is_configured_through_its_environment(template: Template, resources):
+    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "functions.tracker.handler.handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "JOBS_TABLE_NAME": {"Ref": table_id},
+                        "COMPLETION_MODE": "workflow-or-final-activities",
+                        "FINAL_ACTIVITY_TYPES": "TranscodeAsset",
+                        "FINAL_ACTIVITY_COUNT": "outputs",
+                        "POWERTOOLS_SERVICE_NAME": Match.any_value(),
+                        "POWERTOOLS_METRICS_NAMESPACE": Match.any_value(),
+                    }
+                )
+            },
+        },
+    )
+
+
+def test_log_groups_have_a_retention(resources):
+    groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert groups
+    assert all(g["Properties"]["RetentionInDays"] > 0 for g in groups.values())
+    functions = of_type(resources, "AWS::Lambda::Function").values()
+    assert {ref(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in functions} <= set(groups)

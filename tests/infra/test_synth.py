@@ -1,0 +1,61 @@
+"""`python app.py` works offline and bundles the Lambda asset without Docker; cfn-lint is clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+from infra.bundling import RUNTIME_PROVIDED, bundled_requirements
+
+pytestmark = pytest.mark.infra
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cdk.out")
+    environment = {
+        **os.environ,
+        "CDK_OUTDIR": str(out),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=environment, check=True, capture_output=True)
+    return out
+
+
+def asset_dirs(cdk_out: Path) -> list[Path]:
+    return [path for path in cdk_out.iterdir() if path.is_dir() and path.name.startswith("asset.")]
+
+
+def test_one_asset_holds_the_functions_and_their_pinned_dependencies_for_arm64(cdk_out: Path):
+    (asset,) = asset_dirs(cdk_out)
+    assert (asset / "functions" / "tracker" / "handler.py").is_file()
+    installed = {p.name.split("-")[0].lower().replace("_", "-") for p in asset.glob("*.dist-info")}
+    wanted = {pin.split("==")[0].lower().replace("_", "-") for pin in bundled_requirements()}
+    assert installed == wanted
+    assert not installed & RUNTIME_PROVIDED  # the runtime provides boto3 and friends
+    (core,) = asset.glob("pydantic_core/_pydantic_core.*.so")
+    assert "aarch64" in core.name and "cpython-313" in core.name
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_template_references_the_bundled_asset(cdk_out: Path):
+    template = json.loads((cdk_out / "CpeServerless.template.json").read_text())
+    (asset,) = asset_dirs(cdk_out)
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert functions
+    for function in functions:
+        assert function["Properties"]["Code"]["S3Key"] == f"{asset.name.removeprefix('asset.')}.zip"
+
+
+def test_cfn_lint_finds_nothing(cdk_out: Path):
+    template = (cdk_out / "CpeServerless.template.json").read_text()
+    findings = lint(template, config=ManualArgs(regions=["us-east-1"]))
+    # W3005 (a redundant DependsOn) is how CDK writes its templates.
+    assert [f"{m.rule.id}: {m.message}" for m in findings if m.rule.id != "W3005"] == []
