@@ -8,9 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from pynamodb.exceptions import PutError
 
 from functions.jobs.protocol import MessageType as M
 from functions.store.dynamo import DynamoJobStore
+from functions.store.records import JobItem
 from local.ct_simulator import CtRun, Transcode, ffprobe_result, run_messages
 from local.event_source import SqsEventSource
 from local.resources import create_queue_with_dlq
@@ -288,3 +290,27 @@ def test_poison_ends_in_the_dlq_after_max_receives_while_the_rest_applies(invoke
     dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
     assert [m["Body"] for m in dead["Messages"]] == ["not json"]
     assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.status.value == "COMPLETED"
+
+
+def test_a_crash_after_linking_a_run_heals_when_its_message_is_redelivered(
+    invoke_tracker, store, monkeypatch
+):
+    save = JobItem.save
+    crashes = iter([True])
+
+    def crash_once(self: JobItem, *args: Any, **kwargs: Any) -> Any:
+        if next(crashes, False):
+            raise PutError("InternalServerError: the process died here")
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobItem, "save", crash_once)
+    first = invoke_tracker(sqs_event(DOCUMENTED_RUN[:1]))
+    assert first == {"batchItemFailures": [{"itemIdentifier": message_id(0)}]}  # retried by SQS
+    started = invoke_tracker(sqs_event(DOCUMENTED_RUN[2:3], first_id=10))
+    assert started == {
+        "batchItemFailures": [{"itemIdentifier": message_id(10)}]
+    }  # linked, job not written yet
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[:1], first_id=20)) == {"batchItemFailures": []}
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[2:3], first_id=30)) == {"batchItemFailures": []}
+    job = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job
+    assert job.runs[EXECUTION["runId"]].activities["ValidateAssetStep"].status.value == "STARTED"
