@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit integration infra bench synth clean
+.PHONY: help install lock run test lint typecheck unit integration infra bench synth clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,11 @@ $(STAMP): requirements/dev.txt
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the pinned dependencies (done by every target that needs it)
+
+lock: $(STAMP) ## Re-pin requirements/*.txt from requirements/*.in (after editing a .in file)
+	$(PY) -m pip install --quiet uv==0.13.9
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --no-header --annotation-style line lambda.in -o lambda.txt
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --no-header --annotation-style line dev.in -o dev.txt
 
 run: $(STAMP) ## The main job: replay the sample CPE stream through the tracker on embedded AWS
 	$(PY) -m local.replay

@@ -240,7 +240,7 @@ def random_run(rng: random.Random, index: int, start: float) -> CtRun:
     transcodes = tuple(
         Transcode(
             preparing=rng.randint(1, 3),
-            progress=tuple(sorted(rng.sample(range(5, 102), rng.randint(5, 12)))),
+            progress=tuple(sorted(rng.sample(range(5, 102), rng.randint(5, 11)))),
             finishing=rng.randint(1, 3),
         )
         for _ in range(outputs)

@@ -168,7 +168,7 @@ def _describe(job: Job) -> str:
         lines.append(f"  probe    {job.probe.get('mime')}  {fmt.get('duration')} s  {described}")
     for run in job.runs.values():
         for activity in sorted(
-            run.activities.values(), key=lambda a: (a.startedAt or a.lastReportAt, a.activityId)
+            run.activities.values(), key=lambda a: (min(a.milestones.values(), default=0.0), a.activityId)
         ):
             lines.append(
                 f"  {activity.activityId:<20} {activity.activityType or '?':<15} {activity.status.value:<10}"

@@ -170,7 +170,6 @@ def _apply_activity(run: RunState, message: OutputMessage) -> None:
     if status.rank > activity.status.rank:
         activity.status = status
     activity.milestones[status] = _earliest(activity.milestones.get(status), message.time)
-    activity.lastReportAt = max(activity.lastReportAt, message.time)
 
     if message.progress is not None:
         activity.reportedProgress = max(activity.reportedProgress, min(100.0, max(0.0, message.progress)))
@@ -454,8 +453,6 @@ def _event_times(job: Job) -> Iterable[float]:
         yield from run.otherTypes.values()
         for activity in run.activities.values():
             yield from activity.milestones.values()
-            if activity.lastReportAt:
-                yield activity.lastReportAt
 
 
 # --------------------------------------------------------------------------- timeline

@@ -137,7 +137,6 @@ class ActivityState(_State):
     reportedProgress: float = 0.0
     progressDetail: dict[str, float] | None = None
     milestones: dict[ActivityStatus, float] = Field(default_factory=dict)
-    lastReportAt: float = 0.0
     result: Reported | None = None
     error: Reported | None = None
     # Summaries computed from ``result``/``error`` when they are chosen, so the view never needs
@@ -210,7 +209,7 @@ class Job(_State):
     phase: Phase = Phase.QUEUED
     progress: int = 0
     createdAt: float = 0.0
-    lastEventAt: float | None = None
+    lastEventAt: float | None = None  # when the latest state reached was first reported
     runId: str | None = None
     workflowId: str | None = None
     workflowType: dict[str, str | None] | None = None

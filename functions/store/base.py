@@ -79,9 +79,9 @@ class JobStore(Protocol):
         parked_seen: Mapping[RunKey, int],
         now: float,
     ) -> LoadedJob:
-        """Link ``job``'s new runs (if their keys' parking versions are still ``parked_seen``, 0 when
-        absent, or they are linked to this job already), then write ``job`` if the stored version is
-        still ``loaded.version``.
+        """Write ``job`` if the stored version is still ``loaded.version`` and, atomically with it,
+        link its new runs if they are not linked and their keys' parking versions are still
+        ``parked_seen`` (0 when absent).
 
         Raises ``StaleJob`` if the job changed or messages were parked since, and ``RunClaimed`` if a
         run belongs to another job. Returns the job as stored (big values held outside the item)."""

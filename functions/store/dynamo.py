@@ -1,17 +1,16 @@
 """The DynamoDB store (PynamoDB): the only module that talks to the jobs table.
 
-Every write is conditional, and the order of writes carries the guarantees (no transaction, which
-would cost twice the write capacity and serialize hot items):
+Every write is conditional:
 
-* Linking a run (WORKFLOW_SCHEDULED): put the run's link items first, each conditioned on "not
-  linked to another job, and parked at the version the tracker drained" (or already ours, when a
-  redelivery finishes an interrupted link); then put the job, conditioned on its version. A crash
-  between the two leaves a link to a job that lacks the run: messages of the run then fail and are
-  redelivered until the redelivered WORKFLOW_SCHEDULED completes the job.
+* Writing a job: a put conditioned on its version. When the job links new runs (a
+  WORKFLOW_SCHEDULED), or holds new big values, one transaction writes the job, the runs' link items
+  (each conditioned on "not linked, and parked at the version the tracker drained") and the values:
+  one request per job per batch, atomic, at twice the write capacity, once per run.
 * Parking a message: put the parked items first, then bump the run key's parking version,
-  conditioned on "not linked". If the bump fails, the run got linked: the caller applies the
-  messages instead, and the parked copies are deleted. A linker that drained before the bump fails
-  its link condition and drains again.
+  conditioned on "not linked" (no transaction: parking is rare and a crash in between only leaves an
+  unacknowledged message, parked again on redelivery). If the bump fails, the run got linked: the
+  caller applies the messages instead and the parked copies are deleted. A tracker that drained
+  before the bump fails its link condition and drains again.
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
 from functions.jobs.model import Job, Reported
@@ -52,6 +53,7 @@ from functions.store.records import (
 
 BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
+TRANSACTION_ITEMS = 100
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
@@ -64,6 +66,7 @@ class DynamoJobStore:
         self._blobs = bind(BlobItem, binding)
         self._links = bind(LinkItem, binding)
         self._parked = bind(ParkedItem, binding)
+        self._connection = Connection(region=binding.region, host=binding.host)
 
     # ------------------------------------------------------------------ reads
 
@@ -145,19 +148,6 @@ class DynamoJobStore:
         now: float,
     ) -> LoadedJob:
         stored, blobs = externalize(job, self._inline_limit)
-        record = stored.model_dump_json()
-        if len(record) > JOB_ITEM_LIMIT:
-            raise JobTooLarge(job.jobId, len(record))
-        for link in links:
-            for key in link.lookup_keys():
-                self._link(key, link, parked_seen.get(key, 0))
-        # Held values are named by run and activity and checked by digest: writing them ahead of
-        # the job is idempotent, and an unreferenced one is overwritten by the next attempt.
-        blob_items = [
-            blob for name, reported in blobs.items() for blob in self._blob_items(job.jobId, name, reported)
-        ]
-        if blob_items:
-            _guard(lambda: self._write_all(self._blobs, blob_items))
         item = self._jobs(
             job_pk(job.jobId),
             JOB_SK,
@@ -169,24 +159,60 @@ class DynamoJobStore:
             run_id=stored.runId,
             created_at=stored.createdAt,
             updated_at=now,
-            record=record,
+            record=stored.model_dump_json(),
         )
+        if len(item.record) > JOB_ITEM_LIMIT:
+            raise JobTooLarge(job.jobId, len(item.record))
         if loaded.version is not None:
             item.version = loaded.version
+        blob_items = [
+            blob for name, value in blobs.items() for blob in self._blob_items(job.jobId, name, value)
+        ]
+        link_items = [(key, link) for link in links for key in link.lookup_keys()]
+        if not link_items and not blob_items:
+            try:
+                item.save()
+            except PutError as exc:
+                if exc.cause_response_code == _CONDITION_FAILED:
+                    raise StaleJob(job.jobId) from exc
+                raise _unavailable(exc) from exc
+            return LoadedJob(stored, item.version, now)
+        if (
+            len(blob_items) + len(link_items) >= TRANSACTION_ITEMS
+            or sum(len(b.data) for b in blob_items) > 3_000_000
+        ):
+            # Held values are named and checked by digest: writing them ahead is idempotent.
+            _guard(partial(self._write_all, self._blobs, blob_items))
+            blob_items = []
         try:
-            item.save()
-        except PutError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(item)  # the transaction's first item
+                for key, link in link_items:
+                    transaction.save(
+                        self._link_item(key, link, parked_seen.get(key, 0)),
+                        condition=self._unlinked(key, parked_seen),
+                    )
+                for blob in blob_items:
+                    transaction.save(blob)
+        except TransactWriteError as exc:
+            failed = _failed_conditions(exc)
+            if 0 in failed or _conflicted(exc):
                 raise StaleJob(job.jobId) from exc
-            raise _unavailable(exc) from exc
+            if not failed:
+                raise _unavailable(exc) from exc
+            key, link = link_items[failed[0] - 1]
+            owner = self.lookup_runs([key]).get(key, RunEntry()).link
+            if owner is not None and owner.job_id != link.job_id:
+                raise RunClaimed(key.value, owner.job_id) from exc
+            raise StaleJob(job.jobId) from exc  # messages were parked since the tracker drained
         return LoadedJob(stored, item.version, now)
 
     # ------------------------------------------------------------------ helpers
 
-    def _link(self, key: RunKey, link: RunLink, seen: int) -> None:
-        links = self._links
-        unparked = links.parked == seen if seen else links.parked.does_not_exist()
-        item = links(
+    def _link_item(self, key: RunKey, link: RunLink, seen: int) -> LinkItem:
+        # The parking version stays on the link: a redelivered WORKFLOW_SCHEDULED can then find
+        # parked messages a crash left behind.
+        return self._links(
             run_pk(key),
             LINK_SK,
             job_id=link.job_id,
@@ -194,15 +220,11 @@ class DynamoJobStore:
             workflow_id=link.workflow_id,
             parked=seen or None,
         )
-        try:
-            item.save(condition=(links.job_id.does_not_exist() & unparked) | (links.job_id == link.job_id))
-        except PutError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
-                raise _unavailable(exc) from exc
-            owner = self.lookup_runs([key]).get(key, RunEntry()).link
-            if owner is not None and owner.job_id != link.job_id:
-                raise RunClaimed(key.value, owner.job_id) from exc
-            raise StaleJob(link.job_id) from exc  # messages were parked since we drained: drain again
+
+    def _unlinked(self, key: RunKey, parked_seen: Mapping[RunKey, int]) -> Any:
+        seen = parked_seen.get(key, 0)
+        unchanged = self._links.parked == seen if seen else self._links.parked.does_not_exist()
+        return self._links.job_id.does_not_exist() & unchanged
 
     def _blob_items(self, job_id: str, name: str, reported: Reported) -> Iterator[BlobItem]:
         data = zlib.compress(reported.model_dump_json().encode(), 6)
@@ -237,6 +259,20 @@ class DynamoJobStore:
 def _entry(item: LinkItem) -> RunEntry:
     link = RunLink(item.run_id, item.job_id, item.workflow_id) if item.job_id and item.run_id else None
     return RunEntry(link, int(item.parked or 0))
+
+
+def _failed_conditions(exc: TransactWriteError) -> list[int]:
+    return [
+        index
+        for index, reason in enumerate(exc.cancellation_reasons)
+        if reason is not None and reason.code == "ConditionalCheckFailed"
+    ]
+
+
+def _conflicted(exc: TransactWriteError) -> bool:
+    return exc.cause_response_code == "TransactionConflictException" or any(
+        reason is not None and reason.code == "TransactionConflict" for reason in exc.cancellation_reasons
+    )
 
 
 def _guard(call: Callable[[], _T]) -> _T:

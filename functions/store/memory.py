@@ -84,8 +84,8 @@ class MemoryJobStore:
                     entry = self.entries.get(key, RunEntry())
                     if entry.link is not None and entry.link.job_id != link.job_id:
                         raise RunClaimed(key.value, entry.link.job_id)
-                    if entry.link is None and entry.parked != parked_seen.get(key, 0):
-                        raise StaleJob(job.jobId)  # messages were parked since the caller drained
+                    if entry.link is not None or entry.parked != parked_seen.get(key, 0):
+                        raise StaleJob(job.jobId)  # linked concurrently, or parked since the caller drained
             for link in links:
                 for key in link.lookup_keys():
                     self.entries[key] = RunEntry(link, parked_seen.get(key, 0))

@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from functions.jobs.protocol import MessageType as M
 from functions.store.dynamo import DynamoJobStore
-from functions.store.records import JobItem
 from local.ct_simulator import CtRun, Transcode, ffprobe_result, run_messages
 from local.event_source import SqsEventSource
 from local.resources import create_queue_with_dlq
@@ -139,11 +139,13 @@ def test_documented_messages_build_the_job_record(invoke_tracker, store: DynamoJ
     assert job.probe is not None and job.probe["streams"][0]["codec_name"] == "h264"
     assert job.outputs[0]["file"] == "/output/video1.mp4"
     assert job.outputs[0]["probe"]["streams"][0]["width"] == 480
-    # One job write for the whole batch, and the run's two links (by runId and by workflowId).
-    assert (calls["PutItem"], sum(calls[op] for op in ("UpdateItem", "BatchWriteItem", "DeleteItem"))) == (
-        3,
-        0,
-    )
+    # One write for the whole batch: the job and its run's two links (by runId, by workflowId).
+    writes = {
+        op: n
+        for op, n in calls.items()
+        if op in ("PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
+    }
+    assert writes == {"TransactWriteItems": 1}
 
 
 def test_workflow_scheduled_arriving_last_applies_the_parked_messages(invoke_tracker, store, table):
@@ -160,6 +162,7 @@ def test_workflow_scheduled_arriving_last_applies_the_parked_messages(invoke_tra
 def test_the_same_message_three_times_changes_the_record_once(invoke_tracker, store, calls):
     invoke_tracker(sqs_event(DOCUMENTED_RUN[:3]))
     preparing = activity("ACTIVITY_PREPARING", "ValidateAssetStep", "ValidateAsset", 1437447261.0)
+    assert calls["TransactWriteItems"] == 1
     writes = calls["PutItem"]
     assert invoke_tracker(sqs_event([preparing, preparing, preparing], first_id=10)) == {
         "batchItemFailures": []
@@ -292,25 +295,24 @@ def test_poison_ends_in_the_dlq_after_max_receives_while_the_rest_applies(invoke
     assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.status.value == "COMPLETED"
 
 
-def test_a_crash_after_linking_a_run_heals_when_its_message_is_redelivered(
-    invoke_tracker, store, monkeypatch
+def test_a_failed_link_transaction_writes_nothing_and_heals_on_redelivery(
+    invoke_tracker, store, table, monkeypatch
 ):
-    save = JobItem.save
-    crashes = iter([True])
+    commit = TransactWrite._commit
+    failures = iter([True])
 
-    def crash_once(self: JobItem, *args: Any, **kwargs: Any) -> Any:
-        if next(crashes, False):
-            raise PutError("InternalServerError: the process died here")
-        return save(self, *args, **kwargs)
+    def fail_once(self: TransactWrite) -> Any:
+        if next(failures, False):
+            raise TransactWriteError("InternalServerError: the service failed this time")
+        return commit(self)
 
-    monkeypatch.setattr(JobItem, "save", crash_once)
-    first = invoke_tracker(sqs_event(DOCUMENTED_RUN[:1]))
-    assert first == {"batchItemFailures": [{"itemIdentifier": message_id(0)}]}  # retried by SQS
-    started = invoke_tracker(sqs_event(DOCUMENTED_RUN[2:3], first_id=10))
-    assert started == {
-        "batchItemFailures": [{"itemIdentifier": message_id(10)}]
-    }  # linked, job not written yet
+    monkeypatch.setattr(TransactWrite, "_commit", fail_once)
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[:1])) == {
+        "batchItemFailures": [{"itemIdentifier": message_id(0)}]
+    }
+    assert items(table, f"RUN#{EXECUTION['runId']}") == []  # atomic: no link without its job
+    assert store.get_jobs([DOCUMENTED_JOB]) == {}
+    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[2:3], first_id=10)) == {"batchItemFailures": []}  # parked
     assert invoke_tracker(sqs_event(DOCUMENTED_RUN[:1], first_id=20)) == {"batchItemFailures": []}
-    assert invoke_tracker(sqs_event(DOCUMENTED_RUN[2:3], first_id=30)) == {"batchItemFailures": []}
     job = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job
     assert job.runs[EXECUTION["runId"]].activities["ValidateAssetStep"].status.value == "STARTED"

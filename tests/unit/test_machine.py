@@ -205,8 +205,13 @@ def test_late_activity_messages_update_the_activity_but_not_the_job():
     done = [*validated(), act(M.ACTIVITY_COMPLETED, T, 4, result={})]
     job = record([*done, progress(T, 9, 20), act(M.ACTIVITY_STARTED, "Extra", 10, activity_type="Notify")])
     assert (job.status.value, job.progress) == ("COMPLETED", 100)
-    assert job.runs[RUN_ID].activities[T].status is ActivityStatus.COMPLETED
-    assert job.runs[RUN_ID].activities[T].lastReportAt == 9
+    transcode = job.runs[RUN_ID].activities[T]
+    assert transcode.status is ActivityStatus.COMPLETED
+    assert (transcode.milestones[ActivityStatus.RUNNING], transcode.reportedProgress, transcode.progress) == (
+        9,
+        20,
+        100,
+    )
     assert job.runs[RUN_ID].activities["Extra"].status is ActivityStatus.STARTED
 
 

@@ -77,6 +77,15 @@ def test_duplicates_and_stale_messages_cost_no_write():
     assert again.applied == 10
 
 
+def test_repeated_transfer_reports_change_nothing():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([scheduled(1), act(M.ACTIVITY_STARTED, V, 2), act(M.ACTIVITY_PREPARING, V, 3)]))
+    heartbeats = [act(M.ACTIVITY_PREPARING, V, 13), act(M.ACTIVITY_PREPARING, V, 23)]
+    report = track.track(inbound(heartbeats, prefix="later"))
+    assert (report.applied, report.job_writes, report.unchanged_jobs) == (2, 0, 1)
+
+
 def test_a_poison_message_fails_alone_and_the_batch_is_applied():
     bodies: list[dict[str, Any] | str] = [*full_run()[:5], "not json", *full_run()[5:]]
     store = MemoryJobStore()
