@@ -48,36 +48,46 @@ class CtRun:
         return 1 + len(self.transcodes)
 
     def job_input(self) -> dict[str, Any]:
-        outputs = [
-            {
-                "type": "VIDEO",
-                "bucket": "site-media",
-                "file": f"/output/{self.job_id}/{i}.mp4",
-                "preset": "720p-generic",
-            }
-            for i in range(len(self.transcodes))
-        ]
-        data: dict[str, Any] = {
-            "workflow": {
-                "name": "Transcode",
-                "version": "1.0",
-                "taskList": "basic_transcode",
-                "domain": "SADomain",
+        return job_input(
+            self.job_id, len(self.transcodes), as_list=self.output_list, client_name=self.client_name
+        )
+
+
+def job_input(
+    job_id: str,
+    outputs: int = 1,
+    *,
+    as_list: bool = False,
+    client_name: str = "ClientA",
+    bucket: str = "site-media",
+) -> dict[str, Any]:
+    """A START_JOB ``data`` as the PHP SDK sends it: ``output_asset``, or ``output_assets`` when
+    ``as_list`` (or several outputs), and the injected ``client``."""
+    specs = [
+        {"type": "VIDEO", "bucket": bucket, "file": f"/output/{job_id}/{i}.mp4", "preset": "720p-generic"}
+        for i in range(outputs)
+    ]
+    data: dict[str, Any] = {
+        "workflow": {
+            "name": "Transcode",
+            "version": "1.0",
+            "taskList": "basic_transcode",
+            "domain": "SADomain",
+        },
+        "input_asset": {"type": "VIDEO", "bucket": bucket, "file": f"/input/{job_id}.mp4"},
+        "client": {
+            "name": client_name,
+            "queues": {
+                "input": "https://sqs.us-east-1.amazonaws.com/123456789012/ct-input",
+                "output": "https://sqs.us-east-1.amazonaws.com/123456789012/ct-output",
             },
-            "input_asset": {"type": "VIDEO", "bucket": "site-media", "file": f"/input/{self.job_id}.mp4"},
-            "client": {
-                "name": self.client_name,
-                "queues": {
-                    "input": "https://sqs.us-east-1.amazonaws.com/123456789012/ct-input",
-                    "output": "https://sqs.us-east-1.amazonaws.com/123456789012/ct-output",
-                },
-            },
-        }
-        if self.output_list:
-            data["output_assets"] = outputs
-        else:
-            data["output_asset"] = outputs[0]
-        return data
+        },
+    }
+    if as_list or outputs != 1:
+        data["output_assets"] = specs
+    else:
+        data["output_asset"] = specs[0]
+    return data
 
 
 def ffprobe_result(

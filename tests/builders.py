@@ -17,6 +17,7 @@ from functions.jobs.protocol import (
     workflow_scheduled,
 )
 from functions.jobs.rules import DEFAULT_RULE, CompletionRule
+from local.ct_simulator import job_input as ct_job_input
 
 JOB_ID = "954e8de9dfa0d44d1e2f21eda6881e74"
 RUN_ID = "22JYNIVqvmTcYlP3DDytCuoUSlLV2zD6B0K3zBg/b8e1Q="
@@ -24,25 +25,7 @@ WORKFLOW_ID = "55adb45aa2d089.51761449"
 
 
 def job_input(outputs: int = 1, client: str = "ClientA") -> dict[str, Any]:
-    specs = [
-        {"type": "VIDEO", "bucket": "media", "file": f"/out/{i}.mp4", "preset": "720p-generic"}
-        for i in range(outputs)
-    ]
-    data: dict[str, Any] = {
-        "workflow": {
-            "name": "Transcode",
-            "version": "1.0",
-            "taskList": "basic_transcode",
-            "domain": "SADomain",
-        },
-        "input_asset": {"type": "VIDEO", "bucket": "media", "file": "/in/video.mp4"},
-        "client": {"name": client, "queues": {"input": "https://q/in", "output": "https://q/out"}},
-    }
-    if outputs == 1:
-        data["output_asset"] = specs[0]
-    else:
-        data["output_assets"] = specs
-    return data
+    return ct_job_input(JOB_ID, outputs, client_name=client, bucket="media")
 
 
 def scheduled(

@@ -46,7 +46,7 @@ def test_ct_run_without_decider_messages_completes_on_its_last_transcode():
     assert job.probe["streams"][0]["width"] == 1280
     assert [o["probe"]["streams"][0]["width"] for o in job.outputs] == [854]
     assert job.outputs[0]["bucket"] == "media"
-    assert job.outputs[0]["file"] == "/out/0.mp4"
+    assert job.outputs[0]["file"] == f"/output/{JOB_ID}/0.mp4"
     assert job.error is None
     assert job.runViews[0].endedAt == 8
 

@@ -14,29 +14,10 @@ from functions.jobs.protocol import (
     count_outputs,
     parse_output_message,
 )
+from tests.documented import EXECUTION, WORKFLOW_SCHEDULED
 
-RUN_ID = "22JYNIVqvmTcYlP3DDytCuoUSlLV2zD6B0K3zBg/b8e1Q="
-WORKFLOW_ID = "55adb45aa2d089.51761449"
-
-WORKFLOW_SCHEDULED = {
-    "time": 1437447258.9809,
-    "type": "WORKFLOW_SCHEDULED",
-    "jobId": "954e8de9dfa0d44d1e2f21eda6881e74",
-    "runId": RUN_ID,
-    "workflowId": WORKFLOW_ID,
-    "workflowType": {"name": "Transcode", "version": "1.0"},
-    "input": {
-        "workflow": {
-            "name": "Transcode",
-            "version": "1.0",
-            "taskList": "basic_transcode",
-            "domain": "SADomain",
-        },
-        "input_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/input/video1.mp4"},
-        "output_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/output/video1.mp4"},
-        "client": {"name": "ClientA", "queues": {"input": "https://q/in", "output": "https://q/out"}},
-    },
-}
+RUN_ID = EXECUTION["runId"]
+WORKFLOW_ID = EXECUTION["workflowId"]
 
 
 def php_activity(kind: str, **activity: object) -> dict:
