@@ -83,15 +83,17 @@ def test_the_same_message_three_times_changes_the_record_once(invoke_tracker, st
     assert after.version == before.version and after.job == before.job
 
 
-def test_a_poison_message_in_the_middle_fails_alone(invoke_tracker, store):
-    bodies: list[Any] = [
-        *DOCUMENTED_RUN[:4],
-        '{"type": "ACTIVITY_PROGRESS", "time": NaN}',
-        *DOCUMENTED_RUN[4:],
-    ]
-    response = invoke_tracker(sqs_event(bodies))
+def test_a_poison_message_in_the_middle_fails_alone(invoke_tracker, store, capsys, caplog):
+    poison = '{"type": "ACTIVITY_PROGRESS", "time": NaN}'
+    response = invoke_tracker(sqs_event([*DOCUMENTED_RUN[:4], poison, *DOCUMENTED_RUN[4:]]))
     assert response == {"batchItemFailures": [{"itemIdentifier": message_id(4)}]}
     assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.status.value == "COMPLETED"
+    (logged,) = [record for record in caplog.records if record.getMessage() == "message not applied"]
+    assert (logged.message_id, logged.reason, logged.retryable) == (message_id(4), "NON_FINITE_NUMBER", False)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (emf,) = [line for line in printed if "_aws" in line]
+    counts = [emf[name] for name in ("MessagesReceived", "MessagesApplied", "MessagesRejected", "JobWrites")]
+    assert counts == [[11.0], [10.0], [1.0], [1.0]]
 
 
 def test_a_batch_of_only_poison_reports_every_item(invoke_tracker):

@@ -330,6 +330,7 @@ def test_timeline_is_bounded_by_activities_not_messages():
         ("ACTIVITY_COMPLETED", T),
     ]
     assert [e.at for e in events] == sorted(e.at for e in events)
+    assert len(job.model_dump_json()) < 10_000  # thousands of messages, a record of a few KB
 
 
 def test_php_and_decider_type_names_merge_to_one_pair():
