@@ -29,7 +29,8 @@ class WholeBatchProcessor(BatchProcessor):
 
     def process(self) -> list[tuple[Any, ...]]:
         records = [SQSRecord(raw) for raw in self.records]
-        failures = self.handler(records)
+        handler: BatchHandler = self.handler
+        failures = handler(records)
         outcomes: list[tuple[Any, ...]] = []
         for raw, record in zip(self.records, records, strict=True):
             reason = failures.get(record.message_id)
