@@ -45,4 +45,5 @@ class JobsTable(Construct):
                 index_name=index["name"],
                 partition_key=_attribute(index["partition_key"]),
                 sort_key=_attribute(index["sort_key"]) if index.get("sort_key") else None,
+                projection_type=dynamodb.ProjectionType(index["projection"]),
             )

@@ -25,7 +25,7 @@ def create_jobs_table(dynamodb: Any, name: str) -> None:
             {
                 "IndexName": index["name"],
                 "KeySchema": [{"AttributeName": spec["name"], "KeyType": kind} for spec, kind in index_keys],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index["projection"]},
             }
         )
     arguments: dict[str, Any] = {

@@ -50,11 +50,33 @@ def new_job(job_id: str) -> Job:
     return Job(jobId=job_id)
 
 
-def submitted_job(job_id: str, payload: dict[str, Any], submitted_at: float, client_name: str | None) -> Job:
-    """A job recorded by the API before START_JOB is sent (status SUBMITTED)."""
-    job = Job(jobId=job_id, submittedAt=submitted_at, clientName=client_name, payloadSource="api")
+def submitted_job(
+    job_id: str,
+    payload: dict[str, Any],
+    submitted_at: float,
+    client_name: str | None,
+    *,
+    request_digest: str | None = None,
+    callback_url: str | None = None,
+) -> Job:
+    """A job recorded by the API before START_JOB is sent (status SUBMITTED, not dispatched yet)."""
+    job = Job(
+        jobId=job_id,
+        submittedAt=submitted_at,
+        clientName=client_name,
+        payloadSource="api",
+        requestDigest=request_digest,
+        callbackUrl=callback_url,
+    )
     _set_payload(job, Reported.of(payload, submitted_at))
     return job
+
+
+def request_cancel(job: Job, at: float) -> None:
+    """Record that a cancel was requested: a run that then ends other than completed is CANCELED
+    (settled rule 2). Call :func:`derive` afterwards."""
+    if not job.cancelRequested:
+        job.cancelRequested, job.cancelRequestedAt = True, at
 
 
 def _earliest(current: float | None, at: float) -> float:

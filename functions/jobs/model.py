@@ -200,7 +200,12 @@ class Job(_State):
     payloadRunId: str | None = None
     outputsSpec: list[dict[str, Any]] = Field(default_factory=list)
     clientName: str | None = None
+    # Facts the API records (the tracker keeps them as they are).
+    requestDigest: str | None = None  # of the submitted request, for idempotent replays
+    dispatchedAt: float | None = None  # when START_JOB was sent
+    callbackUrl: str | None = None
     cancelRequested: bool = False
+    cancelRequestedAt: float | None = None
     runs: dict[str, RunState] = Field(default_factory=dict)
     otherTypes: dict[str, float] = Field(default_factory=dict)
 

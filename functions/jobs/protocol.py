@@ -134,6 +134,34 @@ class StartJob(_Open):
     data: StartJobData
 
 
+class CancelJobData(_Open):
+    """What a CANCEL_JOB carries: the InputPoller requires ``data.workflow`` on every command."""
+
+    workflow: WorkflowSpec
+    client: ClientSpec
+    runId: str | None = None
+    workflowId: str | None = None
+
+
+class CancelJob(_Open):
+    """CANCEL_JOB, in the envelope of START_JOB. The InputPoller maps the type but never
+    implemented it: the original CPE stack ignores it (or dies on it, see docs/protocol.md)."""
+
+    time: float
+    type: Literal["CANCEL_JOB"] = "CANCEL_JOB"
+    jobId: str
+    data: CancelJobData
+
+
+def php_json(document: BaseModel | dict[str, Any]) -> str:
+    """JSON as PHP's ``json_encode`` writes it with default flags (the client SDK's wire format):
+    compact, ASCII with ``\\u`` escapes, and ``/`` escaped as ``\\/``."""
+    value = (
+        document.model_dump(mode="json", exclude_none=True) if isinstance(document, BaseModel) else document
+    )
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
+
+
 def count_outputs(payload: JsonValue) -> int:
     """Number of outputs a job payload asks for (``output_assets`` list or one ``output_asset``)."""
     if not isinstance(payload, dict):

@@ -37,6 +37,31 @@ class RunEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """Who holds an ``Idempotency-Key``: the job it created and the digest of that request."""
+
+    job_id: str
+    request_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Jobs newest first, optionally of one status and created within [created_from, created_to)."""
+
+    limit: int
+    status: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    after: str | None = None  # the position returned by the previous page
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[LoadedJob]
+    after: str | None  # where the next page starts; None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
 class ParkedMessage:
     """A message for a run whose WORKFLOW_SCHEDULED has not arrived yet, kept as received."""
 
@@ -89,6 +114,24 @@ class JobStore(Protocol):
 
     def load_value(self, job_id: str, reported: Reported) -> Reported:
         """``reported`` with its value, fetched from where the store holds it if need be."""
+        ...
+
+    def delete_job(self, loaded: LoadedJob) -> None:
+        """Remove a job that was never dispatched. Raises ``StaleJob`` if it changed since."""
+        ...
+
+    def claim_idempotency_key(
+        self, key_digest: str, claim: IdempotencyClaim, now: float
+    ) -> IdempotencyClaim | None:
+        """Claim ``key_digest`` for ``claim``; returns None, or the claim that holds it already."""
+        ...
+
+    def release_idempotency_key(self, key_digest: str) -> None:
+        """Forget a claim whose request failed before anything was sent."""
+        ...
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        """A page of jobs, read through an index (never a scan); every job read consistently."""
         ...
 
 

@@ -22,7 +22,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
@@ -31,30 +32,40 @@ from functions.jobs.protocol import RunKey, RunLink
 from functions.store.base import (
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,
+    IdempotencyClaim,
+    JobPage,
+    JobQuery,
     LoadedJob,
     ParkedMessage,
     RunEntry,
     externalize,
 )
 from functions.store.records import (
+    ALL_JOBS,
     BLOB_PREFIX,
+    IDEMPOTENCY_SK,
     JOB_SK,
     LINK_SK,
     PARKED_PREFIX,
     BlobItem,
+    IdempotencyItem,
     JobItem,
     LinkItem,
     ParkedItem,
     TableBinding,
     bind,
+    created_key,
+    idempotency_pk,
     job_pk,
     run_pk,
+    status_pk,
 )
 
 BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
 TRANSACTION_ITEMS = 100
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # how long an Idempotency-Key replays its first answer
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
 
@@ -66,6 +77,7 @@ class DynamoJobStore:
         self._blobs = bind(BlobItem, binding)
         self._links = bind(LinkItem, binding)
         self._parked = bind(ParkedItem, binding)
+        self._keys = bind(IdempotencyItem, binding)
         self._connection = Connection(region=binding.region, host=binding.host)
 
     # ------------------------------------------------------------------ reads
@@ -160,6 +172,9 @@ class DynamoJobStore:
             created_at=stored.createdAt,
             updated_at=now,
             record=stored.model_dump_json(),
+            list_pk=ALL_JOBS,
+            status_pk=status_pk(stored.status.value),
+            created_key=created_key(stored.createdAt, job.jobId),
         )
         if len(item.record) > JOB_ITEM_LIMIT:
             raise JobTooLarge(job.jobId, len(item.record))
@@ -206,6 +221,74 @@ class DynamoJobStore:
                 raise RunClaimed(key.value, owner.job_id) from exc
             raise StaleJob(job.jobId) from exc  # messages were parked since the tracker drained
         return LoadedJob(stored, item.version, now)
+
+    def delete_job(self, loaded: LoadedJob) -> None:
+        item = self._jobs(job_pk(loaded.job.jobId), JOB_SK)
+        try:
+            item.delete(condition=self._jobs.version == loaded.version, add_version_condition=False)
+        except DeleteError as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                raise StaleJob(loaded.job.jobId) from exc
+            raise _unavailable(exc) from exc
+
+    def claim_idempotency_key(
+        self, key_digest: str, claim: IdempotencyClaim, now: float
+    ) -> IdempotencyClaim | None:
+        item = self._keys(
+            idempotency_pk(key_digest),
+            IDEMPOTENCY_SK,
+            job_id=claim.job_id,
+            request_digest=claim.request_digest,
+            expires_at=datetime.fromtimestamp(now + IDEMPOTENCY_TTL_SECONDS, UTC),
+        )
+        try:
+            # An expired claim (TTL deletion lags by up to days) counts as free.
+            item.save(condition=self._keys.pk.does_not_exist() | (self._keys.expires_at < int(now)))
+            return None
+        except PutError as exc:
+            if exc.cause_response_code != _CONDITION_FAILED:
+                raise _unavailable(exc) from exc
+        (held,) = self._batch_get(self._keys, [(idempotency_pk(key_digest), IDEMPOTENCY_SK)])
+        return IdempotencyClaim(held.job_id, held.request_digest)
+
+    def release_idempotency_key(self, key_digest: str) -> None:
+        _guard(self._keys(idempotency_pk(key_digest), IDEMPOTENCY_SK).delete)
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        index, partition = (
+            (self._jobs.by_status, status_pk(query.status))
+            if query.status
+            else (self._jobs.by_created, ALL_JOBS)
+        )
+        # Sort keys are "<epoch ms>#<jobId>": "<ms>#" sorts before every job of that millisecond.
+        low = created_key(query.created_from, "") if query.created_from is not None else None
+        high = created_key(query.created_to, "") if query.created_to is not None else None
+        sort_key = self._jobs.created_key
+        condition: Condition | None = None
+        if low and high:
+            condition = sort_key.between(low, high)
+        elif low:
+            condition = sort_key >= low
+        elif high:
+            condition = sort_key < high
+        start = None
+        if query.after:
+            job_id = query.after.split("#", 1)[1]
+            start = {
+                "statusPk" if query.status else "listPk": {"S": partition},
+                "createdKey": {"S": query.after},
+                "pk": {"S": job_pk(job_id)},
+                "sk": {"S": JOB_SK},
+            }
+        results = index.query(
+            partition, condition, scan_index_forward=False, limit=query.limit, last_evaluated_key=start
+        )
+        keys: list[JobItem] = _guard(partial(list, results))
+        job_ids = [key.pk.removeprefix("JOB#") for key in keys]  # keys-only index: no other attribute
+        jobs = self.get_jobs(job_ids) if keys else {}
+        ordered = [jobs[job_id] for job_id in job_ids if job_id in jobs]  # the index lags the table
+        more = results.last_evaluated_key is not None and bool(keys)
+        return JobPage(ordered, keys[-1].created_key if more else None)
 
     # ------------------------------------------------------------------ helpers
 

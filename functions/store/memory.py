@@ -11,11 +11,15 @@ from functions.jobs.protocol import RunKey, RunLink
 from functions.store.base import (
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,
+    IdempotencyClaim,
+    JobPage,
+    JobQuery,
     LoadedJob,
     ParkedMessage,
     RunEntry,
     externalize,
 )
+from functions.store.records import created_key
 
 
 class MemoryJobStore:
@@ -26,6 +30,7 @@ class MemoryJobStore:
         self.entries: dict[RunKey, RunEntry] = {}
         self.parked_messages: dict[RunKey, dict[str, ParkedMessage]] = {}
         self.blobs: dict[tuple[str, str], Reported] = {}
+        self.idempotency: dict[str, IdempotencyClaim] = {}
         self.writes = 0
 
     def get_jobs(self, job_ids: Collection[str]) -> dict[str, LoadedJob]:
@@ -101,3 +106,47 @@ class MemoryJobStore:
             return reported
         with self._lock:
             return self.blobs[(job_id, reported.held)].model_copy()
+
+    def delete_job(self, loaded: LoadedJob) -> None:
+        with self._lock:
+            current = self.jobs.get(loaded.job.jobId)
+            if current is None or current.version != loaded.version:
+                raise StaleJob(loaded.job.jobId)
+            del self.jobs[loaded.job.jobId]
+
+    def claim_idempotency_key(
+        self, key_digest: str, claim: IdempotencyClaim, now: float
+    ) -> IdempotencyClaim | None:
+        with self._lock:
+            held = self.idempotency.get(key_digest)
+            if held is None:
+                self.idempotency[key_digest] = claim
+            return held
+
+    def release_idempotency_key(self, key_digest: str) -> None:
+        with self._lock:
+            self.idempotency.pop(key_digest, None)
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        with self._lock:
+            keyed = sorted(
+                ((created_key(loaded.job.createdAt, job_id), loaded) for job_id, loaded in self.jobs.items()),
+                key=lambda pair: pair[0],
+                reverse=True,
+            )
+        low = created_key(query.created_from, "") if query.created_from is not None else ""
+        high = created_key(query.created_to, "") if query.created_to is not None else "~"
+        selected = [
+            (key, loaded)
+            for key, loaded in keyed
+            if low <= key < high
+            and (query.status is None or loaded.job.status.value == query.status)
+            and (query.after is None or key < query.after)
+        ]
+        page = selected[: query.limit]
+        more = len(selected) > query.limit
+        jobs = [
+            LoadedJob(loaded.job.model_copy(deep=True), loaded.version, loaded.updated_at)
+            for _, loaded in page
+        ]
+        return JobPage(jobs, page[-1][0] if more else None)

@@ -23,14 +23,17 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from functions.jobs.protocol import RunKey
 
 JOB_SK = "JOB"
 LINK_SK = "LINK"
+IDEMPOTENCY_SK = "IDEMPOTENCY"
 PARKED_PREFIX = "PARKED#"
 BLOB_PREFIX = "BLOB#"
+ALL_JOBS = "JOBS"
 
 
 def job_pk(job_id: str) -> str:
@@ -41,6 +44,19 @@ def run_pk(key: RunKey) -> str:
     return f"RUN#{key.value}" if key.kind == "run" else f"WF#{key.value}"
 
 
+def status_pk(status: str) -> str:
+    return f"STATUS#{status}"
+
+
+def idempotency_pk(key_digest: str) -> str:
+    return f"IDEMPOTENCY#{key_digest}"
+
+
+def created_key(created_at: float, job_id: str) -> str:
+    """Sorts jobs by creation time (then id): epoch milliseconds, zero-padded."""
+    return f"{round(created_at * 1000):015d}#{job_id}"
+
+
 class _Item(Model):
     class Meta:
         table_name = "unbound"  # bound per store, see bind()
@@ -49,9 +65,37 @@ class _Item(Model):
     sk = UnicodeAttribute(range_key=True)
 
 
+class ByCreated(GlobalSecondaryIndex["JobItem"]):  # type: ignore[no-untyped-call]
+    """Every job, newest first. Keys only: its keys never change, so job updates never write it."""
+
+    class Meta:
+        index_name = "byCreated"
+        projection = KeysOnlyProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True, attr_name="listPk")
+    created_key = UnicodeAttribute(range_key=True, attr_name="createdKey")
+
+
+class ByStatus(GlobalSecondaryIndex["JobItem"]):  # type: ignore[no-untyped-call]
+    """Jobs of one status, newest first. Written when a job's status changes (a few times a job)."""
+
+    class Meta:
+        index_name = "byStatus"
+        projection = KeysOnlyProjection()
+
+    status_pk = UnicodeAttribute(hash_key=True, attr_name="statusPk")
+    created_key = UnicodeAttribute(range_key=True, attr_name="createdKey")
+
+
 class JobItem(_Item):
     """The job. View fields are top-level attributes (for queries and stream consumers); the
     whole record, facts included, is the JSON document in ``record``."""
+
+    list_pk = UnicodeAttribute(attr_name="listPk")
+    status_pk = UnicodeAttribute(attr_name="statusPk")
+    created_key = UnicodeAttribute(attr_name="createdKey")
+    by_created = ByCreated()
+    by_status = ByStatus()
 
     job_id = UnicodeAttribute(attr_name="jobId")
     status = UnicodeAttribute()
@@ -83,6 +127,14 @@ class LinkItem(_Item):
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 
+class IdempotencyItem(_Item):
+    """An ``Idempotency-Key`` of POST /jobs: the job it created and the digest of the request."""
+
+    job_id = UnicodeAttribute(attr_name="jobId")
+    request_digest = UnicodeAttribute(attr_name="requestDigest")
+    expires_at = TTLAttribute(attr_name="expiresAt")
+
+
 class ParkedItem(_Item):
     body = UnicodeAttribute()
     sent_at = NumberAttribute(attr_name="sentAt")
@@ -91,7 +143,7 @@ class ParkedItem(_Item):
     expires_at = TTLAttribute(attr_name="expiresAt")
 
 
-ITEM_CLASSES: tuple[type[_Item], ...] = (JobItem, BlobItem, LinkItem, ParkedItem)
+ITEM_CLASSES: tuple[type[_Item], ...] = (JobItem, BlobItem, LinkItem, IdempotencyItem, ParkedItem)
 
 _M = TypeVar("_M", bound=Model)
 
@@ -127,6 +179,23 @@ def table_schema() -> dict[str, Any]:
     return {
         "partition_key": {"name": hash_key.attr_name, "type": hash_key.attr_type},
         "sort_key": {"name": range_key.attr_name, "type": range_key.attr_type},
-        "global_secondary_indexes": [],
+        "global_secondary_indexes": [
+            {
+                "name": index.Meta.index_name,
+                "partition_key": _key(index, hash_key=True),
+                "sort_key": _key(index, hash_key=False),
+                "projection": "KEYS_ONLY",
+            }
+            for index in JobItem._indexes.values()
+        ],
         "ttl_attribute": ttls.pop(),
     }
+
+
+def _key(index: Any, *, hash_key: bool) -> dict[str, str]:
+    attribute = next(
+        attr
+        for attr in index.Meta.attributes.values()
+        if (attr.is_hash_key if hash_key else attr.is_range_key)
+    )
+    return {"name": attribute.attr_name, "type": attribute.attr_type}

@@ -80,11 +80,28 @@ def test_jobs_table_keys_and_ttl_come_from_the_records(resources):
         {"AttributeName": schema["partition_key"]["name"], "KeyType": "HASH"},
         {"AttributeName": schema["sort_key"]["name"], "KeyType": "RANGE"},
     ]
+    indexes = schema["global_secondary_indexes"]
+    keys = [schema["partition_key"], schema["sort_key"]] + [
+        key for index in indexes for key in (index["partition_key"], index["sort_key"])
+    ]
     assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
-        (schema["partition_key"]["name"], schema["partition_key"]["type"]),
-        (schema["sort_key"]["name"], schema["sort_key"]["type"]),
+        (key["name"], key["type"]) for key in keys
     }
-    assert len(props.get("GlobalSecondaryIndexes", [])) == len(schema["global_secondary_indexes"])
+    assert sorted(props["GlobalSecondaryIndexes"], key=lambda i: i["IndexName"]) == sorted(
+        (
+            {
+                "IndexName": index["name"],
+                "KeySchema": [
+                    {"AttributeName": index["partition_key"]["name"], "KeyType": "HASH"},
+                    {"AttributeName": index["sort_key"]["name"], "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": index["projection"]},
+            }
+            for index in indexes
+        ),
+        key=lambda i: i["IndexName"],
+    )
+    assert {index["name"] for index in indexes} == {"byCreated", "byStatus"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": schema["ttl_attribute"], "Enabled": True}
 
 
