@@ -1,0 +1,92 @@
+"""The API's errors, and the one place that maps every error to an HTTP status and body."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from functions.jobs.errors import DomainError, JobTooLarge, StaleJob, StorageUnavailable
+from functions.messaging.base import QueueUnavailable
+
+
+class ApiError(DomainError):
+    """An error the API answers with its own status and code."""
+
+    status = HTTPStatus.BAD_REQUEST
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(ApiError):
+    code = "INVALID_REQUEST"
+
+
+class JobNotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    code = "JOB_NOT_FOUND"
+
+
+class RouteNotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    code = "NOT_FOUND"
+
+
+class Conflict(ApiError):
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message, details)
+        self.code = code
+
+
+class PayloadTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(ApiError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+def to_http(error: Exception) -> tuple[HTTPStatus, str, str, Any]:
+    """(status, code, message, details) for any error a route can end with."""
+    if isinstance(error, ApiError):
+        return error.status, error.code, error.message, error.details
+    if isinstance(error, QueueUnavailable):
+        if error.throttled:
+            return (
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "THROTTLED",
+                "the job queue is throttling requests; retry",
+                None,
+            )
+        return (
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "QUEUE_UNAVAILABLE",
+            "the job queue is unavailable; retry",
+            None,
+        )
+    if isinstance(error, StorageUnavailable):
+        if "Throughput" in str(error) or "Throttl" in str(error) or "LimitExceeded" in str(error):
+            return (
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "THROTTLED",
+                "the job store is throttling requests; retry",
+                None,
+            )
+        return (
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "STORE_UNAVAILABLE",
+            "the job store is unavailable; retry",
+            None,
+        )
+    if isinstance(error, StaleJob):
+        return HTTPStatus.CONFLICT, "CONCURRENT_UPDATE", "the job kept changing; retry", None
+    if isinstance(error, JobTooLarge):
+        return HTTPStatus.UNPROCESSABLE_ENTITY, "JOB_TOO_LARGE", str(error), None
+    return HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "an unexpected error occurred", None

@@ -1,0 +1,309 @@
+"""What the API does: submit, read, list, follow and cancel jobs. No HTTP here, no AWS imports:
+the store and the command queue are passed in.
+
+Submitting is idempotent. The identity of a request is its ``Idempotency-Key`` if given, else its
+``jobId`` if given: a replay with the same body returns the original job and sends nothing more; the
+same identity with another body is a 409. The job is written (``SUBMITTED``) before ``START_JOB`` is
+sent; if the send fails, the job is removed again, so no job claims to be submitted without its
+command. A job written but whose send outcome was lost (a crash) is dispatched by its replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from functions.api.errors import Conflict, InvalidRequest, JobNotFound
+from functions.api.models import SubmitJobRequest
+from functions.api.validation import Resolver, UnsafeValue, check_fetchable_url, system_resolver
+from functions.jobs.errors import StaleJob
+from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
+from functions.jobs.model import Job, TimelineEvent, json_digest
+from functions.jobs.protocol import CancelJob, StartJob, php_json
+from functions.jobs.rules import CompletionRule
+from functions.messaging.base import CommandQueue, QueueUnavailable
+from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob
+
+UPDATE_ATTEMPTS = 5
+# A replay dispatches a job its first request wrote but did not dispatch only after this long:
+# before, that request is most likely still sending (else two START_JOB would go out).
+DISPATCH_GRACE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    client_name: str
+    input_queue_url: str
+    output_queue_url: str
+    workflow: dict[str, Any]  # the default data.workflow
+    allow_private_urls: bool = False
+    allow_custom_cmd: bool = False
+
+    @property
+    def client(self) -> dict[str, Any]:
+        """``data.client`` as the PHP SDK injects it."""
+        return {
+            "name": self.client_name,
+            "queues": {"input": self.input_queue_url, "output": self.output_queue_url},
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: LoadedJob
+    replayed: bool
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: CommandQueue,
+        config: ApiConfig,
+        rule: CompletionRule,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        resolve: Resolver = system_resolver,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._config = config
+        self._rule = rule
+        self._clock = clock
+        self._new_id = new_id
+        self._resolve = resolve
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(self, request: SubmitJobRequest, idempotency_key: str | None) -> Submission:
+        self._check_urls_and_commands(request)
+        payload = self._payload(request)
+        digest = json_digest({"payload": payload, "jobId": request.jobId, "callbackUrl": request.callbackUrl})
+        job_id = request.jobId or self._new_id()
+        key_digest = None
+        if idempotency_key is not None:
+            key_digest = hashlib.sha256(
+                f"{self._config.client_name}\x1f{idempotency_key}".encode()
+            ).hexdigest()
+            held = self._store.claim_idempotency_key(
+                key_digest, IdempotencyClaim(job_id, digest), self._clock()
+            )
+            if held is not None:
+                if held.request_digest != digest:
+                    raise Conflict(
+                        "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request"
+                    )
+                job_id = held.job_id
+        now = self._clock()
+        job = submitted_job(
+            job_id,
+            payload,
+            now,
+            self._config.client_name,
+            request_digest=digest,
+            callback_url=request.callbackUrl,
+        )
+        derive(job, self._rule)
+        try:
+            loaded = self._store.save_job(LoadedJob(job, None), job, [], {}, now)
+        except StaleJob:
+            return self._replay(job_id, digest)
+        return Submission(self._dispatch(loaded, key_digest), replayed=False)
+
+    def _replay(self, job_id: str, digest: str) -> Submission:
+        existing = self._store.get_jobs([job_id]).get(job_id)
+        if existing is None:  # removed after a failed send, between our write and our read
+            raise StaleJob(job_id)
+        if existing.job.requestDigest != digest:
+            raise Conflict("JOB_ID_TAKEN", f"job {job_id} exists with a different request")
+        job = existing.job
+        stalled = self._clock() - (job.submittedAt or 0.0) > DISPATCH_GRACE_SECONDS
+        if job.dispatchedAt is None and not job.runs and stalled:
+            return Submission(self._dispatch(existing, None), replayed=True)
+        return Submission(existing, replayed=True)
+
+    def _dispatch(self, loaded: LoadedJob, key_digest: str | None) -> LoadedJob:
+        """Send START_JOB, then record that it was sent; if the send fails, undo the submission."""
+        job = loaded.job
+        payload = job.payload.value if job.payload else {}
+        envelope = StartJob.model_validate(
+            {"time": self._clock(), "jobId": job.jobId, "data": {**payload, "client": self._config.client}}
+        )
+        try:
+            self._queue.send(php_json(envelope))
+        except QueueUnavailable:
+            with contextlib.suppress(StaleJob):  # it moved on (a replay dispatched it): leave it
+                self._store.delete_job(loaded)
+            if key_digest is not None:
+                self._store.release_idempotency_key(key_digest)
+            raise
+        sent_at = envelope.time
+        return self._update(loaded, lambda j: setattr(j, "dispatchedAt", j.dispatchedAt or sent_at))
+
+    def _payload(self, request: SubmitJobRequest) -> dict[str, Any]:
+        """START_JOB ``data`` without ``client``: the job as submitted, the stack's workflow by default."""
+        body = request.model_dump(mode="json", exclude_none=True, exclude={"jobId", "callbackUrl"})
+        return {"workflow": body.pop("workflow", None) or dict(self._config.workflow), **body}
+
+    def _check_urls_and_commands(self, request: SubmitJobRequest) -> None:
+        problems = []
+        if request.input_asset.http is not None:
+            problems += self._url_problem(
+                ("input_asset", "http"), request.input_asset.http, {"http", "https"}
+            )
+        if request.callbackUrl is not None:
+            problems += self._url_problem(("callbackUrl",), request.callbackUrl, {"https"})
+        if not self._config.allow_custom_cmd:
+            for index, output in enumerate(request.outputs()):
+                if output.custom_cmd is not None:
+                    where = (
+                        ("output_asset",) if request.output_asset is not None else ("output_assets", index)
+                    )
+                    problems.append(
+                        {"loc": [*where, "custom_cmd"], "msg": "custom commands are disabled on this stack"}
+                    )
+        if problems:
+            raise InvalidRequest("the job names something the stack must not use", problems)
+
+    def _url_problem(self, where: tuple[str, ...], url: str, schemes: set[str]) -> list[dict[str, Any]]:
+        try:
+            check_fetchable_url(
+                url,
+                schemes=frozenset(schemes),
+                allow_private=self._config.allow_private_urls,
+                resolve=self._resolve,
+            )
+        except UnsafeValue as exc:
+            return [{"loc": list(where), "msg": f"URL {exc}"}]
+        return []
+
+    # ------------------------------------------------------------------ read
+
+    def get(self, job_id: str, *, include_results: bool = False) -> tuple[LoadedJob, dict[str, Any]]:
+        """The job, and (with ``include_results``) the full results of its activities, keyed by
+        ``<runId>/<activityId>``, fetched from where the store keeps big ones."""
+        loaded = self._store.get_jobs([job_id]).get(job_id)
+        if loaded is None:
+            raise JobNotFound(f"no job {job_id}")
+        results: dict[str, Any] = {}
+        if include_results:
+            for run in loaded.job.runs.values():
+                for activity in run.activities.values():
+                    if activity.result is not None:
+                        value = self._store.load_value(job_id, activity.result)
+                        results[f"{run.runId}/{activity.activityId}"] = value.value
+        return loaded, results
+
+    def list_jobs(
+        self,
+        *,
+        limit: int,
+        status: str | None = None,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        token: str | None = None,
+    ) -> tuple[JobPage, str | None]:
+        scope = {"status": status, "from": created_from, "to": created_to}
+        after = _decode_token(token, scope).get("after") if token else None
+        if after is not None and not (
+            isinstance(after, str) and re.fullmatch(r"\d{15}#[A-Za-z0-9_.:-]{1,128}", after)
+        ):
+            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}])
+        page = self._store.list_jobs(JobQuery(limit, status, created_from, created_to, after))
+        return page, _encode_token({"after": page.after}, scope) if page.after else None
+
+    def events(
+        self, job_id: str, *, limit: int, token: str | None = None
+    ) -> tuple[list[TimelineEvent], str | None]:
+        loaded, _ = self.get(job_id)
+        scope = {"jobId": job_id}
+        start = _decode_token(token, scope).get("offset", -1) if token else 0
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}])
+        events = timeline(loaded.job)
+        page = events[start : start + limit]
+        more = start + limit < len(events)
+        return page, _encode_token({"offset": start + limit}, scope) if more else None
+
+    # ------------------------------------------------------------------ cancel
+
+    def cancel(self, job_id: str) -> LoadedJob:
+        """Record the cancel request, then send CANCEL_JOB (undoing the record if the send fails)."""
+        loaded, _ = self.get(job_id)
+        if loaded.job.status.is_terminal:
+            raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {loaded.job.status.value}")
+        now = self._clock()
+        was_requested = loaded.job.cancelRequested
+        marked = self._update(loaded, lambda job: request_cancel(job, now))
+        if marked.job.status.is_terminal:  # ended while we marked it
+            raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {marked.job.status.value}")
+        job = marked.job
+        workflow = (job.payload.value or {}).get("workflow") if job.payload else None
+        envelope = CancelJob.model_validate(
+            {
+                "time": now,
+                "jobId": job_id,
+                "data": {
+                    "workflow": workflow or self._config.workflow,
+                    "client": self._config.client,
+                    "runId": job.runId,
+                    "workflowId": job.workflowId,
+                },
+            }
+        )
+        try:
+            self._queue.send(php_json(envelope))
+        except QueueUnavailable:
+            if not was_requested:
+                self._update(marked, _withdraw_cancel)
+            raise
+        return marked
+
+    # ------------------------------------------------------------------ helpers
+
+    def _update(self, loaded: LoadedJob, change: Callable[[Job], Any]) -> LoadedJob:
+        """Apply ``change`` and write it, re-reading and re-applying when the tracker wrote meanwhile."""
+        for _ in range(UPDATE_ATTEMPTS):
+            job = loaded.job.model_copy(deep=True)
+            change(job)
+            derive(job, self._rule)
+            if job == loaded.job:
+                return loaded
+            try:
+                return self._store.save_job(loaded, job, [], {}, self._clock())
+            except StaleJob:
+                fresh = self._store.get_jobs([job.jobId]).get(job.jobId)
+                if fresh is None:
+                    raise JobNotFound(f"no job {job.jobId}") from None
+                loaded = fresh
+        raise StaleJob(loaded.job.jobId)
+
+
+def _withdraw_cancel(job: Job) -> None:
+    job.cancelRequested, job.cancelRequestedAt = False, None
+
+
+def _encode_token(position: dict[str, Any], scope: dict[str, Any]) -> str:
+    document = {**position, "s": json_digest(scope)[:16]}
+    return base64.urlsafe_b64encode(json.dumps(document, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, scope: dict[str, Any]) -> dict[str, Any]:
+    """Opaque pagination tokens: base64url JSON bound to the query they came from."""
+    try:
+        document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}]) from exc
+    if not isinstance(document, dict) or document.get("s") != json_digest(scope)[:16]:
+        raise InvalidRequest("nextToken belongs to another query", [{"loc": ["nextToken"]}])
+    return document

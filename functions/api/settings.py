@@ -1,0 +1,78 @@
+"""The API function's settings, read once at cold start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions import env
+from functions.api.service import ApiConfig
+from functions.jobs.rules import CompletionRule
+from functions.shared.settings import completion_rule, load_settings
+from functions.store.records import TableBinding
+
+DEFAULT_WORKFLOW = {
+    "name": "Transcode",
+    "version": "1.0",
+    "taskList": "basic_transcode",
+    "domain": "SADomain",
+}
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(min_length=3)
+    region: str | None = None
+    dynamodb_endpoint: str | None = None
+    sqs_endpoint: str | None = None
+    input_queue_url: str = Field(pattern=r"^https?://")
+    output_queue_url: str = Field(pattern=r"^https?://")
+    client_name: str = Field(min_length=3, max_length=64)
+    workflow: dict[str, str]
+    allow_private_urls: bool = False
+    allow_custom_cmd: bool = False
+    rule: CompletionRule
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ApiSettings:
+        workflow = {
+            key: environ.get(name) or DEFAULT_WORKFLOW[key]
+            for key, name in (
+                ("name", env.WORKFLOW_NAME),
+                ("version", env.WORKFLOW_VERSION),
+                ("taskList", env.WORKFLOW_TASK_LIST),
+                ("domain", env.WORKFLOW_DOMAIN),
+            )
+        }
+        values: dict[str, Any] = {
+            "table_name": environ.get(env.JOBS_TABLE_NAME),
+            "region": environ.get(env.AWS_REGION),
+            "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
+            "sqs_endpoint": environ.get(env.SQS_ENDPOINT) or None,
+            "input_queue_url": environ.get(env.INPUT_QUEUE_URL),
+            "output_queue_url": environ.get(env.OUTPUT_QUEUE_URL),
+            "client_name": environ.get(env.CLIENT_NAME),
+            "workflow": workflow,
+            "allow_private_urls": environ.get(env.ALLOW_PRIVATE_URLS, "false"),
+            "allow_custom_cmd": environ.get(env.ALLOW_CUSTOM_CMD, "false"),
+            "rule": completion_rule(environ),
+        }
+        return load_settings(cls, values)
+
+    @property
+    def table(self) -> TableBinding:
+        return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)
+
+    @property
+    def config(self) -> ApiConfig:
+        return ApiConfig(
+            client_name=self.client_name,
+            input_queue_url=self.input_queue_url,
+            output_queue_url=self.output_queue_url,
+            workflow=dict(self.workflow),
+            allow_private_urls=self.allow_private_urls,
+            allow_custom_cmd=self.allow_custom_cmd,
+        )

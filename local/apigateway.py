@@ -1,0 +1,122 @@
+"""API Gateway's REST proxy integration, emulated: HTTP requests become the exact proxy events
+API Gateway sends a Lambda, and the handler's answer becomes the HTTP response.
+
+Used by the tests (schemathesis drives the handler through it as a WSGI app) and by the local stack.
+What it does not do: authorize (IAM/JWT), validate against API Gateway models, or throttle."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+from local.event_source import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    *,
+    body: str | bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, list[str]] | None = None,
+    stage: str = "prod",
+    resource: str | None = None,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """A REST API (v1) proxy event, as API Gateway builds it."""
+    headers = dict(headers or {})
+    is_binary = isinstance(body, bytes)
+    text = base64.b64encode(body).decode() if isinstance(body, bytes) else body
+    single_query = {name: values[-1] for name, values in (query or {}).items()} or None
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": headers or None,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()} or None,
+        "queryStringParameters": single_query,
+        "multiValueQueryStringParameters": dict(query) if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method.upper(),
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
+        },
+        "body": text,
+        "isBase64Encoded": is_binary,
+    }
+
+
+def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of a proxy integration response."""
+    headers: list[tuple[str, str]] = [
+        (name, str(value)) for name, value in (response.get("headers") or {}).items()
+    ]
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers += [(name, str(value)) for value in values]
+    body = response.get("body") or ""
+    raw = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
+    return int(response["statusCode"]), headers, raw
+
+
+class WsgiAdapter:
+    """A WSGI app that calls a Lambda handler through the proxy integration."""
+
+    def __init__(self, handler: Handler, *, stage: str = "prod", function_name: str = "api") -> None:
+        self._handler = handler
+        self._stage = stage
+        self._function_name = function_name
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            name[5:].replace("_", "-").title(): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        try:
+            body: str | bytes | None = raw.decode() if raw else None
+        except UnicodeDecodeError:
+            body = raw
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        event = proxy_event(
+            environ["REQUEST_METHOD"],
+            environ.get("PATH_INFO") or "/",
+            body=body,
+            headers=headers,
+            query=query,
+            stage=self._stage,
+        )
+        status, response_headers, payload = response_parts(
+            self._handler(event, LambdaContext(function_name=self._function_name))
+        )
+        start_response(f"{status} {_reason(status)}", response_headers)
+        return [payload]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def json_body(response: dict[str, Any]) -> Any:
+    return json.loads(response_parts(response)[2])

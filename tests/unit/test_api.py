@@ -1,0 +1,651 @@
+"""The job API through its Lambda handler, with the in-memory store and queue: every route, status
+code and error shape."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.api import handler as api
+from functions.api.service import ApiConfig, JobService
+from functions.jobs.errors import StorageUnavailable
+from functions.jobs.machine import apply, derive
+from functions.jobs.protocol import MessageType as M
+from functions.jobs.rules import DEFAULT_RULE
+from functions.messaging.base import QueueUnavailable
+from functions.messaging.memory import MemoryCommandQueue
+from functions.store.base import JobQuery
+from functions.store.memory import MemoryJobStore
+from local.apigateway import proxy_event, response_parts
+from local.event_source import LambdaContext
+from tests.builders import act, parsed, scheduled
+
+CONFIG = ApiConfig(
+    client_name="SiteA",
+    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
+    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
+    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
+)
+PUBLIC_DNS = {
+    "media.example.com": ["93.184.216.34"],
+    "hooks.example.com": ["93.184.216.35"],
+    "sneaky.example.com": ["10.0.0.7"],
+}
+VIDEO_JOB = {
+    "input_asset": {"type": "VIDEO", "bucket": "site-uploads", "file": "/input/video1.mp4"},
+    "output_asset": {
+        "type": "VIDEO",
+        "bucket": "site-media",
+        "file": "/output/video1.mp4",
+        "preset": "720p-generic",
+    },
+}
+
+
+def _dns(host: str) -> list[str]:
+    if host not in PUBLIC_DNS:
+        raise socket.gaierror(f"no such host {host}")
+    return PUBLIC_DNS[host]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_764_300_000.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+class Api:
+    def __init__(self, config: ApiConfig = CONFIG) -> None:
+        self.store = MemoryJobStore()
+        self.queue = MemoryCommandQueue()
+        self.clock = Clock()
+        ids = iter(f"job{n:04d}" for n in range(10_000))
+        self.service = JobService(
+            self.store,
+            self.queue,
+            config,
+            DEFAULT_RULE,
+            clock=self.clock,
+            new_id=lambda: next(ids),
+            resolve=_dns,
+        )
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        text = body if isinstance(body, str) or body is None else json.dumps(body)
+        event = proxy_event(
+            method,
+            path,
+            body=text,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            query={k: [v] for k, v in (query or {}).items()},
+        )
+        status, header_list, raw = response_parts(api.handler(event, LambdaContext(function_name="api")))
+        return status, dict(header_list), json.loads(raw) if raw else None
+
+    def submit(self, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, dict[str, str], Any]:
+        return self.call("POST", "/jobs", body or VIDEO_JOB, headers=headers)
+
+
+@pytest.fixture
+def client() -> Iterator[Api]:
+    yield from _client(CONFIG)
+
+
+def _client(config: ApiConfig) -> Iterator[Api]:
+    client = Api(config)
+    api.app.dependency_overrides[api.get_service] = lambda: client.service
+    yield client
+    api.app.dependency_overrides.clear()
+
+
+def sent(client: Api) -> list[dict[str, Any]]:
+    return [json.loads(body) for body in client.queue.sent]
+
+
+def error(body: Any) -> tuple[str, str]:
+    assert set(body) == {"code", "message", "details"}
+    assert isinstance(body["message"], str) and body["message"]
+    return body["code"], body["message"]
+
+
+# ------------------------------------------------------------------ POST /jobs
+
+
+def test_submit_records_the_job_and_sends_start_job_as_the_php_sdk(client: Api):
+    status, headers, body = client.submit()
+    assert status == 202
+    assert headers["Location"] == "/prod/jobs/job0000"
+    assert headers["Idempotent-Replayed"] == "false"
+    assert (body["jobId"], body["status"], body["phase"], body["progress"], body["clientName"]) == (
+        "job0000",
+        "SUBMITTED",
+        "QUEUED",
+        0,
+        "SiteA",
+    )
+    assert body["dispatchedAt"] is not None
+    (message,) = sent(client)
+    assert list(message) == ["time", "type", "jobId", "data"]
+    assert (message["type"], message["jobId"]) == ("START_JOB", "job0000")
+    assert message["data"] == {
+        "workflow": CONFIG.workflow,
+        **VIDEO_JOB,
+        "client": {
+            "name": "SiteA",
+            "queues": {"input": CONFIG.input_queue_url, "output": CONFIG.output_queue_url},
+        },
+    }
+    assert "\\/input\\/video1.mp4" in client.queue.sent[0]  # escaped as PHP's json_encode does
+    assert body["payload"] == {"workflow": CONFIG.workflow, **VIDEO_JOB}
+
+
+def test_submit_keeps_the_callers_workflow_and_job_id(client: Api):
+    workflow = {
+        "name": "SATranscodeAssets",
+        "version": "1.0",
+        "taskList": "sa_transcode_assets",
+        "domain": "SADomain",
+    }
+    status, headers, body = client.submit({**VIDEO_JOB, "workflow": workflow, "jobId": "site:42"})
+    assert (status, body["jobId"], headers["Location"]) == (202, "site:42", "/prod/jobs/site:42")
+    assert sent(client)[0]["data"]["workflow"] == workflow
+
+
+def test_submit_with_several_outputs(client: Api):
+    outputs = [
+        {
+            "type": "THUMB",
+            "bucket": "site-media",
+            "file": "/thumbs/v.jpg",
+            "mode": "snapshot",
+            "snapshot_sec": 5,
+            "size": "-1:159",
+        },
+        {"type": "VIDEO", "bucket": "site-media", "file": "/hls/v.m3u8", "preset": "hls600k-generic"},
+    ]
+    status, _, _ = client.submit({"input_asset": VIDEO_JOB["input_asset"], "output_assets": outputs})
+    assert status == 202
+    assert sent(client)[0]["data"]["output_assets"] == outputs
+
+
+def test_the_same_idempotency_key_returns_the_original_job_and_sends_nothing(client: Api):
+    first = client.submit(**{"Idempotency-Key": "upload-7"})
+    second = client.submit(**{"Idempotency-Key": "upload-7"})
+    assert (first[0], second[0]) == (202, 202)
+    assert second[1]["Idempotent-Replayed"] == "true"
+    assert second[2]["jobId"] == first[2]["jobId"]
+    assert len(client.queue.sent) == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_conflict(client: Api):
+    client.submit(**{"Idempotency-Key": "upload-7"})
+    other = {
+        **VIDEO_JOB,
+        "input_asset": {"type": "VIDEO", "bucket": "site-uploads", "file": "/input/other.mp4"},
+    }
+    status, _, body = client.submit(other, **{"Idempotency-Key": "upload-7"})
+    assert (status, error(body)[0]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert len(client.queue.sent) == 1
+
+
+def test_the_same_job_id_replays_or_conflicts(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "mine-1"})
+    status, headers, body = client.submit({**VIDEO_JOB, "jobId": "mine-1"})
+    assert (status, headers["Idempotent-Replayed"], body["jobId"]) == (202, "true", "mine-1")
+    other = {**VIDEO_JOB, "jobId": "mine-1", "callbackUrl": "https://hooks.example.com/cpe"}
+    status, _, body = client.submit(other)
+    assert (status, error(body)[0]) == (409, "JOB_ID_TAKEN")
+    assert len(client.queue.sent) == 1
+
+
+def test_a_job_id_the_tracker_created_is_taken(client: Api):
+    job_id = "954e8de9dfa0d44d1e2f21eda6881e74"
+    _track(client, scheduled(1, job_id=job_id))
+    status, _, body = client.submit({**VIDEO_JOB, "jobId": job_id})
+    assert (status, error(body)[0]) == (409, "JOB_ID_TAKEN")
+
+
+def test_a_failed_send_leaves_no_job_and_a_retry_works(client: Api):
+    client.queue.failures.append(QueueUnavailable("SQS InternalError"))
+    status, _, body = client.submit(**{"Idempotency-Key": "k"})
+    assert (status, error(body)[0]) == (503, "QUEUE_UNAVAILABLE")
+    assert client.store.jobs == {}
+    assert client.call("GET", "/jobs/job0000")[0] == 404
+    status, _, body = client.submit(**{"Idempotency-Key": "k"})
+    assert (status, body["status"]) == (202, "SUBMITTED")
+    assert len(client.queue.sent) == 1
+
+
+def test_a_throttled_queue_is_a_429(client: Api):
+    client.queue.failures.append(QueueUnavailable("SQS ThrottlingException", throttled=True))
+    status, _, body = client.submit()
+    assert (status, error(body)[0]) == (429, "THROTTLED")
+
+
+def test_a_replay_dispatches_a_job_whose_first_request_died_before_sending(client: Api):
+    status, _, body = client.submit({**VIDEO_JOB, "jobId": "orphan"})
+    stored = client.store.jobs["orphan"]
+    stored.job.dispatchedAt = None  # as if the process died between writing the job and sending
+    client.queue.sent.clear()
+    assert client.submit({**VIDEO_JOB, "jobId": "orphan"})[0] == 202
+    assert client.queue.sent == []  # within the grace period: the first request may still be sending
+    client.clock.now += 120
+    status, _, body = client.submit({**VIDEO_JOB, "jobId": "orphan"})
+    assert (status, len(client.queue.sent), body["dispatchedAt"] is not None) == (202, 1, True)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "loc"),
+    [
+        ("{not json", "INVALID_JSON", None),
+        ('{"input_asset": NaN}', "INVALID_JSON", None),
+        ("[" * 5000 + "]" * 5000, "INVALID_JSON", None),
+        ([1, 2], "INVALID_REQUEST", None),
+        ({}, "INVALID_REQUEST", ["body", "input_asset"]),
+        ({**VIDEO_JOB, "extra": 1}, "INVALID_REQUEST", ["body", "extra"]),
+        ({**VIDEO_JOB, "output_assets": [VIDEO_JOB["output_asset"]]}, "INVALID_REQUEST", ["body"]),
+        ({"input_asset": VIDEO_JOB["input_asset"]}, "INVALID_REQUEST", ["body"]),
+        (
+            {**VIDEO_JOB, "input_asset": {"type": "IMAGE", "bucket": "site-uploads", "file": "/i.jpg"}},
+            "INVALID_REQUEST",
+            ["body"],
+        ),
+        (
+            {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "bucket": "Bad_Bucket", "file": "/v.mp4"}},
+            "INVALID_REQUEST",
+            ["body", "input_asset", "bucket"],
+        ),
+        (
+            {
+                **VIDEO_JOB,
+                "input_asset": {"type": "VIDEO", "bucket": "site-uploads", "file": "/in/../../etc/passwd"},
+            },
+            "INVALID_REQUEST",
+            ["body", "input_asset", "file"],
+        ),
+        (
+            {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "bucket": "site-uploads", "file": "a\x00b"}},
+            "INVALID_REQUEST",
+            ["body", "input_asset", "file"],
+        ),
+        (
+            {
+                **VIDEO_JOB,
+                "input_asset": {"type": "VIDEO", "bucket": "s", "file": "/v.mp4", "http": "https://x"},
+            },
+            "INVALID_REQUEST",
+            ["body", "input_asset"],
+        ),
+        (
+            {**VIDEO_JOB, "output_asset": {**VIDEO_JOB["output_asset"], "frame_rate": 1e9}},
+            "INVALID_REQUEST",
+            ["body", "output_asset", "frame_rate"],
+        ),
+        (
+            {**VIDEO_JOB, "output_asset": {**VIDEO_JOB["output_asset"], "video_bitrate": "lots"}},
+            "INVALID_REQUEST",
+            ["body", "output_asset", "video_bitrate"],
+        ),
+        ({**VIDEO_JOB, "jobId": "../x"}, "INVALID_REQUEST", ["body", "jobId"]),
+        (
+            {
+                **VIDEO_JOB,
+                "output_assets": None,
+                "output_asset": {**VIDEO_JOB["output_asset"], "type": "PDF"},
+            },
+            "INVALID_REQUEST",
+            ["body", "output_asset", "type"],
+        ),
+    ],
+)
+def test_bad_bodies_are_400_with_the_field_named(client: Api, body: Any, code: str, loc: list[str] | None):
+    status, _, answer = client.call("POST", "/jobs", body)
+    assert (status, error(answer)[0]) == (400, code)
+    if loc is not None:
+        assert any(problem["loc"][: len(loc)] == loc for problem in answer["details"]), answer["details"]
+    assert client.store.jobs == {} and client.queue.sent == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/v.mp4",
+        "http://localhost:8080/v.mp4",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/v.mp4",
+        "http://[::ffff:10.0.0.1]/v.mp4",
+        "http://10.1.2.3/v.mp4",
+        "http://192.168.0.10/v.mp4",
+        "http://100.64.0.1/v.mp4",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://sneaky.example.com/v.mp4",
+        "http://user:secret@media.example.com/v.mp4",
+        "ftp://media.example.com/v.mp4",
+        "file:///etc/passwd",
+        "http://unknown.invalid/v.mp4",
+    ],
+)
+def test_input_urls_that_reach_inside_are_refused(client: Api, url: str):
+    body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": url}}
+    status, _, answer = client.call("POST", "/jobs", body)
+    assert (status, error(answer)[0]) == (400, "INVALID_REQUEST")
+    assert answer["details"][0]["loc"] == ["input_asset", "http"]
+
+
+def test_public_input_urls_are_accepted(client: Api):
+    body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": "https://media.example.com/v.mp4?sig=1"}}
+    assert client.call("POST", "/jobs", body)[0] == 202
+
+
+def test_private_urls_are_accepted_when_the_stack_allows_them():
+    config = ApiConfig(**{**CONFIG.__dict__, "allow_private_urls": True})
+    client = next(_client(config))
+    try:
+        body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": "http://127.0.0.1:9000/v.mp4"}}
+        assert client.call("POST", "/jobs", body)[0] == 202
+    finally:
+        api.app.dependency_overrides.clear()
+
+
+def test_callback_urls_must_be_public_https(client: Api):
+    for url, expected in (
+        ("http://hooks.example.com/x", 400),
+        ("https://10.0.0.1/x", 400),
+        ("https://hooks.example.com/x", 202),
+    ):
+        status, _, body = client.submit({**VIDEO_JOB, "callbackUrl": url})
+        assert status == expected, body
+    assert body["callbackUrl"] == "https://hooks.example.com/x"
+
+
+def test_custom_commands_are_refused_unless_enabled(client: Api):
+    command = {
+        **VIDEO_JOB,
+        "output_asset": {**VIDEO_JOB["output_asset"], "custom_cmd": "ffmpeg -i ${input_file}"},
+    }
+    status, _, body = client.submit(command)
+    assert (status, body["details"][0]["loc"]) == (400, ["output_asset", "custom_cmd"])
+    enabled = next(_client(ApiConfig(**{**CONFIG.__dict__, "allow_custom_cmd": True})))
+    try:
+        assert enabled.submit(command)[0] == 202
+    finally:
+        api.app.dependency_overrides.clear()
+
+
+def test_a_body_over_the_limit_is_413(client: Api):
+    body = json.dumps({**VIDEO_JOB, "jobId": "x", "pad": "y" * api.MAX_BODY_BYTES})
+    status, _, answer = client.call("POST", "/jobs", body)
+    assert (status, error(answer)[0]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_body_that_is_not_json_is_415(client: Api):
+    status, _, answer = client.call("POST", "/jobs", "a=b", headers={"Content-Type": "text/plain"})
+    assert (status, error(answer)[0]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_an_idempotency_key_over_255_characters_is_refused(client: Api):
+    status, _, answer = client.submit(**{"Idempotency-Key": "k" * 256})
+    assert (status, error(answer)[0]) == (400, "INVALID_REQUEST")
+
+
+# ------------------------------------------------------------------ GET /jobs/{jobId}
+
+
+def _track(client: Api, *bodies: dict[str, Any]) -> None:
+    """Apply CPE messages to a stored job, as the tracker would."""
+    first = parsed(bodies[0])
+    job_id = first.job_id or next(iter(client.store.jobs))
+    loaded = client.store.get_jobs([job_id]).get(job_id)
+    from functions.jobs.machine import new_job  # noqa: PLC0415
+
+    job = loaded.job if loaded else new_job(job_id)
+    for body in bodies:
+        apply(job, parsed(body))
+    derive(job, DEFAULT_RULE)
+    from functions.store.base import LoadedJob  # noqa: PLC0415
+
+    client.store.save_job(loaded or LoadedJob(job, None), job, [], {}, client.clock())
+
+
+def test_get_returns_the_job_record_with_activities_probe_and_outputs(client: Api):
+    _, _, submitted = client.submit({**VIDEO_JOB, "jobId": "j1"})
+    from local.ct_simulator import ffprobe_result  # noqa: PLC0415
+
+    _track(
+        client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(M.ACTIVITY_STARTED, "ValidateAssetStep", 2, run_id="r1"),
+        act(M.ACTIVITY_COMPLETED, "ValidateAssetStep", 3, run_id="r1", result=ffprobe_result()),
+        act(
+            M.ACTIVITY_PROGRESS,
+            "TranscodeAssetStep",
+            4,
+            run_id="r1",
+            result={"duration": 60, "done": 30, "progress": 50},
+        ),
+    )
+    status, _, job = client.call("GET", "/jobs/j1")
+    assert status == 200
+    assert (job["status"], job["phase"], job["progress"], job["runId"]) == (
+        "RUNNING",
+        "TRANSCODING",
+        55,
+        "r1",
+    )
+    assert [a["activityId"] for a in job["activities"]] == ["ValidateAssetStep", "TranscodeAssetStep"]
+    assert job["activities"][0]["result"] is None and job["activities"][0]["resultSize"] > 1000
+    assert job["probe"]["streams"][0]["width"] == 1280
+    assert job["runs"][0]["status"] == "RUNNING"
+    assert job["createdAt"] == submitted["createdAt"]
+    status, _, full = client.call("GET", "/jobs/j1", query={"include": "results"})
+    assert full["activities"][0]["result"] == ffprobe_result()
+
+
+def test_unknown_and_malformed_job_ids(client: Api):
+    status, _, body = client.call("GET", "/jobs/nope")
+    assert (status, error(body)[0]) == (404, "JOB_NOT_FOUND")
+    status, _, body = client.call("GET", "/jobs/a%20b")
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+    status, _, body = client.call("GET", "/jobs/j1", query={"include": "everything"})
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+
+
+# ------------------------------------------------------------------ GET /jobs
+
+
+def test_list_is_newest_first_with_filters_and_pages(client: Api):
+    for n in range(5):
+        client.submit({**VIDEO_JOB, "jobId": f"j{n}"})
+    _track(
+        client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(M.ACTIVITY_STARTED, "ValidateAssetStep", 2, run_id="r1"),
+    )
+    status, _, page = client.call("GET", "/jobs", query={"limit": "2"})
+    assert status == 200
+    assert [j["jobId"] for j in page["items"]] == ["j4", "j3"]
+    status, _, rest = client.call("GET", "/jobs", query={"limit": "3", "nextToken": page["nextToken"]})
+    assert [j["jobId"] for j in rest["items"]] == ["j2", "j1", "j0"] and rest["nextToken"] is None
+    _, _, running = client.call("GET", "/jobs", query={"status": "RUNNING"})
+    assert [j["jobId"] for j in running["items"]] == ["j1"]
+    created = {j: client.store.jobs[j].job.createdAt for j in ("j1", "j3")}
+    window = {"createdAfter": _rfc3339(created["j1"]), "createdBefore": _rfc3339(created["j3"])}
+    _, _, middle = client.call("GET", "/jobs", query=window)
+    assert [j["jobId"] for j in middle["items"]] == ["j2", "j1"]
+
+
+def _rfc3339(at: float) -> str:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "ten"},
+        {"status": "DONE"},
+        {"createdAfter": "yesterday"},
+        {"nextToken": "not-a-token"},
+        {"nextToken": "eyJhZnRlciI6IjEyMyJ9"},
+    ],
+)
+def test_list_refuses_bad_parameters(client: Api, query: dict[str, str]):
+    status, _, body = client.call("GET", "/jobs", query=query)
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+
+
+def test_a_token_only_continues_the_query_it_came_from(client: Api):
+    for n in range(3):
+        client.submit({**VIDEO_JOB, "jobId": f"j{n}"})
+    _, _, page = client.call("GET", "/jobs", query={"limit": "1"})
+    status, _, body = client.call(
+        "GET", "/jobs", query={"limit": "1", "status": "SUBMITTED", "nextToken": page["nextToken"]}
+    )
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+
+
+def test_the_store_is_queried_through_its_index_with_the_filters(
+    client: Api, monkeypatch: pytest.MonkeyPatch
+):
+    seen: list[JobQuery] = []
+    original = client.store.list_jobs
+    monkeypatch.setattr(client.store, "list_jobs", lambda query: seen.append(query) or original(query))
+    client.call("GET", "/jobs", query={"status": "FAILED", "limit": "7"})
+    assert seen == [JobQuery(limit=7, status="FAILED")]
+
+
+# ------------------------------------------------------------------ GET /jobs/{jobId}/events
+
+
+def test_events_are_the_timeline_in_pages(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
+    _track(
+        client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(M.ACTIVITY_STARTED, "ValidateAssetStep", 2, run_id="r1"),
+        *[
+            act(M.ACTIVITY_PROGRESS, "ValidateAssetStep", 2 + i / 10, run_id="r1", result={"progress": i})
+            for i in range(50)
+        ],
+        act(M.ACTIVITY_COMPLETED, "ValidateAssetStep", 9, run_id="r1", result={}),
+    )
+    _, _, first = client.call("GET", "/jobs/j1/events", query={"limit": "3"})
+    _, _, second = client.call(
+        "GET", "/jobs/j1/events", query={"limit": "3", "nextToken": first["nextToken"]}
+    )
+    events = [e["event"] for e in first["items"] + second["items"]]
+    # The CPE messages of this test are timed near the epoch, before the submission.
+    assert events == [
+        "WORKFLOW_SCHEDULED",
+        "ACTIVITY_STARTED",
+        "ACTIVITY_PROGRESS",
+        "ACTIVITY_COMPLETED",
+        "SUBMITTED",
+    ]
+    assert first["nextToken"] is not None and second["nextToken"] is None
+    assert client.call("GET", "/jobs/nope/events")[0] == 404
+    other = client.call("GET", "/jobs/j1/events", query={"nextToken": "eyJvZmZzZXQiOjN9"})
+    assert (other[0], error(other[2])[0]) == (400, "INVALID_REQUEST")
+
+
+# ------------------------------------------------------------------ POST /jobs/{jobId}/cancel
+
+
+def test_cancel_marks_the_job_and_sends_cancel_job(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
+    _track(client, scheduled(1, job_id="j1", run_id="r1"))
+    status, _, job = client.call("POST", "/jobs/j1/cancel")
+    assert (status, job["cancelRequested"], job["status"]) == (202, True, "SCHEDULED")
+    message = sent(client)[-1]
+    assert (message["type"], message["jobId"], message["data"]["runId"]) == ("CANCEL_JOB", "j1", "r1")
+    assert message["data"]["workflow"] == CONFIG.workflow and message["data"]["client"]["name"] == "SiteA"
+    _track(client, act(M.ACTIVITY_FAILED, "ValidateAssetStep", 5, run_id="r1", result={"reason": "CANCELED"}))
+    assert client.call("GET", "/jobs/j1")[2]["status"] == "CANCELED"
+
+
+def test_cancel_of_a_finished_or_unknown_job(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
+    _track(
+        client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(M.ACTIVITY_COMPLETED, "TranscodeAssetStep", 2, run_id="r1", result={}),
+    )
+    status, _, body = client.call("POST", "/jobs/j1/cancel")
+    assert (status, error(body)[0]) == (409, "JOB_FINISHED")
+    assert client.call("POST", "/jobs/nope/cancel")[0] == 404
+
+
+def test_a_cancel_that_cannot_be_sent_is_withdrawn(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
+    client.queue.failures.append(QueueUnavailable("SQS InternalError"))
+    status, _, body = client.call("POST", "/jobs/j1/cancel")
+    assert (status, error(body)[0]) == (503, "QUEUE_UNAVAILABLE")
+    assert client.call("GET", "/jobs/j1")[2]["cancelRequested"] is False
+
+
+# ------------------------------------------------------------------ everything else
+
+
+def test_unknown_routes_and_methods_are_404(client: Api):
+    for method, path in (("GET", "/nothing"), ("DELETE", "/jobs/j1"), ("PUT", "/jobs")):
+        status, _, body = client.call(method, path)
+        assert (status, error(body)[0]) == (404, "NOT_FOUND")
+
+
+def test_storage_failures_are_503_or_429_never_500(client: Api, monkeypatch: pytest.MonkeyPatch):
+    for detail, expected in (
+        ("ProvisionedThroughputExceededException", (429, "THROTTLED")),
+        ("InternalServerError", (503, "STORE_UNAVAILABLE")),
+    ):
+
+        def broken(job_ids: Any, detail: str = detail) -> Any:
+            raise StorageUnavailable(detail)
+
+        monkeypatch.setattr(client.store, "get_jobs", broken)
+        status, _, body = client.call("GET", "/jobs/j1")
+        assert (status, error(body)[0]) == expected
+
+
+def test_an_unexpected_error_is_a_clean_500(client: Api, monkeypatch: pytest.MonkeyPatch):
+    def defect(job_ids: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(client.store, "get_jobs", defect)
+    status, _, body = client.call("GET", "/jobs/j1")
+    assert (status, body) == (
+        500,
+        {"code": "INTERNAL_ERROR", "message": "an unexpected error occurred", "details": None},
+    )
+
+
+def test_openapi_schema_lists_every_route(client: Api):
+    status, _, schema = client.call("GET", "/openapi.json")
+    assert status == 200
+    assert set(schema["paths"]) == {
+        "/jobs",
+        "/jobs/{job_id}",
+        "/jobs/{job_id}/events",
+        "/jobs/{job_id}/cancel",
+    }
+    assert set(schema["paths"]["/jobs"]) == {"get", "post"}
+    post = schema["paths"]["/jobs"]["post"]
+    assert {"202", "400", "409", "413", "429"} <= set(post["responses"])
+    assert "service" not in json.dumps(post.get("parameters", []))  # injected dependencies stay private
