@@ -115,7 +115,7 @@ def submit_job(
         str | None, Header(min_length=1, max_length=255, description="Replays return the first answer")
     ] = None,
 ) -> Response[JobOut]:
-    submission = service.submit(body, idempotency_key)
+    submission = service.submit(body, idempotency_key, app.current_event.json_body)
     metrics.add_metric(
         name="JobsReplayed" if submission.replayed else "JobsSubmitted", unit=MetricUnit.Count, value=1
     )

@@ -19,7 +19,8 @@ MAX_OUTPUTS = 20
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=False)
+    # strict: no coercion ("5" is not 5), so the request as sent is what START_JOB carries.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 Bucket = Annotated[

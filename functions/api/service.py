@@ -28,7 +28,7 @@ from functions.api.validation import Resolver, UnsafeValue, check_fetchable_url,
 from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
-from functions.jobs.protocol import CancelJob, StartJob, php_json
+from functions.jobs.protocol import cancel_job_body, start_job_body
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import CommandQueue, QueueUnavailable
 from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob
@@ -85,9 +85,13 @@ class JobService:
 
     # ------------------------------------------------------------------ submit
 
-    def submit(self, request: SubmitJobRequest, idempotency_key: str | None) -> Submission:
+    def submit(
+        self, request: SubmitJobRequest, idempotency_key: str | None, body: dict[str, Any] | None = None
+    ) -> Submission:
+        """Submit ``request``; ``body`` is the request as the client wrote it (validated as
+        ``request``, without coercion), whose key order START_JOB keeps, as the PHP SDK would."""
         self._check_urls_and_commands(request)
-        payload = self._payload(request)
+        payload = self._payload(request, body)
         digest = json_digest({"payload": payload, "jobId": request.jobId, "callbackUrl": request.callbackUrl})
         job_id = request.jobId or self._new_id()
         key_digest = None
@@ -136,24 +140,24 @@ class JobService:
         """Send START_JOB, then record that it was sent; if the send fails, undo the submission."""
         job = loaded.job
         payload = job.payload.value if job.payload else {}
-        envelope = StartJob.model_validate(
-            {"time": self._clock(), "jobId": job.jobId, "data": {**payload, "client": self._config.client}}
-        )
+        sent_at = self._clock()
+        body = start_job_body(job_id=job.jobId, time=sent_at, data={**payload, "client": self._config.client})
         try:
-            self._queue.send(php_json(envelope))
+            self._queue.send(body)
         except QueueUnavailable:
             with contextlib.suppress(StaleJob):  # it moved on (a replay dispatched it): leave it
                 self._store.delete_job(loaded)
             if key_digest is not None:
                 self._store.release_idempotency_key(key_digest)
             raise
-        sent_at = envelope.time
         return self._update(loaded, lambda j: setattr(j, "dispatchedAt", j.dispatchedAt or sent_at))
 
-    def _payload(self, request: SubmitJobRequest) -> dict[str, Any]:
+    def _payload(self, request: SubmitJobRequest, body: dict[str, Any] | None) -> dict[str, Any]:
         """START_JOB ``data`` without ``client``: the job as submitted, the stack's workflow by default."""
-        body = request.model_dump(mode="json", exclude_none=True, exclude={"jobId", "callbackUrl"})
-        return {"workflow": body.pop("workflow", None) or dict(self._config.workflow), **body}
+        given = dict(body) if body is not None else request.model_dump(mode="json", exclude_unset=True)
+        for field in ("jobId", "callbackUrl"):
+            given.pop(field, None)
+        return {"workflow": given.pop("workflow", None) or dict(self._config.workflow), **given}
 
     def _check_urls_and_commands(self, request: SubmitJobRequest) -> None:
         problems = []
@@ -249,20 +253,13 @@ class JobService:
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {marked.job.status.value}")
         job = marked.job
         workflow = (job.payload.value or {}).get("workflow") if job.payload else None
-        envelope = CancelJob.model_validate(
-            {
-                "time": now,
-                "jobId": job_id,
-                "data": {
-                    "workflow": workflow or self._config.workflow,
-                    "client": self._config.client,
-                    "runId": job.runId,
-                    "workflowId": job.workflowId,
-                },
-            }
-        )
+        data = {
+            "workflow": workflow or self._config.workflow,
+            "client": self._config.client,
+            **({"runId": job.runId, "workflowId": job.workflowId} if job.runId else {}),
+        }
         try:
-            self._queue.send(php_json(envelope))
+            self._queue.send(cancel_job_body(job_id=job_id, time=now, data=data))
         except QueueUnavailable:
             if not was_requested:
                 self._update(marked, _withdraw_cancel)

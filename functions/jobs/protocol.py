@@ -153,6 +153,21 @@ class CancelJob(_Open):
     data: CancelJobData
 
 
+def start_job_body(*, job_id: str, time: float, data: dict[str, Any]) -> str:
+    """A START_JOB body: ``data`` (with ``client`` injected) checked against :class:`StartJob` and
+    sent with its keys in the order given, as the PHP SDK sends the client's JSON."""
+    envelope = {"time": time, "type": "START_JOB", "jobId": job_id, "data": data}
+    StartJob.model_validate(envelope)
+    return php_json(envelope)
+
+
+def cancel_job_body(*, job_id: str, time: float, data: dict[str, Any]) -> str:
+    """A CANCEL_JOB body (see :class:`CancelJob`)."""
+    envelope = {"time": time, "type": "CANCEL_JOB", "jobId": job_id, "data": data}
+    CancelJob.model_validate(envelope)
+    return php_json(envelope)
+
+
 def php_json(document: BaseModel | dict[str, Any]) -> str:
     """JSON as PHP's ``json_encode`` writes it with default flags (the client SDK's wire format):
     compact, ASCII with ``\\u`` escapes, and ``/`` escaped as ``\\/``."""

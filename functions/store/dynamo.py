@@ -243,7 +243,8 @@ class DynamoJobStore:
         )
         try:
             # An expired claim (TTL deletion lags by up to days) counts as free.
-            item.save(condition=self._keys.pk.does_not_exist() | (self._keys.expires_at < int(now)))
+            expired = self._keys.expires_at < datetime.fromtimestamp(now, UTC)
+            item.save(condition=self._keys.pk.does_not_exist() | expired)
             return None
         except PutError as exc:
             if exc.cause_response_code != _CONDITION_FAILED:

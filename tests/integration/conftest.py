@@ -131,3 +131,48 @@ def sqs_event(bodies: list[Any], *, first_id: int = 0, sent_at_ms: int = 1_700_0
 
 def message_id(number: int) -> str:
     return f"059f36b4-87a3-44ab-83d2-{number:012d}"
+
+
+@pytest.fixture
+def input_queue(aws: None) -> str:
+    return str(boto3.client("sqs", region_name=REGION).create_queue(QueueName="cpe-input")["QueueUrl"])
+
+
+@pytest.fixture
+def invoke_api(table: str, input_queue: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """Calls the real API Lambda handler through API Gateway proxy events, configured by its
+    environment as on AWS (moto behind it)."""
+    from functions.api import handler as api_handler  # noqa: PLC0415 - after the environment is set
+    from local.apigateway import proxy_event, response_parts  # noqa: PLC0415
+
+    for name, value in {
+        "JOBS_TABLE_NAME": table,
+        "INPUT_QUEUE_URL": input_queue,
+        "OUTPUT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
+        "CLIENT_NAME": "ClientA",
+    }.items():
+        monkeypatch.setenv(name, value)
+    api_handler._service.cache_clear()
+
+    def invoke(
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        text = body if body is None or isinstance(body, str) else json.dumps(body)
+        event = proxy_event(
+            method,
+            path,
+            body=text,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            query={k: [v] for k, v in (query or {}).items()},
+        )
+        status, header_list, raw = response_parts(
+            api_handler.handler(event, LambdaContext(function_name="api"))
+        )
+        return status, dict(header_list), json.loads(raw) if raw else None
+
+    yield invoke
+    api_handler._service.cache_clear()
