@@ -25,6 +25,10 @@ class InvalidRequest(ApiError):
     code = "INVALID_REQUEST"
 
 
+class InvalidJson(ApiError):
+    code = "INVALID_JSON"
+
+
 class JobNotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "JOB_NOT_FOUND"

@@ -10,12 +10,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from functions.api.validation import MAX_URL_LENGTH, check_bucket, check_key
+from functions.api.validation import BUCKET_PATTERN, KEY_PATTERN, MAX_URL_LENGTH, check_bucket, check_key
 from functions.jobs.model import JobStatus, Phase
 
 MAX_OUTPUTS = 20
+_PORT = r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+_HOST_AND_PATH = rf"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?{_PORT}(/[^\s\x00-\x1f\x7f]*)?$"
+HTTP_URL = rf"^https?://{_HOST_AND_PATH}"
+HTTPS_URL = rf"^https://{_HOST_AND_PATH}"
+
+
+def _given(field: str) -> dict[str, Any]:
+    """JSON Schema: ``field`` is present and not null."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def _absent(*fields: str) -> dict[str, Any]:
+    """JSON Schema: none of ``fields`` is present (or they are null)."""
+    return {"allOf": [{"not": _given(field)} for field in fields]}
+
+
+def _types(*types: str) -> dict[str, Any]:
+    return {"properties": {"type": {"enum": list(types)}}}
 
 
 class _Strict(BaseModel):
@@ -24,13 +42,32 @@ class _Strict(BaseModel):
 
 
 Bucket = Annotated[
-    str, Field(min_length=3, max_length=63, description="S3 bucket"), AfterValidator(check_bucket)
+    str,
+    Field(min_length=3, max_length=63, pattern=BUCKET_PATTERN, description="S3 bucket"),
+    AfterValidator(check_bucket),
 ]
 Key = Annotated[
     str,
-    Field(min_length=1, max_length=1024, description="S3 key; outputs go to its directory"),
+    Field(
+        min_length=1, max_length=1024, pattern=KEY_PATTERN, description="S3 key (S3 takes up to 1,024 bytes)"
+    ),
     AfterValidator(check_key),
 ]
+
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Integers in a range. JSON Schema counts 5.0 as an integer, strict pydantic does not: integral
+# floats are taken as ints.
+Timeout = Annotated[int, Field(ge=1, le=31_536_000), BeforeValidator(_integral)]
+Offset = Annotated[int, Field(ge=-10_000, le=10_000), BeforeValidator(_integral)]
+Second = Annotated[int, Field(ge=0, le=86_400), BeforeValidator(_integral)]
+Interval = Annotated[int, Field(ge=1, le=86_400), BeforeValidator(_integral)]
+Quality = Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)]
+
+
 Token = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Size = Annotated[str, Field(max_length=16, pattern=r"^(-1|-2|\d{1,5})[x:](-1|-2|\d{1,5})$")]
 Bitrate = Annotated[str, Field(max_length=10, pattern=r"^\d{1,6}[kKmM]?$")]
@@ -44,16 +81,26 @@ class WorkflowIn(_Strict):
     version: Token
     taskList: Token
     domain: Token
-    executionStartToCloseTimeout: int | None = Field(default=None, ge=1, le=31_536_000)
+    executionStartToCloseTimeout: Timeout | None = None
 
 
 class InputAssetIn(_Strict):
     """The source: an S3 object (``bucket`` + ``file``) or an ``http(s)`` URL (VIDEO only, as in CT)."""
 
+    # The rule of _one_source, stated in the schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [_given("bucket"), _given("file"), _absent("http")]},
+                {"allOf": [_given("http"), _absent("bucket", "file"), _types("VIDEO")]},
+            ]
+        }
+    )
+
     type: Literal["VIDEO", "IMAGE", "AUDIO"]
     bucket: Bucket | None = None
     file: Key | None = None
-    http: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    http: str | None = Field(default=None, max_length=MAX_URL_LENGTH, pattern=HTTP_URL)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -72,8 +119,8 @@ class WatermarkIn(_Strict):
     file: Key
     size: Size | None = None
     opacity: float | None = Field(default=None, ge=0, le=1)
-    x: int | None = Field(default=None, ge=-10_000, le=10_000)
-    y: int | None = Field(default=None, ge=-10_000, le=10_000)
+    x: Offset | None = None
+    y: Offset | None = None
 
 
 class OutputAssetIn(_Strict):
@@ -99,10 +146,10 @@ class OutputAssetIn(_Strict):
     watermark: WatermarkIn | None = None
     custom_cmd: str | None = Field(default=None, max_length=4096)
     mode: Literal["snapshot", "intervals"] | None = None
-    snapshot_sec: int | None = Field(default=None, ge=0, le=86_400)
-    intervals: int | None = Field(default=None, ge=1, le=86_400)
+    snapshot_sec: Second | None = None
+    intervals: Interval | None = None
     resize: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}(x\d{1,5})?[%!<>^]?$")
-    quality: int | None = Field(default=None, ge=1, le=100)
+    quality: Quality | None = None
     crop: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}x\d{1,5}([+-]\d{1,5}){2}$")
     thumbnail: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}(x\d{1,5})?$")
 
@@ -111,16 +158,43 @@ class OutputAssetIn(_Strict):
 CONVERSIONS = {"VIDEO": {"VIDEO", "THUMB", "AUDIO"}, "IMAGE": {"IMAGE"}, "AUDIO": {"AUDIO"}}
 
 
+def _outputs_of(*types: str) -> dict[str, Any]:
+    return {
+        "properties": {
+            "output_asset": {"anyOf": [{"type": "null"}, _types(*types)]},
+            "output_assets": {"anyOf": [{"type": "null"}, {"type": "array", "items": _types(*types)}]},
+        }
+    }
+
+
+def _when_input(kind: str, then: dict[str, Any]) -> dict[str, Any]:
+    """``if input_asset.type == kind then ...``, written as ``not if or then`` (also valid draft 4)."""
+    return {"anyOf": [{"not": {"properties": {"input_asset": _types(kind)}}}, then]}
+
+
 class SubmitJobRequest(_Strict):
     """``POST /jobs``: the CT job, plus an optional ``jobId`` (yours, else generated) and an
     optional ``callbackUrl`` (https) for state-change webhooks."""
+
+    # The rules of _outputs, stated in the schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [_given("output_asset"), _absent("output_assets")]},
+                {"allOf": [_given("output_assets"), _absent("output_asset")]},
+            ],
+            "allOf": [
+                _when_input(kind, _outputs_of(*sorted(allowed))) for kind, allowed in CONVERSIONS.items()
+            ],
+        }
+    )
 
     jobId: JobId | None = None
     workflow: WorkflowIn | None = None
     input_asset: InputAssetIn
     output_asset: OutputAssetIn | None = None
     output_assets: list[OutputAssetIn] | None = Field(default=None, min_length=1, max_length=MAX_OUTPUTS)
-    callbackUrl: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    callbackUrl: str | None = Field(default=None, max_length=MAX_URL_LENGTH, pattern=HTTPS_URL)
 
     @model_validator(mode="after")
     def _outputs(self) -> Self:

@@ -58,8 +58,17 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
-class Submission:
+class JobView:
+    """A job with the values the store may keep beside it: its payload, and activity results."""
+
     job: LoadedJob
+    payload: dict[str, Any]
+    results: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Submission:
+    view: JobView
     replayed: bool
 
 
@@ -121,10 +130,10 @@ class JobService:
         try:
             loaded = self._store.save_job(LoadedJob(job, None), job, [], {}, now)
         except StaleJob:
-            return self._replay(job_id, digest)
-        return Submission(self._dispatch(loaded, key_digest), replayed=False)
+            return self._replay(job_id, digest, payload)
+        return Submission(JobView(self._dispatch(loaded, payload, key_digest), payload, {}), replayed=False)
 
-    def _replay(self, job_id: str, digest: str) -> Submission:
+    def _replay(self, job_id: str, digest: str, payload: dict[str, Any]) -> Submission:
         existing = self._store.get_jobs([job_id]).get(job_id)
         if existing is None:  # removed after a failed send, between our write and our read
             raise StaleJob(job_id)
@@ -133,13 +142,13 @@ class JobService:
         job = existing.job
         stalled = self._clock() - (job.submittedAt or 0.0) > DISPATCH_GRACE_SECONDS
         if job.dispatchedAt is None and not job.runs and stalled:
-            return Submission(self._dispatch(existing, None), replayed=True)
-        return Submission(existing, replayed=True)
+            existing = self._dispatch(existing, payload, None)
+        # Same digest, same payload: no need to fetch it from the store.
+        return Submission(JobView(existing, payload, {}), replayed=True)
 
-    def _dispatch(self, loaded: LoadedJob, key_digest: str | None) -> LoadedJob:
+    def _dispatch(self, loaded: LoadedJob, payload: dict[str, Any], key_digest: str | None) -> LoadedJob:
         """Send START_JOB, then record that it was sent; if the send fails, undo the submission."""
         job = loaded.job
-        payload = job.payload.value if job.payload else {}
         sent_at = self._clock()
         body = start_job_body(job_id=job.jobId, time=sent_at, data={**payload, "client": self._config.client})
         try:
@@ -174,7 +183,11 @@ class JobService:
                         ("output_asset",) if request.output_asset is not None else ("output_assets", index)
                     )
                     problems.append(
-                        {"loc": [*where, "custom_cmd"], "msg": "custom commands are disabled on this stack"}
+                        {
+                            "loc": ["body", *where, "custom_cmd"],
+                            "msg": "custom commands are disabled on this stack",
+                            "type": "disabled",
+                        }
                     )
         if problems:
             raise InvalidRequest("the job names something the stack must not use", problems)
@@ -188,17 +201,15 @@ class JobService:
                 resolve=self._resolve,
             )
         except UnsafeValue as exc:
-            return [{"loc": list(where), "msg": f"URL {exc}"}]
+            return [{"loc": ["body", *where], "msg": f"URL {exc}", "type": "unsafe_url"}]
         return []
 
     # ------------------------------------------------------------------ read
 
-    def get(self, job_id: str, *, include_results: bool = False) -> tuple[LoadedJob, dict[str, Any]]:
-        """The job, and (with ``include_results``) the full results of its activities, keyed by
-        ``<runId>/<activityId>``, fetched from where the store keeps big ones."""
-        loaded = self._store.get_jobs([job_id]).get(job_id)
-        if loaded is None:
-            raise JobNotFound(f"no job {job_id}")
+    def get(self, job_id: str, *, include_results: bool = False) -> JobView:
+        """The job, its payload, and (with ``include_results``) the full results of its activities,
+        keyed by ``<runId>/<activityId>``: big values are fetched from where the store keeps them."""
+        loaded = self._load(job_id)
         results: dict[str, Any] = {}
         if include_results:
             for run in loaded.job.runs.values():
@@ -206,7 +217,7 @@ class JobService:
                     if activity.result is not None:
                         value = self._store.load_value(job_id, activity.result)
                         results[f"{run.runId}/{activity.activityId}"] = value.value
-        return loaded, results
+        return JobView(loaded, self._payload_of(loaded), results)
 
     def list_jobs(
         self,
@@ -222,18 +233,18 @@ class JobService:
         if after is not None and not (
             isinstance(after, str) and re.fullmatch(r"\d{15}#[A-Za-z0-9_.:-]{1,128}", after)
         ):
-            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}])
+            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["query", "nextToken"]}])
         page = self._store.list_jobs(JobQuery(limit, status, created_from, created_to, after))
         return page, _encode_token({"after": page.after}, scope) if page.after else None
 
     def events(
         self, job_id: str, *, limit: int, token: str | None = None
     ) -> tuple[list[TimelineEvent], str | None]:
-        loaded, _ = self.get(job_id)
+        loaded = self._load(job_id)
         scope = {"jobId": job_id}
         start = _decode_token(token, scope).get("offset", -1) if token else 0
         if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}])
+            raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["query", "nextToken"]}])
         events = timeline(loaded.job)
         page = events[start : start + limit]
         more = start + limit < len(events)
@@ -241,9 +252,9 @@ class JobService:
 
     # ------------------------------------------------------------------ cancel
 
-    def cancel(self, job_id: str) -> LoadedJob:
+    def cancel(self, job_id: str) -> JobView:
         """Record the cancel request, then send CANCEL_JOB (undoing the record if the send fails)."""
-        loaded, _ = self.get(job_id)
+        loaded = self._load(job_id)
         if loaded.job.status.is_terminal:
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {loaded.job.status.value}")
         now = self._clock()
@@ -252,7 +263,8 @@ class JobService:
         if marked.job.status.is_terminal:  # ended while we marked it
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {marked.job.status.value}")
         job = marked.job
-        workflow = (job.payload.value or {}).get("workflow") if job.payload else None
+        payload = self._payload_of(marked)
+        workflow = payload.get("workflow")
         data = {
             "workflow": workflow or self._config.workflow,
             "client": self._config.client,
@@ -264,9 +276,22 @@ class JobService:
             if not was_requested:
                 self._update(marked, _withdraw_cancel)
             raise
-        return marked
+        return JobView(marked, payload, {})
 
     # ------------------------------------------------------------------ helpers
+
+    def _load(self, job_id: str) -> LoadedJob:
+        loaded = self._store.get_jobs([job_id]).get(job_id)
+        if loaded is None:
+            raise JobNotFound(f"no job {job_id}")
+        return loaded
+
+    def _payload_of(self, loaded: LoadedJob) -> dict[str, Any]:
+        """The job's payload, fetched from where the store keeps it if it is big."""
+        if loaded.job.payload is None:
+            return {}
+        value = self._store.load_value(loaded.job.jobId, loaded.job.payload).value
+        return value if isinstance(value, dict) else {}
 
     def _update(self, loaded: LoadedJob, change: Callable[[Job], Any]) -> LoadedJob:
         """Apply ``change`` and write it, re-reading and re-applying when the tracker wrote meanwhile."""
@@ -300,7 +325,9 @@ def _decode_token(token: str, scope: dict[str, Any]) -> dict[str, Any]:
     try:
         document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["nextToken"]}]) from exc
+        raise InvalidRequest(
+            "nextToken is not a token this API gave", [{"loc": ["query", "nextToken"]}]
+        ) from exc
     if not isinstance(document, dict) or document.get("s") != json_digest(scope)[:16]:
-        raise InvalidRequest("nextToken belongs to another query", [{"loc": ["nextToken"]}])
+        raise InvalidRequest("nextToken belongs to another query", [{"loc": ["query", "nextToken"]}])
     return document

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from functions.api.models import ActivityOut, EventOut, JobOut, JobSummaryOut, RunOut, iso
+from functions.api.service import JobView
 from functions.jobs.model import TimelineEvent
 from functions.store.base import LoadedJob
 
@@ -24,9 +23,9 @@ def job_summary(loaded: LoadedJob) -> JobSummaryOut:
     )
 
 
-def job_detail(loaded: LoadedJob, results: dict[str, Any] | None = None) -> JobOut:
+def job_detail(view: JobView) -> JobOut:
+    loaded, results = view.job, view.results
     job = loaded.job
-    results = results or {}
     activities = []
     shown = job.runs.get(job.runId) if job.runId else None
     for activity in sorted(
@@ -72,7 +71,7 @@ def job_detail(loaded: LoadedJob, results: dict[str, Any] | None = None) -> JobO
         cancelRequested=job.cancelRequested,
         cancelRequestedAt=iso(job.cancelRequestedAt),
         callbackUrl=job.callbackUrl,
-        payload=job.payload.value if job.payload and isinstance(job.payload.value, dict) else None,
+        payload=view.payload or None,
         probe=job.probe,
         outputs=job.outputs,
         activities=activities,

@@ -344,7 +344,7 @@ def test_input_urls_that_reach_inside_are_refused(client: Api, url: str):
     body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": url}}
     status, _, answer = client.call("POST", "/jobs", body)
     assert (status, error(answer)[0]) == (400, "INVALID_REQUEST")
-    assert answer["details"][0]["loc"] == ["input_asset", "http"]
+    assert answer["details"][0]["loc"] == ["body", "input_asset", "http"]
 
 
 def test_public_input_urls_are_accepted(client: Api):
@@ -379,7 +379,7 @@ def test_custom_commands_are_refused_unless_enabled(client: Api):
         "output_asset": {**VIDEO_JOB["output_asset"], "custom_cmd": "ffmpeg -i ${input_file}"},
     }
     status, _, body = client.submit(command)
-    assert (status, body["details"][0]["loc"]) == (400, ["output_asset", "custom_cmd"])
+    assert (status, body["details"][0]["loc"]) == (400, ["body", "output_asset", "custom_cmd"])
     enabled = next(_client(ApiConfig(**{**CONFIG.__dict__, "allow_custom_cmd": True})))
     try:
         assert enabled.submit(command)[0] == 202
@@ -391,6 +391,12 @@ def test_a_body_over_the_limit_is_413(client: Api):
     body = json.dumps({**VIDEO_JOB, "jobId": "x", "pad": "y" * api.MAX_BODY_BYTES})
     status, _, answer = client.call("POST", "/jobs", body)
     assert (status, error(answer)[0]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_body_that_is_not_utf8_is_400(client: Api):
+    event = proxy_event("POST", "/jobs", body=b"\x94\xff{}", headers={"Content-Type": "application/json"})
+    status, _, raw = response_parts(api.handler(event, LambdaContext(function_name="api")))
+    assert (status, error(json.loads(raw))[0]) == (400, "INVALID_JSON")
 
 
 def test_a_body_that_is_not_json_is_415(client: Api):
@@ -604,10 +610,12 @@ def test_a_cancel_that_cannot_be_sent_is_withdrawn(client: Api):
 # ------------------------------------------------------------------ everything else
 
 
-def test_unknown_routes_and_methods_are_404(client: Api):
-    for method, path in (("GET", "/nothing"), ("DELETE", "/jobs/j1"), ("PUT", "/jobs")):
-        status, _, body = client.call(method, path)
-        assert (status, error(body)[0]) == (404, "NOT_FOUND")
+def test_unknown_routes_are_404_and_unknown_methods_405(client: Api):
+    status, _, body = client.call("GET", "/nothing")
+    assert (status, error(body)[0]) == (404, "NOT_FOUND")
+    for method, path, allow in (("DELETE", "/jobs/j1", "GET"), ("PUT", "/jobs", "GET, POST")):
+        status, headers, body = client.call(method, path)
+        assert (status, error(body)[0], headers["Allow"]) == (405, "METHOD_NOT_ALLOWED", allow)
 
 
 def test_storage_failures_are_503_or_429_never_500(client: Api, monkeypatch: pytest.MonkeyPatch):
@@ -649,3 +657,25 @@ def test_openapi_schema_lists_every_route(client: Api):
     post = schema["paths"]["/jobs"]["post"]
     assert {"202", "400", "409", "413", "429"} <= set(post["responses"])
     assert "service" not in json.dumps(post.get("parameters", []))  # injected dependencies stay private
+
+
+def test_a_big_job_is_sent_whole_and_read_back_whole(client: Api):
+    outputs = [
+        {
+            "type": "VIDEO",
+            "bucket": "site-media",
+            "file": f"/output/{'x' * 200}/{n}.mp4",
+            "preset": "720p-generic",
+        }
+        for n in range(20)
+    ]
+    body = {"input_asset": VIDEO_JOB["input_asset"], "output_assets": outputs, "jobId": "big"}
+    status, _, submitted = client.submit(body)
+    assert status == 202
+    assert client.store.jobs["big"].job.payload is not None
+    assert client.store.jobs["big"].job.payload.held is not None  # over 4 KB: kept beside the item
+    assert sent(client)[0]["data"]["output_assets"] == outputs
+    assert submitted["payload"]["output_assets"] == outputs
+    assert client.call("GET", "/jobs/big")[2]["payload"]["output_assets"] == outputs
+    assert client.call("POST", "/jobs/big/cancel")[0] == 202
+    assert sent(client)[-1]["data"]["workflow"] == CONFIG.workflow
