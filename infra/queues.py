@@ -36,3 +36,21 @@ class OutputQueue(Construct):
             ),
             **SECURE,
         )
+
+
+class InputQueue(Construct):
+    """The queue commands go to (START_JOB, CANCEL_JOB): read by a CPE stack's InputPoller or by
+    this project's engine. Its DLQ keeps what its consumer failed ``MAX_RECEIVES`` times."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, visibility_timeout: Duration) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(self, "DeadLetters", **SECURE)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            visibility_timeout=visibility_timeout,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=MAX_RECEIVES, queue=self.dead_letter_queue
+            ),
+            **SECURE,
+        )

@@ -1,0 +1,226 @@
+"""The job API: a REST API in front of one function, authenticated on every method."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import cast
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from pydantic import BaseModel
+
+from functions import env
+from functions.api.models import ErrorBody, SubmitJobRequest
+from functions.jobs.rules import CompletionRule
+from infra.api_schema import draft4_schema
+from infra.lambda_defaults import FunctionDefaults, PythonFunction
+
+TIMEOUT = Duration.seconds(10)
+STAGE = "prod"
+# The table actions the API's store uses: reads by key and through the indexes, conditional puts,
+# deletes (a job whose START_JOB could not be sent, a released Idempotency-Key).
+TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+
+# What API Gateway answers by itself, in the API's one error shape (ErrorBody).
+_GATEWAY_ERRORS = {
+    apigateway.ResponseType.BAD_REQUEST_BODY: "INVALID_REQUEST",
+    apigateway.ResponseType.BAD_REQUEST_PARAMETERS: "INVALID_REQUEST",
+    apigateway.ResponseType.ACCESS_DENIED: "ACCESS_DENIED",
+    apigateway.ResponseType.UNAUTHORIZED: "UNAUTHORIZED",
+    apigateway.ResponseType.EXPIRED_TOKEN: "UNAUTHORIZED",
+    apigateway.ResponseType.INVALID_SIGNATURE: "UNAUTHORIZED",
+    apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN: "NOT_FOUND_OR_UNAUTHENTICATED",
+    apigateway.ResponseType.THROTTLED: "THROTTLED",
+    apigateway.ResponseType.QUOTA_EXCEEDED: "THROTTLED",
+    apigateway.ResponseType.REQUEST_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+    apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+    apigateway.ResponseType.INTEGRATION_TIMEOUT: "TIMEOUT",
+    apigateway.ResponseType.DEFAULT_4_XX: "BAD_REQUEST",
+    apigateway.ResponseType.DEFAULT_5_XX: "INTERNAL_ERROR",
+}
+
+
+@dataclass(frozen=True)
+class ApiAuth:
+    """IAM (SigV4) by default, or a Cognito user pool's JWTs."""
+
+    user_pool_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    rate_per_second: float = 50
+    burst: int = 100
+
+
+class JobApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        input_queue: sqs.IQueue,
+        output_queue: sqs.IQueue,
+        client_name: str,
+        defaults: FunctionDefaults,
+        rule: CompletionRule,
+        auth: ApiAuth,
+        limits: ApiLimits,
+        log_removal: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = PythonFunction(
+            self,
+            "Handler",
+            handler="functions.api.handler.handler",
+            description="The job API: submit, read, list, follow and cancel jobs",
+            defaults=defaults,
+            timeout=TIMEOUT,
+            memory_size=512,
+            environment={
+                env.JOBS_TABLE_NAME: table.table_name,
+                env.INPUT_QUEUE_URL: input_queue.queue_url,
+                env.OUTPUT_QUEUE_URL: output_queue.queue_url,
+                env.CLIENT_NAME: client_name,
+                env.COMPLETION_MODE: rule.mode.value,
+                env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
+                env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
+            },
+        )
+        self.function = self.handler.function
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(TABLE_ACTIONS), resources=[table.table_arn, f"{table.table_arn}/index/*"]
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[input_queue.queue_arn])
+        )
+
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=defaults.log_retention, removal_policy=log_removal
+        )
+        method_options = self._authorization(auth)
+        self.api = apigateway.RestApi(
+            self,
+            "Api",
+            description="CPE serverless job API",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=log_removal,
+            default_method_options=method_options,
+            deploy_options=apigateway.StageOptions(
+                stage_name=STAGE,
+                access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                metrics_enabled=True,
+                tracing_enabled=defaults.tracing,
+                throttling_rate_limit=limits.rate_per_second,
+                throttling_burst_limit=limits.burst,
+            ),
+        )
+        for response_type, code in _GATEWAY_ERRORS.items():
+            self.api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                response_headers={"Content-Type": "'application/json'"},
+                templates={
+                    "application/json": json.dumps(
+                        {"code": code, "message": "MESSAGE", "details": None}
+                    ).replace('"MESSAGE"', "$context.error.messageString")
+                },
+            )
+        self._routes()
+
+    def _authorization(self, auth: ApiAuth) -> apigateway.MethodOptions:
+        if auth.user_pool_arn is None:
+            return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
+        pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", auth.user_pool_arn)
+        authorizer = apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[pool])
+        return apigateway.MethodOptions(
+            authorization_type=apigateway.AuthorizationType.COGNITO, authorizer=authorizer
+        )
+
+    def _model(self, construct_id: str, model: type[BaseModel]) -> apigateway.Model:
+        """A request model with the draft 4 schema of ``model`` (the L2 JsonSchema struct cannot
+        hold every keyword: the schema is set on the CloudFormation resource)."""
+        api_model = apigateway.Model(
+            self,
+            construct_id,
+            rest_api=self.api,
+            content_type="application/json",
+            description=f"{model.__module__}.{model.__name__}",
+            schema=apigateway.JsonSchema(),
+        )
+        cast(apigateway.CfnModel, api_model.node.default_child).schema = draft4_schema(model)
+        return api_model
+
+    def _routes(self) -> None:
+        api = self.api
+        integration = apigateway.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False)
+        parameters = api.add_request_validator("Parameters", validate_request_parameters=True)
+        body = api.add_request_validator(
+            "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
+        )
+        submit_model = self._model("SubmitJobModel", SubmitJobRequest)
+        self._model("ErrorModel", ErrorBody)
+
+        job_id = {"method.request.path.job_id": True}
+        listing = {
+            f"method.request.querystring.{name}": False
+            for name in ("status", "createdAfter", "createdBefore", "limit", "nextToken")
+        }
+        jobs = api.root.add_resource("jobs")
+        jobs.add_method("GET", integration, request_validator=parameters, request_parameters=listing)
+        jobs.add_method(
+            "POST",
+            integration,
+            request_validator=body,
+            request_models={"application/json": submit_model},
+            request_parameters={"method.request.header.Idempotency-Key": False},
+        )
+        job = jobs.add_resource("{job_id}")
+        job.add_method(
+            "GET",
+            integration,
+            request_validator=parameters,
+            request_parameters={**job_id, "method.request.querystring.include": False},
+        )
+        events = job.add_resource("events")
+        events.add_method(
+            "GET",
+            integration,
+            request_validator=parameters,
+            request_parameters={
+                **job_id,
+                "method.request.querystring.limit": False,
+                "method.request.querystring.nextToken": False,
+            },
+        )
+        job.add_resource("cancel").add_method(
+            "POST", integration, request_validator=parameters, request_parameters=job_id
+        )
+        api.root.add_resource("openapi.json").add_method("GET", integration, request_validator=parameters)
+
+    @property
+    def url(self) -> str:
+        return self.api.url

@@ -1,0 +1,106 @@
+"""The job API in the template: authenticated and validated on every method, least privilege."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from functions.api.models import ErrorBody, SubmitJobRequest
+from infra.api import TABLE_ACTIONS
+from infra.api_schema import draft4_schema
+from infra.stack import CpeServerlessStack
+from tests.infra.test_stack import actions, granted, of_type, ref, statements_of
+
+pytestmark = pytest.mark.infra
+API = "functions.api.handler.handler"
+
+
+def test_every_method_is_authorized_with_iam(resources):
+    methods = of_type(resources, "AWS::ApiGateway::Method")
+    assert len(methods) == 6
+    assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
+
+
+def test_every_method_is_validated_and_job_bodies_against_the_models_schema(resources):
+    methods = of_type(resources, "AWS::ApiGateway::Method")
+    validators = of_type(resources, "AWS::ApiGateway::RequestValidator")
+    models = of_type(resources, "AWS::ApiGateway::Model")
+    for method in methods.values():
+        validator = validators[ref(method["Properties"]["RequestValidatorId"])]["Properties"]
+        assert validator["ValidateRequestParameters"] is True
+    (post,) = [
+        m
+        for m in methods.values()
+        if m["Properties"]["HttpMethod"] == "POST" and "RequestModels" in m["Properties"]
+    ]
+    assert (
+        validators[ref(post["Properties"]["RequestValidatorId"])]["Properties"]["ValidateRequestBody"] is True
+    )
+    model = models[ref(post["Properties"]["RequestModels"]["application/json"])]["Properties"]
+    assert model["Schema"] == json.loads(json.dumps(draft4_schema(SubmitJobRequest)))
+
+
+def test_the_gateway_answers_its_own_errors_in_the_api_error_shape(resources):
+    responses = of_type(resources, "AWS::ApiGateway::GatewayResponse")
+    types = {r["Properties"]["ResponseType"] for r in responses.values()}
+    assert {"BAD_REQUEST_BODY", "ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"} <= types
+    for response in responses.values():
+        template = response["Properties"]["ResponseTemplates"]["application/json"]
+        rendered = json.loads(template.replace("$context.error.messageString", '"a message"'))
+        assert set(rendered) == set(ErrorBody.model_fields)
+
+
+def test_the_stage_logs_access_and_throttles(resources):
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert "DestinationArn" in props["AccessLogSetting"]
+    fields = json.loads(props["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "caller", "user"} <= set(fields)
+    (settings,) = props["MethodSettings"]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (50, 100)
+    assert settings["LoggingLevel"] == "ERROR" and settings["MetricsEnabled"] is True
+
+
+def test_the_api_may_only_use_the_table_and_send_to_the_input_queue(resources):
+    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    queues = of_type(resources, "AWS::SQS::Queue")
+    statements = statements_of(resources, API)
+    (table_statement,) = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+    assert sorted(actions(table_statement)) == sorted(TABLE_ACTIONS)
+    resources_granted = json.dumps(granted(table_statement))
+    assert table_id in resources_granted and "/index/*" in resources_granted
+    (queue_statement,) = [s for s in statements if any(a.startswith("sqs:") for a in actions(s))]
+    assert actions(queue_statement) == ["sqs:SendMessage"]
+    (queue_id,) = [ref(r) for r in granted(queue_statement)]
+    assert "Input" in queue_id and "DeadLetters" not in queue_id and queue_id in queues
+
+
+def test_the_api_function_is_told_where_things_are(resources):
+    (function,) = [
+        f for f in of_type(resources, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == API
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert {"JOBS_TABLE_NAME", "INPUT_QUEUE_URL", "OUTPUT_QUEUE_URL", "CLIENT_NAME"} <= set(variables)
+    assert variables["CLIENT_NAME"] == "CpeServerless"
+    assert "ALLOW_PRIVATE_URLS" not in variables and "ALLOW_CUSTOM_CMD" not in variables
+
+
+@pytest.fixture(scope="module")
+def cognito_resources() -> dict[str, Any]:
+    from infra.api import ApiAuth  # noqa: PLC0415
+
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"
+    stack = CpeServerlessStack(app, "Jwt", auth=ApiAuth(user_pool_arn=arn))
+    return dict(Template.from_stack(stack).to_json()["Resources"])
+
+
+def test_jwt_mode_authorizes_every_method_with_the_user_pool(cognito_resources):
+    methods = of_type(cognito_resources, "AWS::ApiGateway::Method")
+    (authorizer_id,) = of_type(cognito_resources, "AWS::ApiGateway::Authorizer")
+    assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"COGNITO_USER_POOLS"}
+    assert {ref(m["Properties"]["AuthorizerId"]) for m in methods.values()} == {authorizer_id}
