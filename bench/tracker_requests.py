@@ -40,10 +40,9 @@ from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import Job
 from functions.jobs.protocol import OutputMessage, parse_output_message
 from functions.jobs.rules import DEFAULT_RULE
-from functions.store.base import LoadedJob
+from functions.store.base import LoadedJob, TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.store.memory import MemoryJobStore
-from functions.store.records import TableBinding
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.ct_simulator import disturb, interleave, random_run, run_messages
 from local.embedded import FAKE_CREDENTIALS, environment

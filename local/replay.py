@@ -23,8 +23,8 @@ from functions import env
 from functions.jobs.errors import PoisonMessage
 from functions.jobs.model import Job
 from functions.jobs.protocol import parse_output_message
+from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
-from functions.store.records import TableBinding
 from local.ct_simulator import expected_status
 from local.embedded import embedded_aws, environment
 from local.event_source import SqsEventSource

@@ -38,7 +38,7 @@ def _types(*types: str) -> dict[str, Any]:
 
 class _Strict(BaseModel):
     # strict: no coercion ("5" is not 5), so the request as sent is what START_JOB carries.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, defer_build=True)
 
 
 Bucket = Annotated[

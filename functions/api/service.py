@@ -25,10 +25,10 @@ from typing import Any
 from functions.api.errors import Conflict, InvalidRequest, JobNotFound
 from functions.api.models import SubmitJobRequest
 from functions.api.validation import Resolver, UnsafeValue, check_fetchable_url, system_resolver
+from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
-from functions.jobs.protocol import cancel_job_body, start_job_body
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import CommandQueue, QueueUnavailable
 from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob

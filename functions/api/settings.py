@@ -11,7 +11,7 @@ from functions import env
 from functions.api.service import ApiConfig
 from functions.jobs.rules import CompletionRule
 from functions.shared.settings import completion_rule, load_settings
-from functions.store.records import TableBinding
+from functions.store.base import TableBinding
 
 DEFAULT_WORKFLOW = {
     "name": "Transcode",

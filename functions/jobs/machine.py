@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from functions.jobs.commands import count_outputs
 from functions.jobs.errors import PoisonMessage, PoisonReason, UnknownRun
+from functions.jobs.messages import MessageType, OutputMessage
 from functions.jobs.model import (
     ERROR_DETAILS_SHOWN,
     MAX_ACTIVITIES_PER_RUN,
@@ -29,8 +31,8 @@ from functions.jobs.model import (
     RunView,
     TimelineEvent,
 )
-from functions.jobs.protocol import JsonValue, MessageType, OutputMessage, count_outputs
 from functions.jobs.rules import CompletionRule
+from functions.jobs.wire import JsonValue
 
 _ACTIVITY_STATUS_OF = {
     MessageType.ACTIVITY_SCHEDULED: ActivityStatus.SCHEDULED,

@@ -105,7 +105,8 @@ def json_size(value: JsonValue) -> int:
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+    # Schemas are built on first use: a function imports more models than it uses.
+    model_config = ConfigDict(extra="ignore", validate_assignment=False, defer_build=True)
 
 
 class Reported(_State):

@@ -1,9 +1,11 @@
-"""The CPE/CT wire format: pydantic models for every message shape, and the tolerant parser.
+"""The CPE/CT wire format of output messages (stack -> client): pydantic models for every shape,
+and the tolerant parser that turns any output-queue body into one :class:`OutputMessage` or raises
+:class:`~functions.jobs.errors.PoisonMessage` with a reason code.
 
 Shapes and field names follow the original PHP/Python code (see ``docs/protocol.md``). Models accept
 extra fields (the protocol grew over time and stacks add their own), and PHP's ``[]`` where an
-object is expected reads as ``{}``. The parser turns any output-queue body into one normalized
-:class:`OutputMessage` or raises :class:`~functions.jobs.errors.PoisonMessage` with a reason code.
+object is expected reads as ``{}``. Commands (START_JOB, CANCEL_JOB) live in
+:mod:`functions.jobs.commands`; the normalized messages in :mod:`functions.jobs.messages`.
 """
 
 from __future__ import annotations
@@ -11,222 +13,87 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
+from functions.jobs.commands import (
+    CancelJob,
+    CancelJobData,
+    ClientQueues,
+    ClientSpec,
+    InputAsset,
+    JobPayload,
+    OutputAsset,
+    StartJob,
+    StartJobData,
+    Watermark,
+    WorkflowSpec,
+    cancel_job_body,
+    count_outputs,
+    php_json,
+    start_job_body,
+)
 from functions.jobs.errors import PoisonMessage, PoisonReason
+from functions.jobs.messages import (
+    ACTIVITY_TYPES,
+    ActivityError,
+    MessageType,
+    OutputMessage,
+    RunKey,
+    RunLink,
+)
+from functions.jobs.wire import JsonValue, LenientObject, Open
+from functions.jobs.wire import php_array_as_object as _php_array_as_object
 
-JsonValue = Any
-"""Any JSON value (object, list, string, number, bool, null)."""
-
-
-def _php_array_as_object(value: Any) -> Any:
-    # PHP's json_encode turns an empty associative array into [].
-    return {} if isinstance(value, list) and not value else value
-
-
-LenientObject = Annotated[dict[str, Any], BeforeValidator(_php_array_as_object)]
-
-
-class _Open(BaseModel):
-    """Base for wire models: unknown fields are kept, never rejected."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-# --------------------------------------------------------------------------- START_JOB (client -> stack)
-
-
-class WorkflowSpec(_Open):
-    """``data.workflow`` of START_JOB: which SWF workflow the InputPoller starts."""
-
-    name: str
-    version: str
-    taskList: str
-    domain: str
-    executionStartToCloseTimeout: int | None = None
-
-
-class ClientQueues(_Open):
-    input: str
-    output: str
-
-
-class ClientSpec(_Open):
-    """``data.client``: injected by the client SDK; activities route their messages with it."""
-
-    name: str = Field(min_length=3, max_length=64)
-    queues: ClientQueues
+__all__ = [
+    "ACTIVITY_TYPES",
+    "ActivityError",
+    "CancelJob",
+    "CancelJobData",
+    "ClientQueues",
+    "ClientSpec",
+    "InputAsset",
+    "JobPayload",
+    "JsonValue",
+    "MessageType",
+    "OutputAsset",
+    "OutputMessage",
+    "RunKey",
+    "RunLink",
+    "StartJob",
+    "StartJobData",
+    "Watermark",
+    "WorkflowSpec",
+    "activity_message",
+    "cancel_job_body",
+    "count_outputs",
+    "parse_output_message",
+    "php_json",
+    "start_job_body",
+    "workflow_ended",
+    "workflow_scheduled",
+]
 
 
-class Watermark(_Open):
-    bucket: str
-    file: str
-    size: str | None = None
-    opacity: float | None = None
-    x: int | None = None
-    y: int | None = None
-
-
-class InputAsset(_Open):
-    """``input_asset``: the source, in S3 (``bucket`` + ``file``) or at an ``http`` URL."""
-
-    type: str
-    bucket: str | None = None
-    file: str | None = None
-    http: str | None = None
-
-
-class OutputAsset(_Open):
-    """One output (``output_asset`` or an item of ``output_assets``); fields per the CT docs."""
-
-    type: str
-    bucket: str | None = None
-    file: str | None = None
-    path: str | None = None
-    s3_rrs: bool | None = None
-    s3_encrypt: bool | None = None
-    preset: str | None = None
-    size: str | None = None
-    video_codec: str | None = None
-    audio_codec: str | None = None
-    video_bitrate: str | None = None
-    audio_bitrate: str | None = None
-    frame_rate: float | None = None
-    keep_ratio: bool | None = None
-    no_enlarge: bool | None = None
-    allow_upscale: bool | None = None
-    watermark: Watermark | None = None
-    custom_cmd: str | None = None
-    mode: str | None = None
-    snapshot_sec: int | None = None
-    intervals: int | None = None
-
-
-class JobPayload(_Open):
-    """The CT job: what the web app submits as START_JOB ``data`` (minus the injected ``client``)."""
-
-    workflow: WorkflowSpec | None = None
-    input_asset: InputAsset
-    output_asset: OutputAsset | None = None
-    output_assets: list[OutputAsset] | None = None
-
-    def outputs(self) -> list[OutputAsset]:
-        if self.output_assets is not None:
-            return list(self.output_assets)
-        return [self.output_asset] if self.output_asset is not None else []
-
-
-class StartJobData(JobPayload):
-    workflow: WorkflowSpec
-    client: ClientSpec
-
-
-class StartJob(_Open):
-    """The START_JOB envelope exactly as ``CpeClientSdk::start_job()`` builds it."""
-
-    time: float
-    type: Literal["START_JOB"] = "START_JOB"
-    jobId: str
-    data: StartJobData
-
-
-class CancelJobData(_Open):
-    """What a CANCEL_JOB carries: the InputPoller requires ``data.workflow`` on every command."""
-
-    workflow: WorkflowSpec
-    client: ClientSpec
-    runId: str | None = None
-    workflowId: str | None = None
-
-
-class CancelJob(_Open):
-    """CANCEL_JOB, in the envelope of START_JOB. The InputPoller maps the type but never
-    implemented it: the original CPE stack ignores it (or dies on it, see docs/protocol.md)."""
-
-    time: float
-    type: Literal["CANCEL_JOB"] = "CANCEL_JOB"
-    jobId: str
-    data: CancelJobData
-
-
-def start_job_body(*, job_id: str, time: float, data: dict[str, Any]) -> str:
-    """A START_JOB body: ``data`` (with ``client`` injected) checked against :class:`StartJob` and
-    sent with its keys in the order given, as the PHP SDK sends the client's JSON."""
-    envelope = {"time": time, "type": "START_JOB", "jobId": job_id, "data": data}
-    StartJob.model_validate(envelope)
-    return php_json(envelope)
-
-
-def cancel_job_body(*, job_id: str, time: float, data: dict[str, Any]) -> str:
-    """A CANCEL_JOB body (see :class:`CancelJob`)."""
-    envelope = {"time": time, "type": "CANCEL_JOB", "jobId": job_id, "data": data}
-    CancelJob.model_validate(envelope)
-    return php_json(envelope)
-
-
-def php_json(document: BaseModel | dict[str, Any]) -> str:
-    """JSON as PHP's ``json_encode`` writes it with default flags (the client SDK's wire format):
-    compact, ASCII with ``\\u`` escapes, and ``/`` escaped as ``\\/``."""
-    value = (
-        document.model_dump(mode="json", exclude_none=True) if isinstance(document, BaseModel) else document
-    )
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
-
-
-def count_outputs(payload: JsonValue) -> int:
-    """Number of outputs a job payload asks for (``output_assets`` list or one ``output_asset``)."""
-    if not isinstance(payload, dict):
-        return 0
-    outputs = payload.get("output_assets")
-    if isinstance(outputs, list):
-        return len(outputs)
-    return 1 if isinstance(payload.get("output_asset"), dict) else 0
-
-
-# ------------------------------------------------------------------- output messages (stack -> client)
-
-
-class MessageType(StrEnum):
-    WORKFLOW_SCHEDULED = "WORKFLOW_SCHEDULED"
-    WORKFLOW_COMPLETED = "WORKFLOW_COMPLETED"
-    WORKFLOW_FAILED = "WORKFLOW_FAILED"
-    ACTIVITY_SCHEDULED = "ACTIVITY_SCHEDULED"
-    ACTIVITY_STARTED = "ACTIVITY_STARTED"
-    ACTIVITY_PREPARING = "ACTIVITY_PREPARING"
-    ACTIVITY_PROGRESS = "ACTIVITY_PROGRESS"
-    ACTIVITY_FINISHING = "ACTIVITY_FINISHING"
-    ACTIVITY_COMPLETED = "ACTIVITY_COMPLETED"
-    ACTIVITY_FAILED = "ACTIVITY_FAILED"
-    ACTIVITY_TIMEOUT = "ACTIVITY_TIMEOUT"
-    ACTIVITY_CANCELED = "ACTIVITY_CANCELED"
-    UNKNOWN = "UNKNOWN"
-
-
-ACTIVITY_TYPES = frozenset(t for t in MessageType if t.value.startswith("ACTIVITY_"))
-
-
-class WorkflowTypeRef(_Open):
+class WorkflowTypeRef(Open):
     name: str | None = None
     version: str | None = None
 
 
-class WorkflowExecution(_Open):
+class WorkflowExecution(Open):
     """``data.workflow`` of every message after WORKFLOW_SCHEDULED: SWF's execution ids."""
 
     workflowId: str | None = None
     runId: str | None = None
 
 
-class ActivityTypeRef(_Open):
+class ActivityTypeRef(Open):
     name: str | None = None
     version: str | None = None
 
 
-class ActivityBody(_Open):
+class ActivityBody(Open):
     """``data.activity``. PHP sends ``activityType`` as ``{name, version}``; the Decider sends a
     string plus ``activityVersion``. Before SDK 394c7b8, ``reason``/``details``/``progress`` were
     merged here instead of sitting under ``result``; they arrive as extra fields."""
@@ -238,16 +105,16 @@ class ActivityBody(_Open):
     result: JsonValue = None
 
 
-class ActivityData(_Open):
+class ActivityData(Open):
     workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
     activity: Annotated[ActivityBody, BeforeValidator(_php_array_as_object)] = ActivityBody()
 
 
-class WorkflowData(_Open):
+class WorkflowData(Open):
     workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
 
 
-class _Message(_Open):
+class _Message(Open):
     time: float | None = None
     type: str
 
@@ -280,72 +147,6 @@ class OtherMessage(_Message):
     runId: str | None = None
     workflowId: str | None = None
     data: LenientObject = Field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityError:
-    reason: str
-    details: JsonValue = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputMessage:
-    """One output-queue message, normalized: what the job state machine consumes."""
-
-    type: MessageType
-    raw_type: str
-    time: float
-    digest: str
-    job_id: str | None = None
-    run_id: str | None = None
-    workflow_id: str | None = None
-    workflow_type: tuple[str | None, str | None] | None = None
-    input: dict[str, Any] | None = None
-    activity_id: str | None = None
-    activity_type: str | None = None
-    activity_version: str | None = None
-    result: JsonValue = None
-    has_result: bool = False
-    progress: float | None = None
-    progress_detail: dict[str, float] | None = None
-    error: ActivityError | None = None
-
-    @property
-    def link(self) -> RunLink | None:
-        """The link a WORKFLOW_SCHEDULED establishes (None for any other message)."""
-        if self.type is MessageType.WORKFLOW_SCHEDULED and self.job_id and self.run_id:
-            return RunLink(self.run_id, self.job_id, self.workflow_id)
-        return None
-
-    @property
-    def run_key(self) -> RunKey | None:
-        """How a message that carries no jobId finds its run: by ``runId``, else by ``workflowId``."""
-        if self.run_id:
-            return RunKey("run", self.run_id)
-        if self.workflow_id:
-            return RunKey("workflow", self.workflow_id)
-        return None
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class RunKey:
-    kind: Literal["run", "workflow"]
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunLink:
-    """``runId -> jobId`` (and ``workflowId -> jobId, runId``), learnt from WORKFLOW_SCHEDULED."""
-
-    run_id: str
-    job_id: str
-    workflow_id: str | None = None
-
-    def lookup_keys(self) -> list[RunKey]:
-        keys = [RunKey("run", self.run_id)]
-        if self.workflow_id:
-            keys.append(RunKey("workflow", self.workflow_id))
-        return keys
 
 
 # --------------------------------------------------------------------------- parsing

@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
-from functions.jobs.protocol import RunKey, RunLink
 
 INLINE_VALUE_LIMIT = 4096
 """Reported values (results, error details, payloads) bigger than this, in bytes of JSON, are kept
@@ -16,6 +16,15 @@ outside the job item so that the item stays small (DynamoDB bills writes per KB 
 
 JOB_ITEM_LIMIT = 350_000
 """Refuse to write a job item bigger than this (DynamoDB's hard limit is 400 KB)."""
+
+
+@dataclass(frozen=True)
+class TableBinding:
+    """Where the jobs table is (settings read it; the store binds its records to it)."""
+
+    table_name: str
+    region: str | None = None
+    host: str | None = None  # an endpoint URL (moto server); None for AWS
 
 
 @dataclass(frozen=True, slots=True)

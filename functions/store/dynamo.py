@@ -27,8 +27,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
+from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
-from functions.jobs.protocol import RunKey, RunLink
 from functions.store.base import (
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,
@@ -38,6 +38,7 @@ from functions.store.base import (
     LoadedJob,
     ParkedMessage,
     RunEntry,
+    TableBinding,
     externalize,
 )
 from functions.store.records import (
@@ -52,7 +53,6 @@ from functions.store.records import (
     JobItem,
     LinkItem,
     ParkedItem,
-    TableBinding,
     bind,
     created_key,
     idempotency_pk,

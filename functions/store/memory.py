@@ -6,8 +6,8 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob
+from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
-from functions.jobs.protocol import RunKey, RunLink
 from functions.store.base import (
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,

@@ -13,7 +13,6 @@ Items:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -26,7 +25,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from functions.jobs.protocol import RunKey
+from functions.jobs.messages import RunKey
+from functions.store.base import TableBinding
 
 JOB_SK = "JOB"
 LINK_SK = "LINK"
@@ -146,13 +146,6 @@ class ParkedItem(_Item):
 ITEM_CLASSES: tuple[type[_Item], ...] = (JobItem, BlobItem, LinkItem, IdempotencyItem, ParkedItem)
 
 _M = TypeVar("_M", bound=Model)
-
-
-@dataclass(frozen=True)
-class TableBinding:
-    table_name: str
-    region: str | None = None
-    host: str | None = None  # an endpoint URL (moto server); None for AWS
 
 
 def bind(record: type[_M], binding: TableBinding) -> type[_M]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions import env
 from functions.jobs.rules import CompletionRule
 from functions.shared.settings import completion_rule, load_settings
-from functions.store.records import TableBinding
+from functions.store.base import TableBinding
 
 
 class TrackerSettings(BaseModel):

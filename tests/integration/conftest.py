@@ -17,8 +17,8 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
-from functions.store.records import TableBinding
 from functions.tracker import handler as tracker_handler
 from local.event_source import LambdaContext
 from local.resources import create_jobs_table

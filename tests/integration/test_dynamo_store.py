@@ -14,9 +14,8 @@ from functions.jobs.model import Job, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
 from functions.jobs.rules import DEFAULT_RULE
-from functions.store.base import LoadedJob, ParkedMessage, RunEntry
+from functions.store.base import LoadedJob, ParkedMessage, RunEntry, TableBinding
 from functions.store.dynamo import BLOB_PART_BYTES, PARKED_TTL_SECONDS, DynamoJobStore
-from functions.store.records import TableBinding
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, record, scheduled
 from tests.integration.conftest import REGION
 

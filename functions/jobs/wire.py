@@ -1,0 +1,25 @@
+"""What every CPE wire model shares: tolerance of extra fields and of PHP's ``[]`` for ``{}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+JsonValue = Any
+"""Any JSON value (object, list, string, number, bool, null)."""
+
+
+def php_array_as_object(value: Any) -> Any:
+    # PHP's json_encode turns an empty associative array into [].
+    return {} if isinstance(value, list) and not value else value
+
+
+LenientObject = Annotated[dict[str, Any], BeforeValidator(php_array_as_object)]
+
+
+class Open(BaseModel):
+    """Base for wire models: unknown fields are kept, never rejected."""
+
+    # Schemas are built on first use: a function imports more models than it uses.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
