@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck unit integration infra bench synth clean
+.PHONY: help install lock run test lint typecheck unit integration infra bench synth openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,8 +47,12 @@ integration: $(STAMP) ## Integration tests only (moto)
 infra: $(STAMP) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
 
-bench: $(STAMP) ## Benchmarks: DynamoDB requests per message, tracker vs a naive poller
+bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; DynamoDB requests per message vs a naive poller
+	$(PY) -m bench.cold_import
 	$(PY) -m bench.tracker_requests
+
+openapi: $(STAMP) ## Write the API's OpenAPI schema to docs/openapi.json
+	$(PY) -m local.openapi
 
 synth: $(STAMP) ## Synthesize the CDK app into cdk.out (bundles the Lambda asset without Docker)
 	$(PY) app.py
