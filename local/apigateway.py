@@ -118,5 +118,24 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def json_body(response: dict[str, Any]) -> Any:
-    return json.loads(response_parts(response)[2])
+def call(
+    handler: Handler,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """One JSON request through the proxy integration: (status, headers, parsed body or None).
+    ``body`` may be a JSON value (serialized here) or the raw text to send."""
+    text = body if body is None or isinstance(body, str) else json.dumps(body)
+    event = proxy_event(
+        method,
+        path,
+        body=text,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        query={name: [value] for name, value in (query or {}).items()},
+    )
+    status, response_headers, raw = response_parts(handler(event, LambdaContext(function_name="api")))
+    return status, dict(response_headers), json.loads(raw) if raw else None

@@ -98,3 +98,33 @@ DOCUMENTED_RUN = [
     {"time": 1437447285.0, "type": "WORKFLOW_COMPLETED", "data": {"workflow": EXECUTION}},
 ]
 DOCUMENTED_JOB = WORKFLOW_SCHEDULED["jobId"]
+
+# cpe-protocol.md section 1.4: the sample input_video1.json (a START_JOB data without client).
+INPUT_VIDEO1 = {
+    "workflow": {
+        "name": "Transcode",
+        "version": "1.0",
+        "taskList": "basic_transcode",
+        "domain": "SADomain",
+        "executionStartToCloseTimeout": 2592000,
+    },
+    "input_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/input/video1.mp4"},
+    "output_asset": {
+        "type": "VIDEO",
+        "bucket": "cloudtranscode-dev",
+        "file": "/output/video1.mp4",
+        "s3_rrs": True,
+        "s3_encrypt": True,
+        "keep_ratio": False,
+        "no_enlarge": False,
+        "preset": "360p-4.3-generic",
+        "watermark": {
+            "bucket": "cloudtranscode-dev",
+            "file": "/no-text-96px.png",
+            "size": "96:96",
+            "opacity": 0.2,
+            "x": -20,
+            "y": -20,
+        },
+    },
+}

@@ -143,7 +143,7 @@ def invoke_api(table: str, input_queue: str, monkeypatch: pytest.MonkeyPatch) ->
     """Calls the real API Lambda handler through API Gateway proxy events, configured by its
     environment as on AWS (moto behind it)."""
     from functions.api import handler as api_handler  # noqa: PLC0415 - after the environment is set
-    from local.apigateway import proxy_event, response_parts  # noqa: PLC0415
+    from local.apigateway import call  # noqa: PLC0415
 
     for name, value in {
         "JOBS_TABLE_NAME": table,
@@ -161,18 +161,7 @@ def invoke_api(table: str, input_queue: str, monkeypatch: pytest.MonkeyPatch) ->
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        text = body if body is None or isinstance(body, str) else json.dumps(body)
-        event = proxy_event(
-            method,
-            path,
-            body=text,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            query={k: [v] for k, v in (query or {}).items()},
-        )
-        status, header_list, raw = response_parts(
-            api_handler.handler(event, LambdaContext(function_name="api"))
-        )
-        return status, dict(header_list), json.loads(raw) if raw else None
+        return call(api_handler.handler, method, path, body, headers=headers, query=query)
 
     yield invoke
     api_handler._service.cache_clear()

@@ -12,32 +12,13 @@ import pytest
 
 from functions.jobs.protocol import php_json
 from local.ct_simulator import CtRun, Transcode, run_messages
+from tests.documented import INPUT_VIDEO1 as DOCUMENTED_INPUT_VIDEO1
 from tests.integration.conftest import REGION, sqs_event
 
 pytestmark = pytest.mark.integration
 
 # cpe-protocol.md section 1.4, sample input_video1.json (the workflow block is the stack's default here).
-INPUT_VIDEO1 = {
-    "input_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/input/video1.mp4"},
-    "output_asset": {
-        "type": "VIDEO",
-        "bucket": "cloudtranscode-dev",
-        "file": "/output/video1.mp4",
-        "s3_rrs": True,
-        "s3_encrypt": True,
-        "keep_ratio": False,
-        "no_enlarge": False,
-        "preset": "360p-4.3-generic",
-        "watermark": {
-            "bucket": "cloudtranscode-dev",
-            "file": "/no-text-96px.png",
-            "size": "96:96",
-            "opacity": 0.2,
-            "x": -20,
-            "y": -20,
-        },
-    },
-}
+INPUT_VIDEO1 = {key: value for key, value in DOCUMENTED_INPUT_VIDEO1.items() if key != "workflow"}
 
 
 def received(queue_url: str) -> list[str]:

@@ -20,7 +20,7 @@ from functions.messaging.base import QueueUnavailable
 from functions.messaging.memory import MemoryCommandQueue
 from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
-from local.apigateway import proxy_event, response_parts
+from local.apigateway import call, proxy_event, response_parts
 from local.event_source import LambdaContext
 from tests.builders import act, parsed, scheduled
 
@@ -86,16 +86,7 @@ class Api:
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        text = body if isinstance(body, str) or body is None else json.dumps(body)
-        event = proxy_event(
-            method,
-            path,
-            body=text,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            query={k: [v] for k, v in (query or {}).items()},
-        )
-        status, header_list, raw = response_parts(api.handler(event, LambdaContext(function_name="api")))
-        return status, dict(header_list), json.loads(raw) if raw else None
+        return call(api.handler, method, path, body, headers=headers, query=query)
 
     def submit(self, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, dict[str, str], Any]:
         return self.call("POST", "/jobs", body or VIDEO_JOB, headers=headers)

@@ -14,7 +14,7 @@ from functions.jobs.protocol import (
     count_outputs,
     parse_output_message,
 )
-from tests.documented import EXECUTION, WORKFLOW_SCHEDULED
+from tests.documented import EXECUTION, INPUT_VIDEO1, WORKFLOW_SCHEDULED
 
 RUN_ID = EXECUTION["runId"]
 WORKFLOW_ID = EXECUTION["workflowId"]
@@ -237,35 +237,6 @@ def test_deeply_nested_json_is_poison_not_a_crash():
 
 
 # ------------------------------------------------------------------- START_JOB and the CT payload
-
-INPUT_VIDEO1 = {
-    "workflow": {
-        "name": "Transcode",
-        "version": "1.0",
-        "taskList": "basic_transcode",
-        "domain": "SADomain",
-        "executionStartToCloseTimeout": 2592000,
-    },
-    "input_asset": {"type": "VIDEO", "bucket": "cloudtranscode-dev", "file": "/input/video1.mp4"},
-    "output_asset": {
-        "type": "VIDEO",
-        "bucket": "cloudtranscode-dev",
-        "file": "/output/video1.mp4",
-        "s3_rrs": True,
-        "s3_encrypt": True,
-        "keep_ratio": False,
-        "no_enlarge": False,
-        "preset": "360p-4.3-generic",
-        "watermark": {
-            "bucket": "cloudtranscode-dev",
-            "file": "/no-text-96px.png",
-            "size": "96:96",
-            "opacity": 0.2,
-            "x": -20,
-            "y": -20,
-        },
-    },
-}
 
 
 def test_start_job_envelope_matches_the_php_sdk():
