@@ -42,7 +42,18 @@ def test_one_asset_holds_the_functions_and_their_pinned_dependencies_for_arm64(c
     assert not installed & RUNTIME_PROVIDED  # the runtime provides boto3 and friends
     (core,) = asset.glob("pydantic_core/_pydantic_core.*.so")
     assert "aarch64" in core.name and "cpython-313" in core.name
-    assert not list(asset.rglob("__pycache__"))
+
+
+def test_the_asset_carries_bytecode_for_the_runtime(cdk_out: Path):
+    """Lambda's code directory is read-only: without .pyc files every cold start compiles."""
+    (asset,) = asset_dirs(cdk_out)
+    sources = [p for p in asset.rglob("*.py") if "dist-info" not in str(p)]
+    compiled = {p.parent.parent / p.name.split(".")[0] for p in asset.rglob("__pycache__/*.cpython-313.pyc")}
+    missing = [str(p) for p in sources if p.with_suffix("") not in compiled]
+    assert sources and missing == []
+    assert not list(asset.rglob("*.cpython-311.pyc"))
+    header = (asset / "functions" / "api" / "__pycache__" / "handler.cpython-313.pyc").read_bytes()[4:8]
+    assert int.from_bytes(header, "little") == 0b01  # unchecked-hash: valid whatever the files' times
 
 
 def test_template_references_the_bundled_asset(cdk_out: Path):
