@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from pydantic import BaseModel
 
 from functions import env
 from functions.api.models import ErrorBody, SubmitJobRequest
-from functions.jobs.rules import CompletionRule
+from functions.store.records import table_schema
 from infra.api_schema import draft4_schema
+from infra.config import CognitoAuth, IamAuth, JwtAuth, StackConfig
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
+from infra.security import acknowledge
 
 TIMEOUT = Duration.seconds(10)
+# Fetching the issuer's keys on a cold start must fit in API Gateway's 29 s, with room to spare.
+AUTHORIZER_TIMEOUT = Duration.seconds(10)
 STAGE = "prod"
 # The table actions the API's store uses: reads by key and through the indexes, conditional puts,
 # deletes (a job whose START_JOB could not be sent, a released Idempotency-Key).
@@ -47,17 +52,8 @@ _GATEWAY_ERRORS = {
 }
 
 
-@dataclass(frozen=True)
-class ApiAuth:
-    """IAM (SigV4) by default, or a Cognito user pool's JWTs."""
-
-    user_pool_arn: str | None = None
-
-
-@dataclass(frozen=True)
-class ApiLimits:
-    rate_per_second: float = 50
-    burst: int = 100
+# API Gateway caches an authorizer's answer per token for this long.
+AUTHORIZER_CACHE = Duration.minutes(5)
 
 
 class JobApi(Construct):
@@ -69,14 +65,12 @@ class JobApi(Construct):
         table: dynamodb.ITable,
         input_queue: sqs.IQueue,
         output_queue: sqs.IQueue,
-        client_name: str,
+        config: StackConfig,
         defaults: FunctionDefaults,
-        rule: CompletionRule,
-        auth: ApiAuth,
-        limits: ApiLimits,
-        log_removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
+        rule = config.completion.rule()
+        workflow = config.workflow
         self.handler = PythonFunction(
             self,
             "Handler",
@@ -89,33 +83,43 @@ class JobApi(Construct):
                 env.JOBS_TABLE_NAME: table.table_name,
                 env.INPUT_QUEUE_URL: input_queue.queue_url,
                 env.OUTPUT_QUEUE_URL: output_queue.queue_url,
-                env.CLIENT_NAME: client_name,
+                env.CLIENT_NAME: config.clientName,
+                env.WORKFLOW_NAME: workflow.name,
+                env.WORKFLOW_VERSION: workflow.version,
+                env.WORKFLOW_TASK_LIST: workflow.taskList,
+                env.WORKFLOW_DOMAIN: workflow.domain,
                 env.COMPLETION_MODE: rule.mode.value,
                 env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
                 env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
             },
         )
         self.function = self.handler.function
+        indexes = [
+            f"{table.table_arn}/index/{index['name']}" for index in table_schema()["global_secondary_indexes"]
+        ]
         self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=list(TABLE_ACTIONS), resources=[table.table_arn, f"{table.table_arn}/index/*"]
-            )
+            iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[table.table_arn, *indexes])
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[input_queue.queue_arn])
         )
+        if input_queue.encryption_master_key is not None:
+            # A queue encrypted with a customer managed key (a bring-your-own CPE queue): sending
+            # needs a data key from it.
+            input_queue.encryption_master_key.grant(self.function, "kms:GenerateDataKey", "kms:Decrypt")
 
         self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=defaults.log_retention, removal_policy=log_removal
+            self, "AccessLogs", retention=defaults.log_retention, removal_policy=defaults.log_removal
         )
-        method_options = self._authorization(auth)
+        method_options = self._authorization(config, defaults)
         self.api = apigateway.RestApi(
             self,
             "Api",
+            rest_api_name=f"{Stack.of(self).stack_name}-jobs",
             description="CPE serverless job API",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=log_removal,
+            cloud_watch_role_removal_policy=defaults.log_removal,
             default_method_options=method_options,
             deploy_options=apigateway.StageOptions(
                 stage_name=STAGE,
@@ -134,8 +138,8 @@ class JobApi(Construct):
                 logging_level=apigateway.MethodLoggingLevel.ERROR,
                 metrics_enabled=True,
                 tracing_enabled=defaults.tracing,
-                throttling_rate_limit=limits.rate_per_second,
-                throttling_burst_limit=limits.burst,
+                throttling_rate_limit=config.throttling.ratePerSecond,
+                throttling_burst_limit=config.throttling.burst,
             ),
         )
         for response_type, code in _GATEWAY_ERRORS.items():
@@ -150,15 +154,67 @@ class JobApi(Construct):
                 },
             )
         self._routes()
+        self._acknowledge_findings(config)
 
-    def _authorization(self, auth: ApiAuth) -> apigateway.MethodOptions:
-        if auth.user_pool_arn is None:
-            return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
-        pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", auth.user_pool_arn)
-        authorizer = apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[pool])
-        return apigateway.MethodOptions(
-            authorization_type=apigateway.AuthorizationType.COGNITO, authorizer=authorizer
+    def _acknowledge_findings(self, config: StackConfig) -> None:
+        acknowledge(
+            self.api.node.find_child("CloudWatchRole"),
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level logging role: AmazonAPIGatewayPushToCloudWatchLogs is the "
+            "policy AWS documents for it, and it is what lets the stage write its access logs.",
         )
+        if config.webAclArn is not None:
+            wafv2.CfnWebACLAssociation(
+                self, "WebAcl", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=config.webAclArn
+            )
+        else:
+            acknowledge(
+                self.api.deployment_stage,
+                "APIG3",
+                "No web ACL configured (cpe.webAclArn): every method requires SigV4 or a JWT and the "
+                "stage is throttled; a WAF web ACL is an account-wide cost decision left to the deployer.",
+            )
+        if not isinstance(config.auth, CognitoAuth):
+            mechanism = "SigV4 (IAM)" if isinstance(config.auth, IamAuth) else "the JWT authorizer"
+            for method in self.api.methods:
+                acknowledge(
+                    method,
+                    "COG4",
+                    f"Authorized by {mechanism} as configured in cpe.auth; a Cognito user pool is one "
+                    "of the auth modes, not the only one.",
+                )
+
+    def _authorization(self, config: StackConfig, defaults: FunctionDefaults) -> apigateway.MethodOptions:
+        """IAM (SigV4) by default; a Cognito user pool's tokens; or any OIDC issuer's RS256 JWTs,
+        checked by the authorizer function."""
+        auth = config.auth
+        self.authorizer_function: lambda_.IFunction | None = None
+        if isinstance(auth, CognitoAuth):
+            pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", auth.userPoolArn)
+            authorizer: apigateway.IAuthorizer = apigateway.CognitoUserPoolsAuthorizer(
+                self, "Authorizer", cognito_user_pools=[pool], results_cache_ttl=AUTHORIZER_CACHE
+            )
+            return apigateway.MethodOptions(
+                authorization_type=apigateway.AuthorizationType.COGNITO, authorizer=authorizer
+            )
+        if isinstance(auth, JwtAuth):
+            function = PythonFunction(
+                self,
+                "Authorizer",
+                handler="functions.authorizer.handler.handler",
+                description="The job API's JWT authorizer: signature, issuer, audience, expiry",
+                defaults=defaults,
+                timeout=AUTHORIZER_TIMEOUT,
+                environment={env.JWT_ISSUER: auth.issuer, env.JWT_AUDIENCE: ",".join(auth.audience)},
+            ).function
+            self.authorizer_function = function
+            authorizer = apigateway.TokenAuthorizer(
+                self, "TokenAuthorizer", handler=function, results_cache_ttl=AUTHORIZER_CACHE
+            )
+            return apigateway.MethodOptions(
+                authorization_type=apigateway.AuthorizationType.CUSTOM, authorizer=authorizer
+            )
+        return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
 
     def _model(self, construct_id: str, model: type[BaseModel]) -> apigateway.Model:
         """A request model with the draft 4 schema of ``model`` (the L2 JsonSchema struct cannot

@@ -1,4 +1,4 @@
-"""The CPE output queue (stack -> us) and its dead-letter queue."""
+"""The CPE queues: created with their dead-letter queues, or those of an existing CPE stack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.config import ExistingQueue, Queues
 
 MAX_RECEIVES = 5
 RETENTION = Duration.days(14)
@@ -18,8 +20,8 @@ SECURE: dict[str, Any] = {
 }
 
 
-class OutputQueue(Construct):
-    """The queue the CPE stack reports to, and a DLQ that receives what failed ``MAX_RECEIVES`` times.
+class QueueWithDeadLetters(Construct):
+    """A queue and the DLQ that receives what its consumer failed ``MAX_RECEIVES`` times.
 
     ``visibility_timeout`` must cover the consumer: at least 6x its timeout plus its batching
     window (AWS's guidance for Lambda event sources), so the caller derives it from the consumer."""
@@ -38,19 +40,41 @@ class OutputQueue(Construct):
         )
 
 
-class InputQueue(Construct):
-    """The queue commands go to (START_JOB, CANCEL_JOB): read by a CPE stack's InputPoller or by
-    this project's engine. Its DLQ keeps what its consumer failed ``MAX_RECEIVES`` times."""
+class CpeQueues(Construct):
+    """``input`` takes the commands (START_JOB, CANCEL_JOB) to a CPE stack's InputPoller or this
+    project's engine; ``output`` brings the stack's reports to the tracker.
 
-    def __init__(self, scope: Construct, construct_id: str, *, visibility_timeout: Duration) -> None:
+    With ``existing`` queues nothing is created: the stack only reads, writes and decrypts with the
+    given queues (and their KMS keys), and their redrive policies stay their owner's business."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        existing: Queues,
+        input_visibility: Duration,
+        output_visibility: Duration,
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(self, "DeadLetters", **SECURE)
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            visibility_timeout=visibility_timeout,
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=MAX_RECEIVES, queue=self.dead_letter_queue
-            ),
-            **SECURE,
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        self.input: sqs.IQueue
+        self.output: sqs.IQueue
+        if existing.input is not None and existing.output is not None:
+            self.input = self._import("Input", existing.input)
+            self.output = self._import("Output", existing.output)
+            return
+        created_input = QueueWithDeadLetters(self, "Input", visibility_timeout=input_visibility)
+        created_output = QueueWithDeadLetters(self, "Output", visibility_timeout=output_visibility)
+        self.input = created_input.queue
+        self.output = created_output.queue
+        self.dead_letter_queues = {
+            "Input": created_input.dead_letter_queue,
+            "Output": created_output.dead_letter_queue,
+        }
+
+    def _import(self, construct_id: str, queue: ExistingQueue) -> sqs.IQueue:
+        # With key_arn, the queue's grants include the KMS rights its messages need.
+        return sqs.Queue.from_queue_attributes(
+            self, construct_id, queue_arn=queue.queue_arn, key_arn=queue.kmsKeyArn
         )

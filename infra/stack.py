@@ -5,62 +5,83 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.jobs.rules import CompletionRule
-from infra.api import ApiAuth, ApiLimits, JobApi
+from infra.api import JobApi
+from infra.config import LOG_RETENTION_DAYS, StackConfig
 from infra.jobs_table import JobsTable
 from infra.lambda_defaults import FunctionDefaults
-from infra.queues import InputQueue, OutputQueue
+from infra.monitoring import Monitoring
+from infra.queues import CpeQueues
 from infra.tracker import Tracker, visibility_timeout_for_tracker
 
 # The InputPoller long-polls and starts a workflow within seconds; 5 minutes covers a slow start.
 INPUT_VISIBILITY = Duration.minutes(5)
+TRACKER_METRICS = ("MessagesApplied", "MessagesParked", "MessagesRejected", "WriteConflicts")
+API_METRICS = ("JobsSubmitted", "JobsReplayed", "CancelsRequested")
 
 
 class CpeServerlessStack(Stack):
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        defaults: FunctionDefaults | None = None,
-        rule: CompletionRule | None = None,
-        table_removal: RemovalPolicy = RemovalPolicy.RETAIN,
-        client_name: str = "CpeServerless",
-        auth: ApiAuth | None = None,
-        limits: ApiLimits | None = None,
-        **kwargs: Any,
+        self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        defaults = defaults or FunctionDefaults()
-        rule = rule or CompletionRule()
-        self.output = OutputQueue(self, "Output", visibility_timeout=visibility_timeout_for_tracker())
-        self.input = InputQueue(self, "Input", visibility_timeout=INPUT_VISIBILITY)
-        self.jobs = JobsTable(self, "Jobs", removal_policy=table_removal)
-        self.tracker = Tracker(
+        config = config or StackConfig()
+        removal = RemovalPolicy.RETAIN if config.removalPolicy == "retain" else RemovalPolicy.DESTROY
+        defaults = FunctionDefaults(
+            service=construct_id,
+            log_retention=logs.RetentionDays[LOG_RETENTION_DAYS[config.retention.logsDays]],
+            log_removal=removal,
+            tracing=config.tracing,
+        )
+        rule = config.completion.rule()
+
+        self.queues = CpeQueues(
             self,
-            "Tracker",
-            queue=self.output.queue,
-            table=self.jobs.table,
-            defaults=defaults,
-            rule=rule,
+            "Queues",
+            existing=config.queues,
+            input_visibility=INPUT_VISIBILITY,
+            output_visibility=visibility_timeout_for_tracker(),
+        )
+        self.jobs = JobsTable(self, "Jobs", removal_policy=removal)
+        self.tracker = Tracker(
+            self, "Tracker", queue=self.queues.output, table=self.jobs.table, defaults=defaults, rule=rule
         )
         self.api = JobApi(
             self,
             "Api",
             table=self.jobs.table,
-            input_queue=self.input.queue,
-            output_queue=self.output.queue,
-            client_name=client_name,
+            input_queue=self.queues.input,
+            output_queue=self.queues.output,
+            config=config,
             defaults=defaults,
-            rule=rule,
-            auth=auth or ApiAuth(),
-            limits=limits or ApiLimits(),
-            log_removal=defaults.log_removal,
         )
-        CfnOutput(self, "ApiUrl", value=self.api.url)
-        CfnOutput(self, "InputQueueUrl", value=self.input.queue.queue_url)
-        CfnOutput(self, "OutputQueueUrl", value=self.output.queue.queue_url)
-        CfnOutput(self, "OutputDeadLetterQueueUrl", value=self.output.dead_letter_queue.queue_url)
+        self.monitoring = Monitoring(
+            self, "Monitoring", alarm_email=config.alarmEmail, removal_policy=removal, service=construct_id
+        )
+        self.monitoring.watch_api("JobApi", self.api.api)
+        self.monitoring.watch_function("Api", self.api.function, API_METRICS)
+        if self.api.authorizer_function is not None:
+            self.monitoring.watch_function("Authorizer", self.api.authorizer_function)
+        self.monitoring.watch_function("Tracker", self.tracker.function, TRACKER_METRICS)
+        self.monitoring.watch_queue("Output", self.queues.output)
+        for name, queue in self.queues.dead_letter_queues.items():
+            self.monitoring.watch_dead_letter_queue(name, queue)
+        self.monitoring.watch_table("Jobs", self.jobs.table)
+        # The notifier (table stream -> EventBridge and webhooks) joins here with watch_stream_consumer.
+        self.monitoring.add_alarm_overview()
+
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="The job API's base URL")
+        CfnOutput(self, "InputQueueUrl", value=self.queues.input.queue_url)
+        CfnOutput(self, "OutputQueueUrl", value=self.queues.output.queue_url)
+        for name, queue in self.queues.dead_letter_queues.items():
+            CfnOutput(self, f"{name}DeadLetterQueueUrl", value=queue.queue_url)
         CfnOutput(self, "JobsTableName", value=self.jobs.table.table_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards:name={self.monitoring.dashboard.dashboard_name}",
+        )

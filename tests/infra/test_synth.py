@@ -70,3 +70,21 @@ def test_cfn_lint_finds_nothing(cdk_out: Path):
     findings = lint(template, config=ManualArgs(regions=["us-east-1"]))
     # W3005 (a redundant DependsOn) is how CDK writes its templates.
     assert [f"{m.rule.id}: {m.message}" for m in findings if m.rule.id != "W3005"] == []
+
+
+def test_an_invalid_configuration_fails_synth_naming_the_key(tmp_path: Path):
+    context = {"cpe": {"queues": {"input": {"arn": "arn:aws:sqs:us-east-1:123456789012:in"}}}}
+    environment = {
+        **os.environ,
+        "CDK_OUTDIR": str(tmp_path),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "error: invalid stack configuration: cpe.queues: give both queues.input and queues.output, or neither"
+    )
+    assert not (tmp_path / "CpeServerless.template.json").exists()

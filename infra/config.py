@@ -1,0 +1,210 @@
+"""The stack's configuration: the CDK context key ``cpe`` (in cdk.json, or ``-c cpe='{...}'``).
+
+Every key is optional; an invalid value fails synth with a message naming it. See the README's
+"Configuration (stack)" table for what each key does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from functions.api.settings import DEFAULT_WORKFLOW
+from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
+
+CONTEXT_KEY = "cpe"
+QUEUE_ARN = r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$"
+QUEUE_URL = (
+    r"^https://sqs\.(?P<region>[a-z0-9-]+)\.(?P<suffix>amazonaws\.com(\.cn)?)"
+    r"/(?P<account>\d{12})/(?P<name>[A-Za-z0-9_-]{1,80}(\.fifo)?)$"
+)
+KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
+USER_POOL_ARN = r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9A-Za-z]+$"
+WEB_ACL_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[\w-]+/[\w-]+$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ConfigError(ValueError):
+    """The stack's configuration is invalid; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ExistingQueue(_Section):
+    """A queue of an existing CPE stack, used instead of creating one: its ARN or its URL."""
+
+    arn: Annotated[str, Field(pattern=QUEUE_ARN)] | None = None
+    url: Annotated[str, Field(pattern=QUEUE_URL)] | None = None
+    kmsKeyArn: Annotated[str, Field(pattern=KMS_KEY_ARN)] | None = Field(
+        default=None, description="the queue's customer managed KMS key, if it has one"
+    )
+
+    @model_validator(mode="after")
+    def _arn_or_url(self) -> ExistingQueue:
+        if (self.arn is None) == (self.url is None):
+            raise ValueError("give the queue's arn or its url (one of them)")
+        return self
+
+    @property
+    def queue_arn(self) -> str:
+        if self.arn is not None:
+            return self.arn
+        match = re.fullmatch(QUEUE_URL, self.url or "")
+        if match is None:  # unreachable: the field's pattern
+            raise ValueError(f"not a queue URL: {self.url}")
+        partition = "aws-cn" if match["suffix"].endswith(".cn") else "aws"
+        return f"arn:{partition}:sqs:{match['region']}:{match['account']}:{match['name']}"
+
+    @property
+    def name(self) -> str:
+        return self.queue_arn.rsplit(":", 1)[1]
+
+
+class Queues(_Section):
+    """Bring your own queues: both or neither (a stack writes to one and reports on the other)."""
+
+    input: ExistingQueue | None = None
+    output: ExistingQueue | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Queues:
+        if (self.input is None) != (self.output is None):
+            raise ValueError("give both queues.input and queues.output, or neither")
+        if self.input is not None and self.output is not None:
+            if self.input.queue_arn == self.output.queue_arn:
+                raise ValueError("queues.input and queues.output must be different queues")
+            if self.input.name.endswith(".fifo") or self.output.name.endswith(".fifo"):
+                raise ValueError("CPE uses standard queues, not FIFO queues")
+        return self
+
+    @property
+    def existing(self) -> bool:
+        return self.input is not None
+
+
+class IamAuth(_Section):
+    mode: Literal["iam"] = "iam"
+
+
+class CognitoAuth(_Section):
+    mode: Literal["cognito"]
+    userPoolArn: Annotated[str, Field(pattern=USER_POOL_ARN)]
+
+
+class JwtAuth(_Section):
+    """Any OIDC issuer's RS256 JWTs (checked by a Lambda authorizer: signature, issuer, audience, expiry)."""
+
+    mode: Literal["jwt"]
+    issuer: Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$", max_length=512)]
+    audience: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(min_length=1)]
+
+
+# The retention periods CloudWatch Logs accepts, by the name CDK gives them.
+LOG_RETENTION_DAYS = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+class Retention(_Section):
+    logsDays: int = 30
+
+    @model_validator(mode="after")
+    def _known_period(self) -> Retention:
+        if self.logsDays not in LOG_RETENTION_DAYS:
+            raise ValueError(f"retention.logsDays must be one of {sorted(LOG_RETENTION_DAYS)}")
+        return self
+
+
+class Workflow(_Section):
+    """The SWF workflow a START_JOB asks for when the job names none (the CPE stack's own)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)] = DEFAULT_WORKFLOW["name"]
+    version: Annotated[str, Field(min_length=1, max_length=64)] = DEFAULT_WORKFLOW["version"]
+    taskList: Annotated[str, Field(min_length=1, max_length=256)] = DEFAULT_WORKFLOW["taskList"]
+    domain: Annotated[str, Field(min_length=1, max_length=256)] = DEFAULT_WORKFLOW["domain"]
+
+
+class Throttling(_Section):
+    ratePerSecond: Annotated[float, Field(gt=0, le=10_000)] = 50
+    burst: Annotated[int, Field(ge=1, le=5_000)] = 100
+
+
+class Completion(_Section):
+    mode: CompletionMode = DEFAULT_RULE.mode
+    finalActivityTypes: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = sorted(
+        DEFAULT_RULE.final_activity_types
+    )
+    finalActivityCount: Annotated[int, Field(ge=1)] | None = None
+
+    def rule(self) -> CompletionRule:
+        return CompletionRule(
+            mode=self.mode,
+            final_activity_types=frozenset(self.finalActivityTypes),
+            final_activity_count=self.finalActivityCount,
+        )
+
+
+class StackConfig(_Section):
+    clientName: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
+        "CpeServerless"
+    )
+    queues: Queues = Queues()
+    auth: Annotated[IamAuth | CognitoAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
+    removalPolicy: Literal["retain", "destroy"] = "retain"
+    retention: Retention = Retention()
+    alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None
+    tracing: bool = False
+    throttling: Throttling = Throttling()
+    webAclArn: Annotated[str, Field(pattern=WEB_ACL_ARN)] | None = None
+    completion: Completion = Completion()
+    workflow: Workflow = Workflow()
+
+
+def load_config(value: Any) -> StackConfig:
+    """The configuration from the context value (an object, or a JSON string from ``-c``)."""
+    if value is None:
+        return StackConfig()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context '{CONTEXT_KEY}' is not valid JSON: {exc.msg}") from exc
+    try:
+        return StackConfig.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise ConfigError(f"invalid stack configuration: {problems}") from exc
+
+
+def _problem(error: Any) -> str:
+    path = ".".join(str(p) for p in error["loc"] if p not in ("iam", "cognito", "jwt"))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        message = f"{error['input']!r} is not a valid {error['loc'][-1]}"
+    return f"{CONTEXT_KEY}.{path}: {message}" if path else f"{CONTEXT_KEY}: {message}"
