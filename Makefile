@@ -4,11 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CDK := node_modules/.bin/cdk
+# Extra CDK CLI arguments, e.g. make deploy CDK_ARGS="-c cpe='{\"alarmEmail\":\"ops@example.com\"}'"
+CDK_ARGS ?=
+export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck unit integration infra bench synth openapi clean
+.PHONY: help install lock run test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +22,7 @@ $(STAMP): requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv with the pinned dependencies (done by every target that needs it)
+install: $(STAMP) $(CDK) ## Create .venv and node_modules (the CDK CLI) from the pinned locks (done by every target that needs them)
 
 lock: $(STAMP) ## Re-pin requirements/*.txt from requirements/*.in (after editing a .in file)
 	$(PY) -m pip install --quiet uv==0.13.9
@@ -47,15 +51,29 @@ integration: $(STAMP) ## Integration tests only (moto)
 infra: $(STAMP) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
 
-bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; DynamoDB requests per message vs a naive poller
+bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; the Lambda asset's size; DynamoDB requests per message vs a naive poller
 	$(PY) -m bench.cold_import
+	$(PY) -m bench.asset_size
 	$(PY) -m bench.tracker_requests
 
 openapi: $(STAMP) ## Write the API's OpenAPI schema to docs/openapi.json
 	$(PY) -m local.openapi
 
-synth: $(STAMP) ## Synthesize the CDK app into cdk.out (bundles the Lambda asset without Docker)
-	$(PY) app.py
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(CDK)
+
+synth: $(STAMP) $(CDK) ## Synthesize into cdk.out with the pinned CDK CLI (cdk-nag checks; no Docker)
+	$(CDK) synth --quiet $(CDK_ARGS)
+
+diff: $(STAMP) $(CDK) ## cdk diff against the deployed stack (needs AWS credentials)
+	$(CDK) diff $(CDK_ARGS)
+
+deploy: $(STAMP) $(CDK) ## cdk deploy (needs AWS credentials and a bootstrapped account)
+	$(CDK) deploy $(CDK_ARGS)
+
+destroy: $(STAMP) $(CDK) ## cdk destroy (retained resources stay: see the README)
+	$(CDK) destroy $(CDK_ARGS)
 
 clean: ## Remove the virtual environment and build outputs
 	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -46,6 +46,7 @@ CANDIDATES = {
     "API handler: import + first use": "import functions.api.handler as h; h._service()",
     "tracker handler: import": "import functions.tracker.handler",
     "tracker handler: import + first use": "import functions.tracker.handler as h; h._tracker()",
+    "authorizer handler: import": "import functions.authorizer.handler",
 }
 
 

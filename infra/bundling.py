@@ -36,6 +36,27 @@ RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
 )
 BYTECODE_SWITCH = "CPE_BUNDLE_BYTECODE"
+# Parts of the pinned packages no function imports, left out of the bundle to keep it small
+# (bench/asset_size.py measures it; tests/infra/test_bundle.py runs every handler from a pruned
+# bundle, so a prune that removes something used fails there). Globs relative to the bundle root.
+PRUNED = (
+    # The API serves /openapi.json; it never serves Swagger UI's 1.7 MB of JavaScript and CSS.
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui",
+    # Powertools utilities no function uses (batch, data_classes, parser, typing, validation and
+    # jmespath_utils stay: batch and the event handler import them).
+    "aws_lambda_powertools/utilities/auth_alpha",
+    "aws_lambda_powertools/utilities/circuit_breaker",
+    "aws_lambda_powertools/utilities/data_masking",
+    "aws_lambda_powertools/utilities/feature_flags",
+    "aws_lambda_powertools/utilities/idempotency",
+    "aws_lambda_powertools/utilities/kafka",
+    "aws_lambda_powertools/utilities/parameters",
+    "aws_lambda_powertools/utilities/streaming",
+    # pydantic's copy of its 1.x API (only ``import pydantic.v1`` loads it).
+    "pydantic/v1",
+    # Test suites shipped inside packages.
+    "ecdsa/test_*.py",
+)
 
 
 class BundlingError(RuntimeError):
@@ -74,7 +95,9 @@ def bytecode_wanted() -> bool:
     return os.environ.get(BYTECODE_SWITCH, "1") != "0"
 
 
-def build_bundle(output_dir: Path, *, platform: str, python_version: str, compile_with: str | None) -> None:
+def build_bundle(
+    output_dir: Path, *, platform: str, python_version: str, compile_with: str | None, pruned: bool = True
+) -> None:
     """Install the pinned dependencies for ``platform``/``python_version``, copy the functions, and
     compile everything to bytecode with ``compile_with`` (an interpreter of that version)."""
     requirements = output_dir / ".requirements.txt"
@@ -104,6 +127,8 @@ def build_bundle(output_dir: Path, *, platform: str, python_version: str, compil
         check=True,
     )
     requirements.unlink()
+    if pruned:
+        prune(output_dir)
     shutil.copytree(
         SOURCE,
         output_dir / SOURCE.name,
@@ -130,6 +155,19 @@ def build_bundle(output_dir: Path, *, platform: str, python_version: str, compil
             check=True,
             capture_output=True,
         )
+
+
+def prune(bundle: Path) -> None:
+    for pattern in PRUNED:
+        matches = list(bundle.glob(pattern))
+        if not matches:
+            # A pinned version that moved things: review the list rather than ship it silently.
+            raise BundlingError(f"nothing in the bundle matches the prune pattern {pattern!r}")
+        for path in matches:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 @jsii.implements(ILocalBundling)
@@ -161,6 +199,7 @@ class LocalPythonBundling:
 def source_hash(architecture: lambda_.Architecture, python_version: str) -> str:
     digest = hashlib.sha256(f"{architecture.name}|{python_version}|bytecode={bytecode_wanted()}".encode())
     digest.update(LOCK.read_bytes())
+    digest.update("|".join(PRUNED).encode())
     for path in sorted(SOURCE.rglob("*.py")):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
