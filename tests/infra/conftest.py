@@ -3,6 +3,10 @@ with the AWS Solutions checks on: a finding nobody acknowledged fails the synthe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,6 +17,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import load_config
 from infra.stack import CpeServerlessStack
 
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -44,3 +49,17 @@ def template(stack: CpeServerlessStack) -> Template:
 @pytest.fixture(scope="session")
 def resources(template: Template) -> dict[str, Any]:
     return dict(template.to_json()["Resources"])
+
+
+@pytest.fixture(scope="session")
+def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python app.py`` as the CDK CLI runs it: the asset bundled (no Docker), cdk-nag on. Modules
+    using it share one xdist group, so the app is synthesized once."""
+    out = tmp_path_factory.mktemp("cdk.out")
+    environment = {
+        **os.environ,
+        "CDK_OUTDIR": str(out),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=environment, check=True, capture_output=True)
+    return out

@@ -13,20 +13,8 @@ from cfnlint.api import ManualArgs, lint
 
 from infra.bundling import RUNTIME_PROVIDED, bundled_requirements
 
-pytestmark = pytest.mark.infra
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("cdk_out")]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cdk.out")
-    environment = {
-        **os.environ,
-        "CDK_OUTDIR": str(out),
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    }
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=environment, check=True, capture_output=True)
-    return out
 
 
 def asset_dirs(cdk_out: Path) -> list[Path]:
