@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("cdk_out")]
 STACK = "CpeServerless"
 # What moto's CloudFormation does not create, and what checks it instead.
 NOT_MODELLED = {
-    "AWS::ApiGateway::Stage": "test_api_stack (access logs, throttling, tracing); the e2e tests drive the API",
+    "AWS::ApiGateway::Stage": "test_api_stack (access logs, throttling, tracing); e2e tests drive the API",
     "AWS::ApiGateway::Account": "cdk-nag and cfn-lint on the template",
     "AWS::ApiGateway::GatewayResponse": "test_api_stack (every gateway error in the API's error shape)",
     "AWS::ApiGateway::Model": "test_api_stack (the request model is the pydantic schema, draft 4)",
