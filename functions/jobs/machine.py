@@ -123,6 +123,17 @@ def apply(job: Job, message: OutputMessage, run_id: str | None = None) -> None:
         run.workflowReports[message.type.value] = _earliest(
             run.workflowReports.get(message.type.value), message.time
         )
+        known = run.workflowError
+        if message.error is not None and (
+            known is None or (message.time, message.digest) < (known["at"], known["digest"])
+        ):
+            # The earliest report wins, whatever the order they arrive in (a join, like the rest).
+            run.workflowError = {
+                "reason": message.error.reason,
+                "details": _short(message.error.details),
+                "at": message.time,
+                "digest": message.digest,
+            }
     elif message.type in _ACTIVITY_STATUS_OF:
         _apply_activity(run, message)
     else:
@@ -444,6 +455,8 @@ def _run_error(run: RunState, status: JobStatus) -> dict[str, Any]:
             "activityType": first.activityType,
             **(first.errorSummary or {}),
         }
+    if MessageType.WORKFLOW_FAILED.value in run.workflowReports and run.workflowError is not None:
+        return {"reason": run.workflowError["reason"], "details": run.workflowError["details"]}
     if MessageType.WORKFLOW_FAILED.value in run.workflowReports:
         return {"reason": "WORKFLOW_FAILED", "details": "the workflow failed (CPE's Decider gives no reason)"}
     return {"reason": status.value, "details": None}

@@ -175,6 +175,7 @@ class RunState(_State):
     scheduledDigest: str
     outputCount: int = 0
     workflowReports: dict[str, float] = Field(default_factory=dict)
+    workflowError: dict[str, Any] | None = None  # the reason a WORKFLOW_FAILED gave, if any
     activities: dict[str, ActivityState] = Field(default_factory=dict)
     otherTypes: dict[str, float] = Field(default_factory=dict)
 

@@ -112,6 +112,9 @@ class ActivityData(Open):
 
 class WorkflowData(Open):
     workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
+    # Not in CPE (its Decider never says why a workflow failed); this project's engine sends them.
+    reason: str | None = None
+    details: JsonValue = None
 
 
 class _Message(Open):
@@ -241,8 +244,11 @@ def parse_output_message(body: str | bytes, fallback_time: float) -> OutputMessa
         if kind is MessageType.WORKFLOW_SCHEDULED:
             message = _from_scheduled(WorkflowScheduledMessage.model_validate(document), common)
         elif kind in (MessageType.WORKFLOW_COMPLETED, MessageType.WORKFLOW_FAILED):
-            execution = WorkflowEndedMessage.model_validate(document).data.workflow
-            message = OutputMessage(**common, run_id=execution.runId, workflow_id=execution.workflowId)
+            ended = WorkflowEndedMessage.model_validate(document).data
+            error = ActivityError(ended.reason, ended.details) if ended.reason else None
+            message = OutputMessage(
+                **common, run_id=ended.workflow.runId, workflow_id=ended.workflow.workflowId, error=error
+            )
         elif kind in ACTIVITY_TYPES:
             message = _from_activity(kind, ActivityMessage.model_validate(document), common)
         else:

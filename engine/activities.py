@@ -1,0 +1,253 @@
+"""CT's two activities, transport-free: each takes its task input (as CT's activities get it from
+the plan), a reporter for its messages and the storage, and returns the activity result.
+
+* ValidateAsset: probes the input through a ranged reader (the headers and a few packets, not the
+  whole file) and returns the ffprobe document plus ``mime`` and ``type``.
+* TranscodeAsset: one output (VIDEO, THUMB, IMAGE or AUDIO); downloads the input, produces the
+  files in a working directory, uploads each under ``dirname(output_asset.file)``, and returns the
+  ffprobe document of the main file plus ``outputs``: every object written (bucket, key, size,
+  content type; the main one with its probe).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from engine import media
+from engine.errors import ActivityError, Reason
+from engine.presets import preset
+from engine.probe import probe
+from engine.reporting import ActivityReporter
+from engine.sources import InputRef
+from engine.storage import Storage, StoredObject
+
+# output type -> the input types it can be made from (CT's validate_input(), plus AUDIO from VIDEO).
+CONVERSIONS = {"VIDEO": {"VIDEO"}, "THUMB": {"VIDEO"}, "AUDIO": {"VIDEO", "AUDIO"}, "IMAGE": {"IMAGE"}}
+CUSTOM_CMD_TIMEOUT_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    allow_custom_cmd: bool = False
+    allow_private_urls: bool = False
+    encoder_preset: str = "medium"
+    work_dir: Path | None = None
+
+
+def validate_asset(task: dict[str, Any], reporter: ActivityReporter, storage: Storage) -> dict[str, Any]:
+    reporter.started({key: task[key] for key in ("input_asset", "client") if key in task})
+    ref = InputRef.from_asset(task.get("input_asset") or {})
+    reporter.preparing()
+    reader = storage.sources.open_ranged(ref)
+    return probe(reader, name=ref.name, size=reader.size)
+
+
+def _duration(metadata: dict[str, Any] | None) -> float:
+    try:
+        return float((metadata or {}).get("format", {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _video_stream(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    streams = (metadata or {}).get("streams") or []
+    return next((s for s in streams if isinstance(s, dict) and s.get("codec_type") == "video"), {})
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side_data in stream.get("side_data_list") or []:
+        if isinstance(side_data, dict) and isinstance(side_data.get("rotation"), int | float):
+            return int(side_data["rotation"])
+    return 0
+
+
+def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    return (height, width) if _rotation(stream) % 180 else (width, height)
+
+
+def _destination(output: dict[str, Any]) -> tuple[str, str, str]:
+    """(bucket, key prefix, file name) of an output: CT uploads to ``dirname(file)``."""
+    bucket, file = output.get("bucket"), output.get("file")
+    if not isinstance(bucket, str) or not bucket or not isinstance(file, str) or not file.strip("/"):
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "output_asset needs bucket and file")
+    directory, name = posixpath.split(file.lstrip("/"))
+    return bucket, directory, name
+
+
+class TranscodeAsset:
+    def __init__(self, task: dict[str, Any], reporter: ActivityReporter, storage: Storage, options: EngineOptions):
+        self.task = task
+        self.reporter = reporter
+        self.storage = storage
+        self.options = options
+        self.output: dict[str, Any] = task.get("output_asset") or {}
+        self.input_asset: dict[str, Any] = task.get("input_asset") or {}
+        self.metadata: dict[str, Any] | None = task.get("input_asset_metadata")
+        self.duration = _duration(self.metadata)
+
+    def run(self) -> dict[str, Any]:
+        echoed = {key: self.task[key] for key in ("input_asset", "output_asset", "client") if key in self.task}
+        self.reporter.started(echoed)
+        kind = str(self.output.get("type", "")).upper()
+        source_kind = str(self.input_asset.get("type", "")).upper()
+        if kind not in CONVERSIONS or source_kind not in CONVERSIONS[kind]:
+            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, f"cannot make {kind or '?'} from {source_kind or '?'}")
+        if self.output.get("custom_cmd") and not self.options.allow_custom_cmd:
+            raise ActivityError(Reason.CUSTOM_CMD_DISABLED, "custom_cmd is disabled on this stack")
+        bucket, prefix, name = _destination(self.output)
+        with tempfile.TemporaryDirectory(prefix="cpe-engine-", dir=self.options.work_dir) as work:
+            work_dir = Path(work)
+            source = self._download(work_dir)
+            out_dir = work_dir / "out"
+            out_dir.mkdir()
+            if name.endswith(".*"):
+                name = name[:-2] + (source.suffix or ".jpg")
+            main = out_dir / name
+            files = self._produce(kind, source, main)
+            self.reporter.check_cancel()
+            stored = self._upload(files, bucket, prefix)
+            main_probe = probe(str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size)
+        outputs = [obj.as_result() for obj in stored]
+        outputs[0]["probe"] = main_probe
+        return {**main_probe, "outputs": outputs}
+
+    def _download(self, work_dir: Path) -> Path:
+        ref = InputRef.from_asset(self.input_asset)
+        suffix = Path(posixpath.basename(ref.key or ref.url or "input")).suffix[:8]
+        self.reporter.preparing()
+        return self.storage.sources.download(ref, work_dir / f"input{suffix}", lambda _: self.reporter.preparing())
+
+    def _progress(self, done: float) -> None:
+        self.reporter.progress(done, self.duration)
+
+    def _produce(self, kind: str, source: Path, main: Path) -> list[Path]:
+        stream = _video_stream(self.metadata)
+        rotation = _rotation(stream)
+        if self.output.get("custom_cmd"):
+            return self._custom(source, main)
+        if kind == "VIDEO":
+            plan = self._video_plan(stream)
+            if plan.hls and main.suffix.lower() != ".m3u8":
+                main = main.with_suffix(".m3u8")
+            media.transcode_video(
+                source, main, plan, rotation=rotation, progress=self._progress, check_cancel=self.reporter.check_cancel
+            )
+            segments = sorted(p for p in main.parent.iterdir() if p != main)
+            return [main, *segments]
+        if kind == "THUMB":
+            mode = str(self.output.get("mode") or "snapshot")
+            if mode not in ("snapshot", "intervals"):
+                raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"mode {mode!r} is not snapshot or intervals")
+            every = float(self.output.get("intervals") or 10) if mode == "intervals" else None
+            at = None if every else [float(self.output.get("snapshot_sec") or 0)]
+            if every is not None and every <= 0:
+                raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "intervals must be a positive number of seconds")
+            return media.thumbnails(
+                source,
+                main,
+                at=at,
+                every=every,
+                size=self.output.get("size"),
+                rotation=rotation,
+                check_cancel=self.reporter.check_cancel,
+                progress=self._progress,
+            )
+        if kind == "IMAGE":
+            resize = self.output.get("resize") or self.output.get("thumbnail")
+            quality = self.output.get("quality")
+            media.convert_image(
+                source, main, crop=self.output.get("crop"), resize=resize, quality=int(quality) if quality else None
+            )
+            return [main]
+        media.extract_audio(
+            source,
+            main,
+            codec=self.output.get("audio_codec"),
+            bitrate=media.parse_bitrate(self.output.get("audio_bitrate")) or 128_000,
+            progress=self._progress,
+            check_cancel=self.reporter.check_cancel,
+        )
+        return [main]
+
+    def _video_plan(self, stream: dict[str, Any]) -> media.VideoPlan:
+        chosen = preset(str(self.output["preset"])) if self.output.get("preset") else None
+        box = media.parse_size(self.output["size"]) if self.output.get("size") else (chosen.size if chosen else None)
+        source_size = _display_size(stream)
+        if source_size == (0, 0):
+            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "the input's probe shows no video stream")
+        width, height = media.fit(
+            source_size,
+            box,
+            keep_ratio=self.output.get("keep_ratio") is not False,
+            allow_upscale=bool(self.output.get("allow_upscale")),
+        )
+        frame_rate = self.output.get("frame_rate") or (chosen.frame_rate if chosen else None)
+        hls = chosen.hls if chosen else str(self.output.get("file", "")).lower().endswith(".m3u8")
+        return media.VideoPlan(
+            width=width,
+            height=height,
+            video_codec=self.output.get("video_codec") or (chosen.video_codec if chosen else "libx264"),
+            audio_codec=self.output.get("audio_codec") or (chosen.audio_codec if chosen else "aac"),
+            video_bitrate=media.parse_bitrate(self.output.get("video_bitrate") or (chosen.video_bitrate if chosen else None)),
+            audio_bitrate=media.parse_bitrate(self.output.get("audio_bitrate") or (chosen.audio_bitrate if chosen else "128k")),
+            frame_rate=Fraction(str(frame_rate)).limit_denominator(1001) if frame_rate else None,
+            hls=hls,
+            watermark=self._watermark(),
+            encoder_preset=self.options.encoder_preset,
+        )
+
+    def _watermark(self) -> media.Watermark | None:
+        mark = self.output.get("watermark")
+        if not isinstance(mark, dict):
+            return None
+        ref = InputRef.from_asset(mark)
+        target = Path(tempfile.mkdtemp(prefix="cpe-watermark-", dir=self.options.work_dir)) / "watermark.png"
+        self.storage.sources.download(ref, target, lambda _: self.reporter.preparing())
+        width = height = None
+        if mark.get("size"):
+            width, height = (int(v) if int(v) > 0 else None for v in str(mark["size"]).split(":", 1))
+        opacity = float(mark.get("opacity", 1.0))
+        if not 0 <= opacity <= 1:
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "watermark opacity must be between 0 and 1")
+        return media.Watermark(target, width, height, opacity, int(mark.get("x", 0)), int(mark.get("y", 0)))
+
+    def _custom(self, source: Path, main: Path) -> list[Path]:
+        """CT's ``custom_cmd`` (only where the stack allows it): the template split like a shell
+        would, the placeholders filled in, and FFmpeg run directly, never through a shell."""
+        executable = shutil.which("ffmpeg")
+        words = shlex.split(str(self.output["custom_cmd"]))
+        if not words or words[0] != "ffmpeg" or executable is None:
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "custom_cmd must run ffmpeg, installed on PATH")
+        values = {"${input_file}": str(source), "${output_file}": str(main), "${watermark_options}": ""}
+        arguments = [executable] + [values.get(word, word) for word in words[1:] if values.get(word, word)]
+        try:
+            subprocess.run(arguments, check=True, capture_output=True, timeout=CUSTOM_CMD_TIMEOUT_SECONDS)  # noqa: S603
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise ActivityError(Reason.TRANSCODE_FAIL, f"custom_cmd failed: {exc}") from exc
+        return sorted(main.parent.iterdir(), key=lambda p: (p != main, p.name))
+
+    def _upload(self, files: list[Path], bucket: str, prefix: str) -> list[StoredObject]:
+        stored = []
+        for path in files:
+            self.reporter.check_cancel()
+            self.reporter.finishing()
+            stored.append(
+                self.storage.upload(
+                    path,
+                    bucket=bucket,
+                    key=posixpath.join(prefix, path.name),
+                    encrypt=bool(self.output.get("s3_encrypt")),
+                    reduced_redundancy=bool(self.output.get("s3_rrs")),
+                    progress=lambda _: self.reporter.finishing(),
+                )
+            )
+        return stored

@@ -1,0 +1,33 @@
+"""Why an activity failed: CT's reason codes where CT has one, and a few of ours where CT had none.
+
+An :class:`ActivityError` becomes ``ACTIVITY_FAILED`` with ``result = {reason, details}``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # CT's CpeException references (cpe-protocol.md section 2.3).
+    S3_OPS_FAILED = "S3_OPS_FAILED"  # reading the input or writing an output failed
+    TRANSCODE_FAIL = "TRANSCODE_FAIL"  # FFmpeg could not decode or encode
+    CONVERSION_TYPE_ERROR = "CONVERSION_TYPE_ERROR"  # e.g. IMAGE -> VIDEO
+    ACTIVITY_FAILED = "ACTIVITY_FAILED"  # anything else (a defect: details say what)
+    # Ours: CT failed these with a generic error or not at all.
+    INPUT_NOT_MEDIA = "INPUT_NOT_MEDIA"  # the input is not a file FFmpeg can read
+    INPUT_UNREACHABLE = "INPUT_UNREACHABLE"  # missing S3 object, HTTP error, unsafe URL
+    INVALID_OUTPUT_SPEC = "INVALID_OUTPUT_SPEC"  # unknown preset, bad size, no destination...
+    CUSTOM_CMD_DISABLED = "CUSTOM_CMD_DISABLED"  # custom_cmd sent to a stack that does not allow it
+    CANCELED = "CANCELED"  # CANCEL_JOB stopped the run
+
+
+class ActivityError(Exception):
+    def __init__(self, reason: Reason, details: str) -> None:
+        super().__init__(f"{reason}: {details}")
+        self.reason = reason
+        self.details = details
+
+
+class Canceled(ActivityError):
+    def __init__(self, details: str = "the job was canceled") -> None:
+        super().__init__(Reason.CANCELED, details)
