@@ -26,7 +26,7 @@ PLATFORM = "manylinux2014_aarch64"
 
 def sizes(bundle: Path) -> tuple[int, int, Counter[str]]:
     files = [path for path in bundle.rglob("*") if path.is_file()]
-    by_top = Counter({})
+    by_top: Counter[str] = Counter()
     for path in files:
         by_top[path.relative_to(bundle).parts[0]] += path.stat().st_size
     buffer = io.BytesIO()

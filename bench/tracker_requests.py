@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"machine: {python}, {platform.machine()}, {os.cpu_count()} cores; moto {moto.__version__} in process"
     )
-    rows = []
+    rows: list[tuple[str, Tally, float, Targets | None, int]] = []
     with (
         environment(**FAKE_CREDENTIALS, AWS_DEFAULT_REGION=REGION),
         mock_aws(),

@@ -84,7 +84,9 @@ def _destination(output: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class TranscodeAsset:
-    def __init__(self, task: dict[str, Any], reporter: ActivityReporter, storage: Storage, options: EngineOptions):
+    def __init__(
+        self, task: dict[str, Any], reporter: ActivityReporter, storage: Storage, options: EngineOptions
+    ):
         self.task = task
         self.reporter = reporter
         self.storage = storage
@@ -95,12 +97,16 @@ class TranscodeAsset:
         self.duration = _duration(self.metadata)
 
     def run(self) -> dict[str, Any]:
-        echoed = {key: self.task[key] for key in ("input_asset", "output_asset", "client") if key in self.task}
+        echoed: dict[str, Any] = {
+            key: self.task[key] for key in ("input_asset", "output_asset", "client") if key in self.task
+        }
         self.reporter.started(echoed)
         kind = str(self.output.get("type", "")).upper()
         source_kind = str(self.input_asset.get("type", "")).upper()
         if kind not in CONVERSIONS or source_kind not in CONVERSIONS[kind]:
-            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, f"cannot make {kind or '?'} from {source_kind or '?'}")
+            raise ActivityError(
+                Reason.CONVERSION_TYPE_ERROR, f"cannot make {kind or '?'} from {source_kind or '?'}"
+            )
         if self.output.get("custom_cmd") and not self.options.allow_custom_cmd:
             raise ActivityError(Reason.CUSTOM_CMD_DISABLED, "custom_cmd is disabled on this stack")
         bucket, prefix, name = _destination(self.output)
@@ -115,7 +121,9 @@ class TranscodeAsset:
             files = self._produce(kind, source, main)
             self.reporter.check_cancel()
             stored = self._upload(files, bucket, prefix)
-            main_probe = probe(str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size)
+            main_probe = probe(
+                str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size
+            )
         outputs = [obj.as_result() for obj in stored]
         outputs[0]["probe"] = main_probe
         return {**main_probe, "outputs": outputs}
@@ -124,7 +132,9 @@ class TranscodeAsset:
         ref = InputRef.from_asset(self.input_asset)
         suffix = Path(posixpath.basename(ref.key or ref.url or "input")).suffix[:8]
         self.reporter.preparing()
-        return self.storage.sources.download(ref, work_dir / f"input{suffix}", lambda _: self.reporter.preparing())
+        return self.storage.sources.download(
+            ref, work_dir / f"input{suffix}", lambda _: self.reporter.preparing()
+        )
 
     def _progress(self, done: float) -> None:
         self.reporter.progress(done, self.duration)
@@ -139,7 +149,12 @@ class TranscodeAsset:
             if plan.hls and main.suffix.lower() != ".m3u8":
                 main = main.with_suffix(".m3u8")
             media.transcode_video(
-                source, main, plan, rotation=rotation, progress=self._progress, check_cancel=self.reporter.check_cancel
+                source,
+                main,
+                plan,
+                rotation=rotation,
+                progress=self._progress,
+                check_cancel=self.reporter.check_cancel,
             )
             segments = sorted(p for p in main.parent.iterdir() if p != main)
             return [main, *segments]
@@ -150,7 +165,9 @@ class TranscodeAsset:
             every = float(self.output.get("intervals") or 10) if mode == "intervals" else None
             at = None if every else [float(self.output.get("snapshot_sec") or 0)]
             if every is not None and every <= 0:
-                raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "intervals must be a positive number of seconds")
+                raise ActivityError(
+                    Reason.INVALID_OUTPUT_SPEC, "intervals must be a positive number of seconds"
+                )
             return media.thumbnails(
                 source,
                 main,
@@ -165,7 +182,11 @@ class TranscodeAsset:
             resize = self.output.get("resize") or self.output.get("thumbnail")
             quality = self.output.get("quality")
             media.convert_image(
-                source, main, crop=self.output.get("crop"), resize=resize, quality=int(quality) if quality else None
+                source,
+                main,
+                crop=self.output.get("crop"),
+                resize=resize,
+                quality=int(quality) if quality else None,
             )
             return [main]
         media.extract_audio(
@@ -180,7 +201,11 @@ class TranscodeAsset:
 
     def _video_plan(self, stream: dict[str, Any]) -> media.VideoPlan:
         chosen = preset(str(self.output["preset"])) if self.output.get("preset") else None
-        box = media.parse_size(self.output["size"]) if self.output.get("size") else (chosen.size if chosen else None)
+        box = (
+            media.parse_size(self.output["size"])
+            if self.output.get("size")
+            else (chosen.size if chosen else None)
+        )
         source_size = _display_size(stream)
         if source_size == (0, 0):
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "the input's probe shows no video stream")
@@ -197,8 +222,12 @@ class TranscodeAsset:
             height=height,
             video_codec=self.output.get("video_codec") or (chosen.video_codec if chosen else "libx264"),
             audio_codec=self.output.get("audio_codec") or (chosen.audio_codec if chosen else "aac"),
-            video_bitrate=media.parse_bitrate(self.output.get("video_bitrate") or (chosen.video_bitrate if chosen else None)),
-            audio_bitrate=media.parse_bitrate(self.output.get("audio_bitrate") or (chosen.audio_bitrate if chosen else "128k")),
+            video_bitrate=media.parse_bitrate(
+                self.output.get("video_bitrate") or (chosen.video_bitrate if chosen else None)
+            ),
+            audio_bitrate=media.parse_bitrate(
+                self.output.get("audio_bitrate") or (chosen.audio_bitrate if chosen else "128k")
+            ),
             frame_rate=Fraction(str(frame_rate)).limit_denominator(1001) if frame_rate else None,
             hls=hls,
             watermark=self._watermark(),

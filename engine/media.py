@@ -20,7 +20,6 @@ from engine.errors import ActivityError, Reason
 
 Progress = Callable[[float], None]  # seconds of the input done
 CheckCancel = Callable[[], None]  # raises Canceled
-FF_QP2LAMBDA = 118
 HLS_SEGMENT_SECONDS = 6
 GOP_SECONDS = 2
 
@@ -50,11 +49,15 @@ class VideoPlan:
 
 
 def even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
+    return max(2, round(value / 2) * 2)
 
 
 def fit(
-    source: tuple[int, int], box: tuple[int, int] | None, *, keep_ratio: bool = True, allow_upscale: bool = False
+    source: tuple[int, int],
+    box: tuple[int, int] | None,
+    *,
+    keep_ratio: bool = True,
+    allow_upscale: bool = False,
 ) -> tuple[int, int]:
     """The output size: ``box`` (or the source's size), fitted to keep the source's aspect ratio,
     never larger than the source unless ``allow_upscale``, in even numbers (4:2:0 needs them)."""
@@ -89,12 +92,13 @@ def parse_bitrate(value: str | int | None) -> int | None:
 def _rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
     """What the FFmpeg CLI does by default (autorotate): display the frames upright."""
     turns = (-rotation // 90) % 4  # display matrix rotation is counter-clockwise
-    return {
+    by_turns: dict[int, list[tuple[str, str | None]]] = {
         0: [],
         1: [("transpose", "clock")],
         2: [("hflip", None), ("vflip", None)],
         3: [("transpose", "cclock")],
-    }[turns]
+    }
+    return by_turns[turns]
 
 
 class _Graph:
@@ -160,16 +164,14 @@ def _fail(exc: Exception) -> ActivityError:
     return ActivityError(Reason.TRANSCODE_FAIL, f"FFmpeg failed: {exc}")
 
 
-def video_rotation(stream: Any, container: Any) -> int:
-    for frame in container.decode(stream):
-        rotation = int(round(frame.rotation))
-        container.seek(0)
-        return rotation
-    return 0
-
-
 def transcode_video(
-    source: Path, target: Path, plan: VideoPlan, *, rotation: int, progress: Progress, check_cancel: CheckCancel
+    source: Path,
+    target: Path,
+    plan: VideoPlan,
+    *,
+    rotation: int,
+    progress: Progress,
+    check_cancel: CheckCancel,
 ) -> None:
     """``source`` to ``target`` (MP4 with fast start, or an HLS playlist beside its segments)."""
     with _open_input(source) as container:
@@ -197,16 +199,16 @@ def transcode_video(
         except av.error.FFmpegError as exc:
             raise _fail(exc) from exc
         with out:
-            video_out = out.add_stream(plan.video_codec, rate=rate)
+            video_out: Any = out.add_stream(plan.video_codec, rate=rate)
             video_out.width, video_out.height, video_out.pix_fmt = plan.width, plan.height, "yuv420p"
             if plan.video_bitrate:
                 video_out.bit_rate = plan.video_bitrate
             video_out.codec_context.gop_size = max(1, round(float(rate) * GOP_SECONDS))
             if plan.video_codec in ("libx264", "libx265"):
                 video_out.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
-            audio_out = None
+            audio_out: Any = None
             if audio_in is not None:
-                audio_out = out.add_stream(plan.audio_codec, rate=audio_in.codec_context.sample_rate or 44100)
+                audio_out = out.add_stream(plan.audio_codec, rate=_audio_rate(plan.audio_codec, audio_in))
                 if plan.audio_bitrate:
                     audio_out.bit_rate = plan.audio_bitrate
             streams = [video_in] + ([audio_in] if audio_in is not None else [])
@@ -232,12 +234,17 @@ def transcode_video(
                 raise _fail(exc) from exc
 
 
+def _audio_rate(codec: str, stream: Any) -> int:
+    """Opus runs at 48 kHz only; other codecs keep the input's rate."""
+    return 48_000 if codec == "libopus" else int(stream.codec_context.sample_rate or 44_100)
+
+
 def _jpeg_encoder(width: int, height: int, qscale: int) -> Any:
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
     codec.time_base = Fraction(1, 25)
-    codec.qscale = True
-    codec.global_quality = qscale * FF_QP2LAMBDA
+    # A fixed quantizer, as ``-q:v`` gives the CLI (a per-frame quality PyAV cannot set).
+    codec.qmin = codec.qmax = qscale
     return codec
 
 
@@ -253,7 +260,9 @@ def _write_image(frame: Any, target: Path, *, qscale: int = 4) -> None:
         codec.width, codec.height, codec.pix_fmt = frame.width, frame.height, "rgb24"
         codec.time_base = Fraction(1, 25)
     else:
-        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"cannot write images as {extension or 'no extension'}")
+        raise ActivityError(
+            Reason.INVALID_OUTPUT_SPEC, f"cannot write images as {extension or 'no extension'}"
+        )
     frame.pts = 0
     data = b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
     target.write_bytes(data)
@@ -264,10 +273,14 @@ def scale_filter(size: str | None) -> list[tuple[str, str | None]]:
     if size is None:
         return []
     if not re.fullmatch(r"-?\d{1,5}:-?\d{1,5}", size) or size.startswith("0") or ":0" in size:
-        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"size {size!r} is not an FFmpeg scale such as -1:159")
+        raise ActivityError(
+            Reason.INVALID_OUTPUT_SPEC, f"size {size!r} is not an FFmpeg scale such as -1:159"
+        )
     width, height = size.split(":")
     # -1 keeps the ratio; -2 also keeps it and rounds to even.
-    return [("scale", f"{'-2' if width.startswith('-') else width}:{'-2' if height.startswith('-') else height}")]
+    return [
+        ("scale", f"{'-2' if width.startswith('-') else width}:{'-2' if height.startswith('-') else height}")
+    ]
 
 
 def thumbnails(
@@ -304,7 +317,11 @@ def thumbnails(
                 for filtered in graph.push(frame):
                     last = filtered
                     if filtered.time is not None and filtered.time + 1e-6 >= next_time:
-                        name = target if at else target.with_name(f"{target.stem}{len(written) + 1:06d}{target.suffix}")
+                        name = (
+                            target
+                            if at
+                            else target.with_name(f"{target.stem}{len(written) + 1:06d}{target.suffix}")
+                        )
                         _write_image(filtered, name, qscale=4 if at else 8)
                         written.append(name)
                         if at:
@@ -369,7 +386,13 @@ _AUDIO_CODECS = {
 
 
 def extract_audio(
-    source: Path, target: Path, *, codec: str | None, bitrate: int | None, progress: Progress, check_cancel: CheckCancel
+    source: Path,
+    target: Path,
+    *,
+    codec: str | None,
+    bitrate: int | None,
+    progress: Progress,
+    check_cancel: CheckCancel,
 ) -> None:
     """The input's first audio stream, re-encoded for ``target``'s extension (AUDIO outputs: CT
     had the type but never an implementation)."""
@@ -383,10 +406,10 @@ def extract_audio(
         if not container.streams.audio:
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "an AUDIO output needs an input with audio")
         stream = container.streams.audio[0]
-        rate = 48_000 if (codec or default_codec) == "libopus" else (stream.codec_context.sample_rate or 44_100)
+        rate = _audio_rate(codec or default_codec, stream)
         try:
             with av.open(str(target), "w", format=container_format) as out:
-                audio_out = out.add_stream(codec or default_codec, rate=rate)
+                audio_out: Any = out.add_stream(codec or default_codec, rate=rate)
                 if bitrate and (codec or default_codec) not in ("flac", "pcm_s16le"):
                     audio_out.bit_rate = bitrate
                 for count, frame in enumerate(container.decode(stream)):

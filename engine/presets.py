@@ -44,6 +44,7 @@ def preset(name: str) -> Preset:
     key = name.strip().removesuffix(".json").removesuffix("-generic")
     if key not in PRESETS:
         raise ActivityError(
-            Reason.INVALID_OUTPUT_SPEC, f"unknown preset {name!r}; known: {', '.join(f'{k}-generic' for k in PRESETS)}"
+            Reason.INVALID_OUTPUT_SPEC,
+            f"unknown preset {name!r}; known: {', '.join(f'{k}-generic' for k in PRESETS)}",
         )
     return PRESETS[key]

@@ -8,6 +8,7 @@ ffprobe reports it, in ``side_data_list`` (``Display Matrix``, ``rotation`` in d
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from typing import IO, Any
 
@@ -65,7 +66,7 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _stream(stream: av.stream.Stream, rotation: int | None) -> dict[str, Any]:
+def _stream(stream: Any, rotation: int | None) -> dict[str, Any]:
     codec = stream.codec_context
     common = {
         "index": stream.index,
@@ -119,7 +120,7 @@ def _rotation(container: av.container.InputContainer) -> int | None:
     stream = container.streams.video[0]
     try:
         for frame in container.decode(stream):
-            return int(round(frame.rotation)) or None
+            return round(frame.rotation) or None
     except av.error.FFmpegError:
         return None
     return None
@@ -145,18 +146,22 @@ def media_type(mime: str, streams: list[dict[str, Any]]) -> str:
     return "video" if "video" in kinds else "audio" if "audio" in kinds else "application"
 
 
-def probe(source: IO[bytes] | str, *, name: str, size: int | None = None) -> dict[str, Any]:
+def probe(source: IO[bytes] | io.RawIOBase | str, *, name: str, size: int | None = None) -> dict[str, Any]:
     """The ffprobe document of ``source`` plus CT's ``mime`` and ``type``; raises ActivityError
     (INPUT_NOT_MEDIA) for anything FFmpeg cannot read as media."""
     try:
         container = av.open(source, "r", options=PROBE_OPTIONS)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} is not a media file FFmpeg can read ({exc})") from exc
+        raise ActivityError(
+            Reason.INPUT_NOT_MEDIA, f"{name} is not a media file FFmpeg can read ({exc})"
+        ) from exc
     with container:
         if not container.streams:
             raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} holds no audio, video or image stream")
         rotation = _rotation(container)
-        streams = [_stream(stream, rotation if stream.type == "video" else None) for stream in container.streams]
+        streams = [
+            _stream(stream, rotation if stream.type == "video" else None) for stream in container.streams
+        ]
         format_name = container.format.name
         duration = container.duration
         document_format = _without_none(

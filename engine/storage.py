@@ -33,7 +33,11 @@ _TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunk
 
 
 def content_type(path: Path) -> str:
-    return _CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return (
+        _CONTENT_TYPES.get(path.suffix.lower())
+        or mimetypes.guess_type(path.name)[0]
+        or "application/octet-stream"
+    )
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,14 @@ class Storage:
         self.sources = Sources(s3, allow_private_urls=allow_private_urls)
 
     def upload(
-        self, path: Path, *, bucket: str, key: str, encrypt: bool, reduced_redundancy: bool, progress: Callable[[int], None]
+        self,
+        path: Path,
+        *,
+        bucket: str,
+        key: str,
+        encrypt: bool,
+        reduced_redundancy: bool,
+        progress: Callable[[int], None],
     ) -> StoredObject:
         kind = content_type(path)
         extra: dict[str, str] = {"ContentType": kind}

@@ -62,9 +62,9 @@ def _step(reporter: ActivityReporter, work: Any) -> tuple[Any, ActivityError | N
         return None, error
     except Exception as exc:  # a defect: reported like CT's generic failure, and logged in full
         logger.exception("activity %s failed unexpectedly", reporter.activity_id)
-        error = ActivityError(Reason.ACTIVITY_FAILED, f"{type(exc).__name__}: {exc}")
-        reporter.failed(error)
-        return None, error
+        defect = ActivityError(Reason.ACTIVITY_FAILED, f"{type(exc).__name__}: {exc}")
+        reporter.failed(defect)
+        return None, defect
     reporter.completed(result)
     return result, None
 
@@ -84,7 +84,9 @@ def run_job(data: dict[str, Any], reporter: RunReporter, storage: Storage, optio
                 break
             step = reporter.activity(step_id, "TranscodeAsset")
             task = {**base, "input_asset_metadata": metadata, "output_asset": output}
-            _, failure = _step(step, lambda task=task, step=step: TranscodeAsset(task, step, storage, options).run())
+            _, failure = _step(
+                step, lambda task=task, step=step: TranscodeAsset(task, step, storage, options).run()
+            )
             error = error or failure
             if isinstance(failure, Canceled):
                 error = failure

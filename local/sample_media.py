@@ -1,0 +1,100 @@
+"""Media made here, not downloaded: test patterns with a tone, encoded with FFmpeg's libraries
+(PyAV). Used by the tests, the benchmarks and the local stack's sample job."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import av.filter
+
+
+def _frames(chain: list[tuple[str, str | None]]) -> Iterator[Any]:
+    graph = av.filter.Graph()
+    nodes = [graph.add(name, args) if args is not None else graph.add(name) for name, args in chain]
+    for upstream, downstream in itertools.pairwise(nodes):
+        upstream.link_to(downstream)
+    graph.configure()
+    while True:
+        try:
+            yield nodes[-1].pull()
+        except (av.error.EOFError, av.error.BlockingIOError):
+            return
+
+
+def video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    size: tuple[int, int] = (320, 240),
+    rate: int = 25,
+    audio: bool = True,
+    rotation: int = 0,
+    preset: str = "ultrafast",
+    bitrate: int | None = None,
+) -> Path:
+    """An H.264 (+ AAC) MP4: FFmpeg's testsrc2 pattern and a 440 Hz tone. ``rotation`` sets the
+    display matrix as phones do for portrait clips."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"preset": preset})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if bitrate:
+            stream.bit_rate = bitrate
+        if rotation:
+            stream.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=44_100, layout="stereo") if audio else None
+        pattern = f"size={size[0]}x{size[1]}:rate={rate}:duration={seconds}"
+        for frame in _frames([("testsrc2", pattern), ("format", "yuv420p"), ("buffersink", None)]):
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if sound is not None:
+            tone = f"frequency=440:sample_rate=44100:duration={seconds}"
+            chain = [
+                ("sine", tone),
+                ("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
+                ("abuffersink", None),
+            ]
+            for frame in _frames(chain):
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+    return path
+
+
+def audio_only(path: Path, *, seconds: float = 2.0) -> Path:
+    """An AAC tone in an M4A."""
+    with av.open(str(path), "w", format="ipod") as out:
+        sound = out.add_stream("aac", rate=44_100, layout="stereo")
+        tone = f"frequency=440:sample_rate=44100:duration={seconds}"
+        chain = [
+            ("sine", tone),
+            ("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
+            ("abuffersink", None),
+        ]
+        for frame in _frames(chain):
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def image(path: Path, *, size: tuple[int, int] = (640, 480)) -> Path:
+    """A still (JPEG or PNG by extension) of the test pattern."""
+    frame = next(_frames([("testsrc2", f"size={size[0]}x{size[1]}:rate=1:duration=1"), ("buffersink", None)]))
+    with av.open(str(path), "w", format="image2") as out:
+        codec = "png" if path.suffix.lower() == ".png" else "mjpeg"
+        stream: Any = out.add_stream(codec, rate=1)
+        stream.width, stream.height = size
+        stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+        out.mux(stream.encode(frame.reformat(format=stream.pix_fmt)))
+        out.mux(stream.encode(None))
+    return path
+
+
+def corrupt(path: Path, *, size: int = 64 * 1024) -> Path:
+    """Bytes that look like nothing FFmpeg can read (deterministic)."""
+    pattern = bytes((i * 7919 + 13) % 251 for i in range(4096))
+    path.write_bytes((pattern * (size // len(pattern) + 1))[:size])
+    return path

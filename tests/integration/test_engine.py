@@ -1,0 +1,334 @@
+"""The engine against moto: real work on generated media in S3, the messages it sends, what the
+tracker makes of them, and the worker on SQS queues."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import av
+import boto3
+import pytest
+
+from engine.activities import EngineOptions
+from engine.errors import Reason
+from engine.reporting import RunReporter
+from engine.sources import InputRef
+from engine.storage import Storage
+from engine.worker import Worker
+from engine.workflow import new_run_id, new_workflow_id, run_job
+from functions.jobs.commands import cancel_job_body, start_job_body
+from functions.jobs.protocol import parse_output_message
+from local import sample_media
+from tests.integration.conftest import REGION, sqs_event
+
+pytestmark = pytest.mark.integration
+BUCKET = "media"
+CLIENT = {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": "https://out.example/q"}}
+WORKFLOW = {"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"}
+OPTIONS = EngineOptions(encoder_preset="ultrafast")
+
+
+@pytest.fixture
+def s3(aws: None, tmp_path: Path) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    client.create_bucket(Bucket=BUCKET)
+    client.upload_file(str(sample_media.video(tmp_path / "clip.mp4", seconds=3)), BUCKET, "uploads/clip.mp4")
+    client.upload_file(str(sample_media.corrupt(tmp_path / "bad.mp4")), BUCKET, "uploads/bad.mp4")
+    client.upload_file(str(sample_media.image(tmp_path / "photo.jpg")), BUCKET, "uploads/photo.jpg")
+    return client
+
+
+def job(input_file: str, *outputs: dict[str, Any], input_type: str = "VIDEO") -> dict[str, Any]:
+    return {
+        "workflow": WORKFLOW,
+        "input_asset": {"type": input_type, "bucket": BUCKET, "file": input_file},
+        "output_assets": list(outputs),
+        "client": CLIENT,
+    }
+
+
+def run(data: dict[str, Any], s3: Any, job_id: str = "job-1") -> tuple[list[dict[str, Any]], Any]:
+    sent: list[dict[str, Any]] = []
+    reporter = RunReporter(job_id, new_run_id(), new_workflow_id(), sent.append, progress_interval=0.2)
+    outcome = run_job(data, reporter, Storage(s3), OPTIONS)
+    return sent, outcome
+
+
+def steps(messages: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(type, activityId) in sending order, progress and transfer messages collapsed."""
+    seen: list[tuple[str, str | None]] = []
+    for message in messages:
+        entry = (message["type"], message.get("data", {}).get("activity", {}).get("activityId"))
+        if not seen or seen[-1] != entry:
+            seen.append(entry)
+    return seen
+
+
+def test_a_job_with_four_outputs_runs_reports_and_tracks_to_completed(s3, invoke_tracker, store, tmp_path):
+    data = job(
+        "/uploads/clip.mp4",
+        {"type": "VIDEO", "bucket": BUCKET, "file": "/out/360/clip.mp4", "preset": "360p-16.9-generic"},
+        {"type": "VIDEO", "bucket": BUCKET, "file": "/out/hls/clip.m3u8", "preset": "hls400k-generic"},
+        {
+            "type": "THUMB",
+            "bucket": BUCKET,
+            "file": "/out/thumbs/clip.jpg",
+            "mode": "intervals",
+            "intervals": 1,
+        },
+        {"type": "AUDIO", "bucket": BUCKET, "file": "/out/audio/clip.m4a", "s3_encrypt": True},
+    )
+    messages, outcome = run(data, s3)
+    assert outcome.completed
+    assert steps(messages)[:4] == [
+        ("WORKFLOW_SCHEDULED", None),
+        ("ACTIVITY_STARTED", "ValidateAssetStep"),
+        ("ACTIVITY_PREPARING", "ValidateAssetStep"),
+        ("ACTIVITY_COMPLETED", "ValidateAssetStep"),
+    ]
+    for step in ("TranscodeAssetStep1", "TranscodeAssetStep2", "TranscodeAssetStep3", "TranscodeAssetStep4"):
+        kinds = [kind for kind, activity in steps(messages) if activity == step]
+        assert kinds[0] == "ACTIVITY_STARTED" and kinds[-2:] == ["ACTIVITY_FINISHING", "ACTIVITY_COMPLETED"]
+        assert "ACTIVITY_PREPARING" in kinds
+    assert messages[-1]["type"] == "WORKFLOW_COMPLETED"
+    assert any(m["type"] == "ACTIVITY_PROGRESS" for m in messages)
+    # Every body parses as the tracker parses the output queue, and WORKFLOW_SCHEDULED echoes the job.
+    assert all(parse_output_message(json.dumps(m), 0.0).run_id == outcome.run_id for m in messages)
+    assert messages[0]["input"] == data and messages[0]["jobId"] == "job-1"
+
+    keys = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="out/")["Contents"]}
+    assert {"out/360/clip.mp4", "out/hls/clip.m3u8", "out/audio/clip.m4a"} <= set(keys)
+    assert {k for k in keys if k.startswith("out/thumbs/")} == {
+        f"out/thumbs/clip{n:06d}.jpg" for n in (1, 2, 3)
+    }
+    assert any(k.startswith("out/hls/clip_") and k.endswith(".ts") for k in keys)
+    head = s3.head_object(Bucket=BUCKET, Key="out/audio/clip.m4a")
+    assert (head["ContentType"], head["ServerSideEncryption"]) == ("audio/mp4", "AES256")
+    s3.download_file(BUCKET, "out/360/clip.mp4", str(tmp_path / "r.mp4"))
+    with av.open(str(tmp_path / "r.mp4")) as rendition:
+        assert (rendition.streams.video[0].width, rendition.streams.video[0].height) == (
+            320,
+            240,
+        )  # no upscaling
+
+    response = invoke_tracker(sqs_event(random.Random(3).sample(messages, len(messages))))
+    assert response == {"batchItemFailures": []}
+    tracked = store.get_jobs(["job-1"])["job-1"].job
+    assert (tracked.status.value, tracked.progress) == ("COMPLETED", 100)
+    assert tracked.probe is not None and tracked.probe["streams"][0]["width"] == 320
+    listed = {(o["activityId"], o["key"]) for o in tracked.outputs}
+    assert ("TranscodeAssetStep1", "out/360/clip.mp4") in listed and (
+        "TranscodeAssetStep4",
+        "out/audio/clip.m4a",
+    ) in listed
+    mp4 = next(o for o in tracked.outputs if o["key"] == "out/360/clip.mp4")
+    assert mp4["size"] == keys["out/360/clip.mp4"] and mp4["contentType"] == "video/mp4" and "probe" in mp4
+
+
+def test_a_corrupt_input_fails_validation_and_the_job_with_its_reason(s3, invoke_tracker, store):
+    messages, outcome = run(
+        job("/uploads/bad.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/x.mp4"}), s3
+    )
+    assert outcome.error is not None and outcome.error.reason is Reason.INPUT_NOT_MEDIA
+    assert [m["type"] for m in messages] == [
+        "WORKFLOW_SCHEDULED",
+        "ACTIVITY_STARTED",
+        "ACTIVITY_PREPARING",
+        "ACTIVITY_FAILED",
+        "WORKFLOW_FAILED",
+    ]
+    assert messages[-1]["data"]["reason"] == "INPUT_NOT_MEDIA"
+    invoke_tracker(sqs_event(messages))
+    tracked = store.get_jobs(["job-1"])["job-1"].job
+    assert tracked.status.value == "FAILED"
+    assert tracked.error is not None and tracked.error["reason"] == "INPUT_NOT_MEDIA"
+    assert tracked.error["activityId"] == "ValidateAssetStep"
+
+
+def test_outputs_are_independent_one_failing_does_not_stop_the_others(s3):
+    messages, outcome = run(
+        job(
+            "/uploads/clip.mp4",
+            {"type": "IMAGE", "bucket": BUCKET, "file": "/o/x.jpg"},  # IMAGE from VIDEO: refused
+            {"type": "THUMB", "bucket": BUCKET, "file": "/o/t.jpg", "snapshot_sec": 1},
+            {
+                "type": "VIDEO",
+                "bucket": BUCKET,
+                "file": "/o/v.mp4",
+                "custom_cmd": "ffmpeg -i ${input_file} ${output_file}",
+            },
+        ),
+        s3,
+    )
+    ends = {
+        m["data"]["activity"]["activityId"]: m
+        for m in messages
+        if m["type"] in ("ACTIVITY_COMPLETED", "ACTIVITY_FAILED")
+    }
+    assert ends["TranscodeAssetStep1"]["data"]["activity"]["result"]["reason"] == "CONVERSION_TYPE_ERROR"
+    assert ends["TranscodeAssetStep2"]["type"] == "ACTIVITY_COMPLETED"
+    assert ends["TranscodeAssetStep3"]["data"]["activity"]["result"]["reason"] == "CUSTOM_CMD_DISABLED"
+    assert (
+        messages[-1]["type"] == "WORKFLOW_FAILED"
+        and messages[-1]["data"]["reason"] == "CONVERSION_TYPE_ERROR"
+    )
+    assert outcome.error is not None
+
+
+def test_an_image_job_crops_and_keeps_the_source_extension(s3):
+    output = {"type": "IMAGE", "bucket": BUCKET, "file": "/o/photo.*", "crop": "300x300+0+0", "quality": 70}
+    messages, outcome = run(job("/uploads/photo.jpg", output, input_type="IMAGE"), s3)
+    assert outcome.completed, messages[-2]
+    result = messages[-2]["data"]["activity"]["result"]
+    assert result["outputs"][0]["key"] == "o/photo.jpg" and result["streams"][0]["width"] == 300
+
+
+def test_probing_a_large_file_reads_only_what_it_needs(aws, tmp_path):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    # Moov at the end (no fast start), as cameras write: the probe has to seek there.
+    big = sample_media.video(tmp_path / "big.mp4", seconds=20, size=(1280, 720), bitrate=8_000_000)
+    s3.upload_file(str(big), BUCKET, "big.mp4")
+    reader = Storage(s3).sources.open_ranged(InputRef(bucket=BUCKET, key="big.mp4"))
+    from engine.probe import probe  # noqa: PLC0415
+
+    document = probe(reader, name="big.mp4", size=reader.size)
+    assert document["streams"][0]["width"] == 1280
+    assert reader.size > 10_000_000 and reader.bytes_fetched <= 2_000_000
+
+
+def test_an_unsafe_url_input_is_refused(s3):
+    data = job("/x", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
+    data["input_asset"] = {"type": "VIDEO", "http": "http://169.254.169.254/latest/meta-data"}
+    messages, outcome = run(data, s3)
+    assert outcome.error is not None and outcome.error.reason is Reason.INPUT_UNREACHABLE
+    assert messages[-2]["type"] == "ACTIVITY_FAILED"
+
+
+# ------------------------------------------------------------------------------------- the worker
+
+
+@pytest.fixture
+def queues(aws: None) -> dict[str, str]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    return {name: sqs.create_queue(QueueName=f"cpe-{name}")["QueueUrl"] for name in ("input", "output")}
+
+
+def start_job(job_id: str, data: dict[str, Any], output_queue: str) -> str:
+    data = {
+        **data,
+        "client": {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": output_queue}},
+    }
+    return start_job_body(job_id=job_id, time=1_700_000_000.0, data=data)
+
+
+def received(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_the_worker_runs_jobs_from_the_input_queue_and_deletes_them_once_reported(
+    s3, queues, serialized_moto
+):
+    sqs = boto3.client("sqs", region_name=REGION)
+    for n in range(3):
+        output = {"type": "THUMB", "bucket": BUCKET, "file": f"/o/{n}/t.jpg", "snapshot_sec": 1}
+        sqs.send_message(
+            QueueUrl=queues["input"],
+            MessageBody=start_job(f"job-{n}", job("/uploads/clip.mp4", output), queues["output"]),
+        )
+    sqs.send_message(QueueUrl=queues["input"], MessageBody="{not json")
+    worker = Worker(
+        sqs, Storage(s3), queues["input"], options=OPTIONS, max_jobs=2, wait_seconds=0, visibility_seconds=30
+    )
+    while worker.stats.started < 3:
+        worker.poll_once()
+    worker.drain()
+    assert (worker.stats.completed, worker.stats.failed, worker.stats.unreadable) == (3, 0, 1)
+    bodies = received(queues["output"])
+    assert sorted(b["jobId"] for b in bodies if b["type"] == "WORKFLOW_SCHEDULED") == [
+        "job-0",
+        "job-1",
+        "job-2",
+    ]
+    assert sum(b["type"] == "WORKFLOW_COMPLETED" for b in bodies) == 3
+    # The jobs' commands are gone; the unreadable one is left for the redrive policy.
+    left = sqs.get_queue_attributes(
+        QueueUrl=queues["input"], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert left["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_a_cancel_that_comes_first_reports_the_job_canceled_without_running_it(s3, queues):
+    sqs = boto3.client("sqs", region_name=REGION)
+    data = job("/uploads/clip.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
+    client = {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": queues["output"]}}
+    sqs.send_message(
+        QueueUrl=queues["input"],
+        MessageBody=cancel_job_body(
+            job_id="job-c", time=1_700_000_000.0, data={"workflow": WORKFLOW, "client": client}
+        ),
+    )
+    worker = Worker(sqs, Storage(s3), queues["input"], options=OPTIONS, max_jobs=1, wait_seconds=0)
+    worker.poll_once()
+    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-c", data, queues["output"]))
+    worker.poll_once()
+    worker.drain()
+    assert worker.stats.canceled == 1
+    bodies = received(queues["output"])
+    assert [b["type"] for b in bodies] == ["WORKFLOW_SCHEDULED", "ACTIVITY_CANCELED", "WORKFLOW_FAILED"]
+    assert bodies[-1]["data"]["reason"] == "CANCELED"
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="o/").get("KeyCount") == 0
+
+
+def test_a_cancel_stops_a_running_job(s3, queues, serialized_moto, tmp_path):
+    s3.upload_file(
+        str(sample_media.video(tmp_path / "long.mp4", seconds=30, size=(640, 360))), BUCKET, "long.mp4"
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    data = job(
+        "/long.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4", "preset": "360p-16.9-generic"}
+    )
+    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-r", data, queues["output"]))
+    worker = Worker(
+        sqs,
+        Storage(s3),
+        queues["input"],
+        options=EngineOptions(encoder_preset="slow"),
+        max_jobs=1,
+        wait_seconds=0,
+    )
+    worker.poll_once()
+    started = threading.Event()
+    while not started.is_set():
+        bodies = [
+            json.loads(m["Body"])
+            for m in sqs.receive_message(
+                QueueUrl=queues["output"], MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
+        ]
+        if any(
+            b.get("data", {}).get("activity", {}).get("activityId") == "TranscodeAssetStep" for b in bodies
+        ):
+            started.set()
+    client = {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": queues["output"]}}
+    sqs.send_message(
+        QueueUrl=queues["input"],
+        MessageBody=cancel_job_body(
+            job_id="job-r", time=1_700_000_001.0, data={"workflow": WORKFLOW, "client": client}
+        ),
+    )
+    worker.poll_once()
+    worker.drain()
+    assert worker.stats.canceled == 1
+    types = [b["type"] for b in received(queues["output"])]
+    assert "ACTIVITY_CANCELED" in types and types[-1] == "WORKFLOW_FAILED" and "ACTIVITY_COMPLETED" in types
