@@ -51,9 +51,10 @@ integration: $(STAMP) ## Integration tests only (moto)
 infra: $(STAMP) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
 
-bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; the Lambda asset's size; DynamoDB requests per message vs a naive poller
+bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; the Lambda asset's size; the engine vs the FFmpeg CLI; DynamoDB requests per message vs a naive poller
 	$(PY) -m bench.cold_import
 	$(PY) -m bench.asset_size
+	$(PY) -m bench.engine --rounds 2
 	$(PY) -m bench.tracker_requests
 
 openapi: $(STAMP) ## Write the API's OpenAPI schema to docs/openapi.json

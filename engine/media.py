@@ -179,6 +179,7 @@ def transcode_video(
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "a VIDEO output needs an input with video")
         video_in = container.streams.video[0]
         video_in.thread_type = "AUTO"
+        video_in.codec_context.thread_count = 0
         audio_in = container.streams.audio[0] if container.streams.audio else None
         rate = plan.frame_rate or video_in.guessed_rate or Fraction(25)
         filters = [*_rotation_filters(rotation), ("scale", f"{plan.width}:{plan.height}")]
@@ -204,6 +205,8 @@ def transcode_video(
             if plan.video_bitrate:
                 video_out.bit_rate = plan.video_bitrate
             video_out.codec_context.gop_size = max(1, round(float(rate) * GOP_SECONDS))
+            # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
+            video_out.codec_context.thread_count = 0
             if plan.video_codec in ("libx264", "libx265"):
                 video_out.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
             audio_out: Any = None

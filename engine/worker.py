@@ -37,6 +37,7 @@ WAIT_SECONDS = 20
 REMEMBERED_CANCELS = 10_000
 SEND_ATTEMPTS = 5
 PREFETCH_FACTOR = 2
+IDLE_SECONDS = 0.2
 
 
 @dataclass
@@ -95,7 +96,8 @@ class Worker:
         keeper.start()
         try:
             while not stop.is_set():
-                self.poll_once()
+                if self.poll_once() == 0 and self.wait_seconds == 0:
+                    stop.wait(IDLE_SECONDS)  # short polling (tests, local use): do not spin
             self.drain()
         finally:
             drained.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,106 @@ def test_a_cancel_stops_a_running_job(s3, queues, serialized_moto, tmp_path):
     assert worker.stats.canceled == 1
     types = [b["type"] for b in received(queues["output"])]
     assert "ACTIVITY_CANCELED" in types and types[-1] == "WORKFLOW_FAILED" and "ACTIVITY_COMPLETED" in types
+
+
+def shape(value: Any, path: str = "") -> set[str]:
+    """The key paths of a message, not descending into the activity's input or result."""
+    if not isinstance(value, dict) or path.endswith((".input", ".result")) or path == ".input":
+        return {path}
+    return {p for key, item in value.items() for p in shape(item, f"{path}.{key}")}
+
+
+def test_the_engines_messages_have_cts_shapes(s3):
+    from local.ct_simulator import CtRun, run_messages  # noqa: PLC0415 - CT's shapes, per docs/protocol.md
+
+    messages, _ = run(job("/uploads/clip.mp4", {"type": "THUMB", "bucket": BUCKET, "file": "/o/t.jpg"}), s3)
+    reference = {m["type"]: shape(m) for m in run_messages(CtRun("j", "r", "w", decider_messages=True))}
+    for message in messages:
+        expected = reference[message["type"]]
+        if message["type"] == "WORKFLOW_COMPLETED":
+            assert shape(message) == expected
+        assert shape(message) - expected <= {".data.reason", ".data.details"}, message["type"]
+        assert expected - shape(message) == set(), message["type"]
+
+
+def test_an_http_input_is_read_with_ranges_and_localhost_only_where_allowed(s3, tmp_path):
+    import functools  # noqa: PLC0415
+    import http.server  # noqa: PLC0415
+
+    sample_media.video(tmp_path / "web.mp4", seconds=2)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/web.mp4"
+        data = job("/x", {"type": "THUMB", "bucket": BUCKET, "file": "/o/web.jpg"})
+        data["input_asset"] = {"type": "VIDEO", "http": url}
+        _, refused = run(data, s3)
+        assert refused.error is not None and refused.error.reason is Reason.INPUT_UNREACHABLE
+        sent: list[dict[str, Any]] = []
+        reporter = RunReporter("job-h", new_run_id(), new_workflow_id(), sent.append)
+        outcome = run_job(data, reporter, Storage(s3, allow_private_urls=True), OPTIONS)
+        assert outcome.completed, sent[-2]
+        assert s3.head_object(Bucket=BUCKET, Key="o/web.jpg")["ContentType"] == "image/jpeg"
+    finally:
+        server.shutdown()
+
+
+def test_custom_cmd_runs_ffmpeg_without_a_shell_where_allowed(s3, tmp_path, monkeypatch):
+    import imageio_ffmpeg  # noqa: PLC0415
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    marker = tmp_path / "pwned"
+    allowed = EngineOptions(encoder_preset="ultrafast", allow_custom_cmd=True)
+    outputs = {
+        "ok": "ffmpeg -v error -y -i ${input_file} -vf scale=160:120 -c:a copy ${watermark_options} ${output_file}",
+        "shell": f"ffmpeg -y -i ${{input_file}} ${{output_file}}; touch {marker}",
+    }
+    results = {}
+    for name, command in outputs.items():
+        data = job(
+            "/uploads/clip.mp4",
+            {"type": "VIDEO", "bucket": BUCKET, "file": f"/o/{name}.mp4", "custom_cmd": command},
+        )
+        sent: list[dict[str, Any]] = []
+        reporter = RunReporter(f"job-{name}", new_run_id(), new_workflow_id(), sent.append)
+        results[name] = (run_job(data, reporter, Storage(s3), allowed), sent)
+    ok, sent = results["ok"]
+    assert ok.completed and sent[-2]["data"]["activity"]["result"]["streams"][0]["width"] == 160
+    failed, _ = results["shell"]
+    assert failed.error is not None and failed.error.reason is Reason.TRANSCODE_FAIL
+    assert not marker.exists()  # "; touch" reached ffmpeg as arguments, not a shell
+
+
+def test_a_running_jobs_command_stays_invisible_past_its_visibility_timeout(
+    s3, queues, serialized_moto, tmp_path
+):
+    s3.upload_file(
+        str(sample_media.video(tmp_path / "long.mp4", seconds=30, size=(640, 360))), BUCKET, "long.mp4"
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    data = job("/long.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
+    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-v", data, queues["output"]))
+    worker = Worker(
+        sqs, Storage(s3), queues["input"], options=EngineOptions(encoder_preset="medium"), max_jobs=1, wait_seconds=0,
+        visibility_seconds=2,
+    )  # fmt: skip
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop,))
+    loop.start()
+    seen_again = []
+    deadline = time.monotonic() + 60
+    while worker.stats.completed == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queues["input"], AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        seen_again.append(attributes["Attributes"]["ApproximateNumberOfMessages"])
+    stop.set()
+    loop.join()
+    assert worker.stats.completed == 1 and worker.stats.started == 1
+    assert set(seen_again) == {"0"}  # never visible again while it ran (the visibility was 2 s)
+    assert len(seen_again) > 12  # and it ran for over 3x the visibility timeout (checked every 0.5 s)
