@@ -188,32 +188,9 @@ def transcode_video(
         filters.append(("format", "yuv420p"))
         graph = _Graph(video_in, filters, plan.watermark)
 
-        options = {"movflags": "+faststart"}
-        if plan.hls:
-            options = {
-                "hls_time": str(HLS_SEGMENT_SECONDS),
-                "hls_playlist_type": "vod",
-                "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
-            }
-        try:
-            out = av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options)
-        except av.error.FFmpegError as exc:
-            raise _fail(exc) from exc
+        out = _open_output(target, plan)
         with out:
-            video_out: Any = out.add_stream(plan.video_codec, rate=rate)
-            video_out.width, video_out.height, video_out.pix_fmt = plan.width, plan.height, "yuv420p"
-            if plan.video_bitrate:
-                video_out.bit_rate = plan.video_bitrate
-            video_out.codec_context.gop_size = max(1, round(float(rate) * GOP_SECONDS))
-            # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
-            video_out.codec_context.thread_count = 0
-            if plan.video_codec in ("libx264", "libx265"):
-                video_out.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
-            audio_out: Any = None
-            if audio_in is not None:
-                audio_out = out.add_stream(plan.audio_codec, rate=_audio_rate(plan.audio_codec, audio_in))
-                if plan.audio_bitrate:
-                    audio_out.bit_rate = plan.audio_bitrate
+            video_out, audio_out = _add_streams(out, plan, rate, audio_in)
             streams = [video_in] + ([audio_in] if audio_in is not None else [])
             try:
                 for count, packet in enumerate(container.demux(streams)):
@@ -235,6 +212,38 @@ def transcode_video(
                     out.mux(audio_out.encode(None))
             except av.error.FFmpegError as exc:
                 raise _fail(exc) from exc
+
+
+def _open_output(target: Path, plan: VideoPlan) -> Any:
+    options = {"movflags": "+faststart"}
+    if plan.hls:
+        options = {
+            "hls_time": str(HLS_SEGMENT_SECONDS),
+            "hls_playlist_type": "vod",
+            "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
+        }
+    try:
+        return av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options)
+    except av.error.FFmpegError as exc:
+        raise _fail(exc) from exc
+
+
+def _add_streams(out: Any, plan: VideoPlan, rate: Fraction, audio_in: Any) -> tuple[Any, Any]:
+    video_out = out.add_stream(plan.video_codec, rate=rate)
+    video_out.width, video_out.height, video_out.pix_fmt = plan.width, plan.height, "yuv420p"
+    if plan.video_bitrate:
+        video_out.bit_rate = plan.video_bitrate
+    video_out.codec_context.gop_size = max(1, round(float(rate) * GOP_SECONDS))
+    # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
+    video_out.codec_context.thread_count = 0
+    if plan.video_codec in ("libx264", "libx265"):
+        video_out.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
+    audio_out = None
+    if audio_in is not None:
+        audio_out = out.add_stream(plan.audio_codec, rate=_audio_rate(plan.audio_codec, audio_in))
+        if plan.audio_bitrate:
+            audio_out.bit_rate = plan.audio_bitrate
+    return video_out, audio_out
 
 
 def _audio_rate(codec: str, stream: Any) -> int:

@@ -388,7 +388,7 @@ def test_custom_cmd_runs_ffmpeg_without_a_shell_where_allowed(s3, tmp_path, monk
     marker = tmp_path / "pwned"
     allowed = EngineOptions(encoder_preset="ultrafast", allow_custom_cmd=True)
     outputs = {
-        "ok": "ffmpeg -v error -y -i ${input_file} -vf scale=160:120 -c:a copy ${watermark_options} ${output_file}",
+        "ok": "ffmpeg -v error -y -i ${input_file} -vf scale=160:120 ${watermark_options} ${output_file}",
         "shell": f"ffmpeg -y -i ${{input_file}} ${{output_file}}; touch {marker}",
     }
     results = {}
@@ -417,8 +417,8 @@ def test_a_running_jobs_command_stays_invisible_past_its_visibility_timeout(
     data = job("/long.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
     sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-v", data, queues["output"]))
     worker = Worker(
-        sqs, Storage(s3), queues["input"], options=EngineOptions(encoder_preset="medium"), max_jobs=1, wait_seconds=0,
-        visibility_seconds=2,
+        sqs, Storage(s3), queues["input"], options=EngineOptions(encoder_preset="medium"),
+        max_jobs=1, wait_seconds=0, visibility_seconds=2,
     )  # fmt: skip
     stop = threading.Event()
     loop = threading.Thread(target=worker.run, args=(stop,))
