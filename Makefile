@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
+.PHONY: help install lock run up replay test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,13 @@ lock: $(STAMP) ## Re-pin requirements/*.txt from requirements/*.in (after editin
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --no-header --annotation-style line lambda.in -o lambda.txt
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --no-header --annotation-style line dev.in -o dev.txt
 
-run: $(STAMP) ## The main job: replay the sample CPE stream through the tracker on embedded AWS
+run: $(STAMP) ## The main job: the whole stack locally (moto) and a real sample job end to end
+	$(PY) -m local.run
+
+up: $(STAMP) ## The local stack, kept running: prints the API endpoint, region and credentials
+	$(PY) -m local.run --serve
+
+replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay
 
 test: lint typecheck ## Everything: ruff, mypy, unit, integration and infra tests

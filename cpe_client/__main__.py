@@ -1,0 +1,5 @@
+import sys
+
+from cpe_client.cli import run
+
+sys.exit(run())

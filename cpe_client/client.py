@@ -1,0 +1,166 @@
+"""The job API's client. Requests are signed with SigV4 for ``execute-api`` through botocore (the
+credentials of the environment, as for any AWS SDK), or carry a bearer token in auth mode jwt."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
+_REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+class ApiError(Exception):
+    """An error answer of the API, in its one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class JobsClient:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        region: str | None = None,
+        token: str | None = None,
+        session: botocore.session.Session | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        match = _REGION_IN_HOST.search(self.endpoint)
+        self.region = (
+            region
+            or (match.group(1) if match else None)
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
+        self.token = token
+        self._session = session or botocore.session.get_session()
+        self.timeout = timeout
+
+    # ------------------------------------------------------------------ the API
+
+    def submit(self, job: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json("POST", "/jobs", body=job, headers=headers)
+
+    def get(self, job_id: str, *, include: str | None = None) -> dict[str, Any]:
+        return self._json("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}", query={"include": include})
+
+    def list(
+        self, *, status: str | None = None, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        return self._json("GET", "/jobs", query={"status": status, "limit": limit, "nextToken": next_token})
+
+    def events(
+        self, job_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        path = f"/jobs/{urllib.parse.quote(job_id, safe='')}/events"
+        return self._json("GET", path, query={"limit": limit, "nextToken": next_token})
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/jobs/{urllib.parse.quote(job_id, safe='')}/cancel")
+
+    def watch(
+        self,
+        job_id: str,
+        *,
+        interval: float = 1.0,
+        timeout: float | None = None,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the job until it ends (or ``timeout`` seconds pass); ``on_update`` sees each state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in self._states(job_id, interval):
+            if on_update is not None:
+                on_update(job)
+            if job["status"] in TERMINAL or (deadline is not None and time.monotonic() > deadline):
+                return job
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _states(self, job_id: str, interval: float) -> Iterator[dict[str, Any]]:
+        while True:
+            yield self.get(job_id)
+            time.sleep(interval)
+
+    # ------------------------------------------------------------------ transport
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        pairs = [(k, str(v)) for k, v in (query or {}).items() if v is not None]
+        url = self.endpoint + path + (f"?{urllib.parse.urlencode(pairs)}" if pairs else "")
+        data = json.dumps(body).encode() if body is not None else None
+        request = AWSRequest(
+            method=method, url=url, data=data, headers={"Accept": "application/json", **(headers or {})}
+        )
+        if data is not None:
+            request.headers["Content-Type"] = "application/json"
+        if self.token:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        else:
+            credentials = self._session.get_credentials()
+            if credentials is None:
+                raise ApiError(0, "NO_CREDENTIALS", "no AWS credentials to sign the request with")
+            SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
+        prepared = request.prepare()
+        outgoing = urllib.request.Request(prepared.url, data=prepared.body, method=method)  # noqa: S310
+        for name, value in prepared.headers.items():
+            outgoing.add_header(name, value)
+        try:
+            with urllib.request.urlopen(outgoing, timeout=self.timeout) as response:  # noqa: S310 (the API's URL)
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                document = {}
+            raise ApiError(
+                error.code,
+                str(document.get("code") or "HTTP_ERROR"),
+                str(document.get("message") or raw[:200].decode(errors="replace")),
+                document.get("details"),
+            ) from None
+        return json.loads(raw) if raw else None
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = self._call(method, path, **kwargs)
+        if not isinstance(answer, dict):
+            raise ApiError(
+                0, "UNEXPECTED_ANSWER", f"{method} {path} answered {type(answer).__name__}, not an object"
+            )
+        return answer
+
+
+def endpoint_from_stack(stack_name: str = "CpeServerless", *, session: Any = None) -> str | None:
+    """The ``ApiUrl`` output of a deployed stack."""
+    import boto3  # noqa: PLC0415 - only for this lookup
+
+    client = (session or boto3).client("cloudformation")
+    stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return outputs.get("ApiUrl")

@@ -1,0 +1,156 @@
+"""API Gateway (REST, proxy integration) emulated on localhost, from the synthesized template:
+the routes are the template's resources and methods, every method checks SigV4 (IAM auth) as API
+Gateway does, and a request becomes the proxy event the real handler gets on AWS. Errors API
+Gateway answers itself come in the stack's gateway-response shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from local.apigateway import Handler, _reason, proxy_event, response_parts
+from local.event_source import LambdaContext
+
+SIGNATURE = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
+    r"/aws4_request,\s*SignedHeaders=(?P<headers>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # e.g. /jobs/{job_id}
+    pattern: re.Pattern[str]
+    authorization: str
+
+
+def routes_from_template(template: Mapping[str, Any]) -> list[Route]:
+    """Every (method, resource path) the template's REST API declares."""
+    resources = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::ApiGateway::Resource"}
+
+    def path_of(reference: Any) -> str:
+        if isinstance(reference, dict) and "Ref" in reference and reference["Ref"] in resources:
+            props = resources[reference["Ref"]]["Properties"]
+            return f"{path_of(props['ParentId']).rstrip('/')}/{props['PathPart']}"
+        return "/"  # the API's root resource (Fn::GetAtt RootResourceId)
+
+    routes = []
+    for method in (v for v in template["Resources"].values() if v["Type"] == "AWS::ApiGateway::Method"):
+        props = method["Properties"]
+        path = path_of(props["ResourceId"])
+        regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))
+        routes.append(
+            Route(props["HttpMethod"], path, re.compile(f"^{regex}$"), props.get("AuthorizationType", "NONE"))
+        )
+    return routes
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = json.dumps({"code": code, "message": message, "details": None}).encode()
+    return status, [("Content-Type", "application/json")], body
+
+
+class Gateway:
+    """A WSGI app: stage prefix, route match, SigV4 check, proxy event, the handler's answer."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        routes: list[Route],
+        *,
+        stage: str,
+        region: str,
+        credentials: Credentials,
+        function_name: str = "api",
+    ) -> None:
+        self._handler = handler
+        self._routes = routes
+        self._stage = stage
+        self._region = region
+        self._credentials = credentials
+        self._function_name = function_name
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        status, headers, body = self._answer(environ)
+        start_response(f"{status} {_reason(status)}", headers)
+        return [body]
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        method = environ["REQUEST_METHOD"]
+        full_path = environ.get("PATH_INFO") or "/"
+        prefix = f"/{self._stage}"
+        if full_path != prefix and not full_path.startswith(prefix + "/"):
+            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+        path = full_path[len(prefix) :] or "/"
+        route = next((r for r in self._routes if r.method == method and r.pattern.match(path)), None)
+        if route is None:
+            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            name[5:].replace("_", "-").title(): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        if route.authorization == "AWS_IAM":
+            problem = self._check_signature(environ, headers, raw)
+            if problem is not None:
+                return problem
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        try:
+            body: str | bytes | None = raw.decode() if raw else None
+        except UnicodeDecodeError:
+            body = raw
+        event = proxy_event(
+            method, path, body=body, headers=headers, query=query, stage=self._stage, resource=route.template
+        )
+        event["requestContext"]["identity"]["accessKey"] = self._credentials.access_key
+        return response_parts(self._handler(event, LambdaContext(function_name=self._function_name)))
+
+    def _check_signature(
+        self, environ: dict[str, Any], headers: dict[str, str], raw: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """API Gateway's IAM auth: a valid SigV4 signature by a known key, for this region."""
+        match = SIGNATURE.fullmatch(headers.get("Authorization", "").strip())
+        if match is None:
+            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+        if (
+            match["key"] != self._credentials.access_key
+            or match["region"] != self._region
+            or match["service"] != "execute-api"
+        ):
+            return _error(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
+        signed = match["headers"].split(";")
+        lowered = {name.lower(): value for name, value in headers.items()}
+        lowered["host"] = environ.get("HTTP_HOST", "")
+        query = environ.get("QUERY_STRING", "")
+        url = f"http://{lowered['host']}{environ.get('PATH_INFO') or '/'}" + (f"?{query}" if query else "")
+        request = AWSRequest(
+            method=environ["REQUEST_METHOD"],
+            url=url,
+            data=raw,
+            headers={n: lowered.get(n, "") for n in signed},
+        )
+        request.context["timestamp"] = lowered.get("x-amz-date", "")
+        signer = SigV4Auth(self._credentials, "execute-api", self._region)
+        expected = signer.signature(
+            signer.string_to_sign(request, signer.canonical_request(request)), request
+        )
+        if expected != match["signature"]:
+            return _error(
+                403,
+                "UNAUTHORIZED",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        return None

@@ -1,0 +1,174 @@
+"""The main job: the whole pipeline on this machine, with a real sample job.
+
+    python -m local.run            # start the local stack, run the sample job, print a summary
+    python -m local.run --serve    # start it and keep it running for your own clients
+
+Starts moto as AWS, deploys the synthesized stack into it, serves the job API on localhost (SigV4,
+as on AWS), runs the tracker on the output queue and the engine on the input queue. Then it makes a
+sample video, uploads it to a local bucket, submits a job with an MP4 rendition, HLS, thumbnails and
+an audio track through the HTTP API, shows progress bars until the job ends, downloads the outputs
+and prints a summary. Exit code 0 only if the job completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cpe_client.client import JobsClient
+from cpe_client.progress import ProgressView
+from local import sample_media
+from local.stack import LocalStack, local_stack
+
+SAMPLE_BUCKET = "cpe-local-media"
+SAMPLE_KEY = "uploads/sample.mp4"
+
+
+def sample_job() -> dict[str, Any]:
+    output = {"bucket": SAMPLE_BUCKET}
+    return {
+        "input_asset": {"type": "VIDEO", "bucket": SAMPLE_BUCKET, "file": f"/{SAMPLE_KEY}"},
+        "output_assets": [
+            {
+                **output,
+                "type": "VIDEO",
+                "file": "/outputs/sample/360p/sample.mp4",
+                "preset": "360p-16.9-generic",
+            },
+            {
+                **output,
+                "type": "VIDEO",
+                "file": "/outputs/sample/hls/sample.m3u8",
+                "preset": "hls400k-generic",
+            },
+            {
+                **output,
+                "type": "THUMB",
+                "file": "/outputs/sample/thumbs/sample.jpg",
+                "mode": "intervals",
+                "intervals": 4,
+            },
+            {**output, "type": "AUDIO", "file": "/outputs/sample/audio/sample.m4a"},
+        ],
+    }
+
+
+def _seconds(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return "-"
+    return f"{(datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds():.1f} s"
+
+
+def summary(job: dict[str, Any], downloaded: list[Path]) -> str:
+    took = _seconds(job["createdAt"], job["updatedAt"])
+    lines = ["", f"job {job['jobId']}: {job['status']} ({job['phase']}, {job['progress']}%) in {took}"]
+    if job.get("error"):
+        lines.append(f"  error: {json.dumps(job['error'])}")
+    probe = job.get("probe") or {}
+    if probe:
+        streams = ", ".join(
+            f"{s.get('codec_type')} {s.get('codec_name')}"
+            + (f" {s.get('width')}x{s.get('height')}" if s.get("width") else "")
+            for s in probe.get("streams", [])
+        )
+        lines.append(f"  input: {probe.get('format', {}).get('duration', '?')} s, {streams}")
+    for activity in job.get("activities", []):
+        took = _seconds(activity["startedAt"], activity["finishedAt"])
+        lines.append(f"  {activity['activityId']:<22} {activity['status']:<10} {took}")
+    if downloaded:
+        lines.append("  outputs (downloaded):")
+        lines += [f"    {path}  ({path.stat().st_size:,} bytes)" for path in downloaded]
+    return "\n".join(lines)
+
+
+def download_outputs(stack: LocalStack, job: dict[str, Any], folder: Path) -> list[Path]:
+    s3 = stack.aws.client("s3")
+    paths = []
+    for output in job.get("outputs", []):
+        if "bucket" in output and "key" in output:
+            target = folder / output["key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(output["bucket"], output["key"], str(target))
+            paths.append(target)
+    return paths
+
+
+def run_sample(stack: LocalStack, out_dir: Path, timeout: float) -> int:
+    s3 = stack.aws.client("s3")
+    s3.create_bucket(Bucket=SAMPLE_BUCKET)
+    with tempfile.TemporaryDirectory(prefix="cpe-sample-") as work:
+        video = sample_media.video(Path(work) / "sample.mp4", seconds=12, size=(640, 360), preset="veryfast")
+        s3.upload_file(str(video), SAMPLE_BUCKET, SAMPLE_KEY)
+    client = JobsClient(stack.api_url, region=stack.aws.region)
+    submitted = client.submit(sample_job(), idempotency_key="sample-job")
+    print(f"submitted {submitted['jobId']} through {stack.api_url}jobs\n")
+    job = client.watch(submitted["jobId"], interval=0.5, timeout=timeout, on_update=ProgressView().update)
+    job = client.get(submitted["jobId"])
+    downloaded = download_outputs(stack, job, out_dir / job["jobId"]) if job["status"] == "COMPLETED" else []
+    print(summary(job, downloaded))
+    return 0 if job["status"] == "COMPLETED" else 1
+
+
+def serve(stack: LocalStack) -> int:
+    keys = stack.credentials
+    outputs = "\n".join(
+        f"  {k:<26} {v}" for k, v in sorted(stack.outputs.items()) if not k.startswith(("Api", "Dashboard"))
+    )
+    print(
+        f"""The local stack is running (Ctrl-C stops it).
+
+  API                        {stack.api_url}  (SigV4: service execute-api, region {stack.aws.region})
+  AWS endpoint (moto)        {stack.aws.endpoint}  (region {stack.aws.region})
+  credentials                AWS_ACCESS_KEY_ID={keys["AWS_ACCESS_KEY_ID"]}
+                             AWS_SECRET_ACCESS_KEY={keys["AWS_SECRET_ACCESS_KEY"]}
+{outputs}
+
+Try:
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={stack.aws.region}
+  aws --endpoint-url {stack.aws.endpoint} dynamodb scan --table-name {stack.outputs["JobsTableName"]}
+  .venv/bin/python -m cpe_client --endpoint {stack.api_url} list""",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--serve", action="store_true", help="keep the stack running instead of running the sample"
+    )
+    parser.add_argument("--port", type=int, default=0, help="the API's port (default: any free one)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("local-outputs"), help="where the sample's outputs go"
+    )
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the sample job")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    print(
+        "starting the local stack (moto, the synthesized template, the handlers, the engine)...", flush=True
+    )
+    with local_stack(port=args.port) as stack:
+        print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
+        code = serve(stack) if args.serve else run_sample(stack, args.out, args.timeout)
+    print(f"\ntotal {time.monotonic() - started:.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

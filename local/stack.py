@@ -1,0 +1,244 @@
+"""The whole stack on one machine: moto in server mode as AWS, the synthesized CDK template
+deployed into its CloudFormation (so the table, queues and their redrive policies are the
+template's, not a second list), the real Lambda handlers invoked in-process with AWS's event
+shapes (the template's event source mappings run by local.event_source, the REST API by
+local.gateway), and the engine's worker on the input queue.
+
+What is emulated here is only what AWS itself does; the limits are in the README ("The local
+stack")."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import boto3
+from botocore.credentials import Credentials
+
+from engine.activities import EngineOptions
+from engine.storage import Storage
+from engine.worker import Worker
+from functions import env
+from local.cloudformation import deploy
+from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
+from local.event_source import SqsEventSource
+from local.gateway import Gateway, routes_from_template
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = "CpeServerless"
+CACHE = ROOT / ".local" / "cdk.out"
+STAGE = "prod"
+_log = logging.getLogger(__name__)
+
+
+def _source_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(
+        [ROOT / "app.py", ROOT / "cdk.json", *ROOT.glob("infra/**/*.py"), *ROOT.glob("functions/**/*.py")]
+    ):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize() -> Path:
+    """The stack's cloud assembly (Lambda bundling skipped: the handlers run from this checkout),
+    cached by the digest of the CDK app and the functions."""
+    out = CACHE / _source_digest()
+    if (out / f"{STACK}.template.json").is_file():
+        return out
+    environment_variables = {
+        **os.environ,
+        "CDK_OUTDIR": str(out),
+        "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": []}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environment_variables,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"cdk synth failed:\n{result.stderr[-3000:]}")
+    return out
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("api: " + format, *args)
+
+
+@dataclass
+class LocalStack:
+    aws: EmbeddedAws
+    api_url: str
+    outputs: dict[str, str]
+    template: dict[str, Any]
+    worker: Worker
+    event_sources: list[SqsEventSource] = field(default_factory=list)
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+
+
+def _functions(
+    template: dict[str, Any], physical: dict[str, str], lambda_client: Any
+) -> dict[str, dict[str, Any]]:
+    """Each function of the template: its handler and the environment its deployed copy got
+    (references resolved by CloudFormation to the created table and queues)."""
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        configuration = lambda_client.get_function_configuration(FunctionName=physical[logical_id])
+        functions[logical_id] = {
+            "handler": resource["Properties"]["Handler"],
+            "environment": configuration.get("Environment", {}).get("Variables", {}),
+            "timeout": resource["Properties"].get("Timeout", 3),
+        }
+    return functions
+
+
+def _handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
+    module, name = dotted.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _poll_forever(source: SqsEventSource, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            if source.poll_once(wait_seconds=1) == 0:
+                stop.wait(0.05)
+        except Exception:  # noqa: BLE001 - the emulator keeps going, as Lambda's poller does
+            _log.exception("event source poll failed")
+            stop.wait(1)
+
+
+@contextmanager
+def local_stack(
+    *,
+    port: int = 0,
+    engine_jobs: int | None = None,
+    progress_interval: float = 2.0,
+    retry_after_seconds: int | None = None,
+) -> Iterator[LocalStack]:
+    """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
+    visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
+    within seconds: for tests and demonstrations only."""
+    cdk_out = synthesize()
+    template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
+    with ExitStack() as stack:
+        aws = stack.enter_context(embedded_aws())
+        session = boto3.Session(region_name=aws.region)
+        deployment = deploy(cdk_out, STACK, session)
+        if deployment.status != "CREATE_COMPLETE":
+            raise RuntimeError(f"local deploy ended {deployment.status}: {deployment.status_reason}")
+        lambda_client = aws.client("lambda")
+        functions = _functions(template, deployment.physical_ids, lambda_client)
+
+        # The handlers share this process's environment: the union of their variables.
+        variables: dict[str, str] = {}
+        for function in functions.values():
+            variables.update(function["environment"])
+        variables.update(
+            {
+                env.DYNAMODB_ENDPOINT: aws.endpoint,
+                env.SQS_ENDPOINT: aws.endpoint,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                env.POWERTOOLS_LOG_LEVEL: "WARNING",
+            }
+        )
+        stack.enter_context(environment(**variables))
+
+        stop = threading.Event()
+        sqs = aws.client("sqs")
+        if retry_after_seconds is not None:
+            sqs.set_queue_attributes(
+                QueueUrl=deployment.outputs["OutputQueueUrl"],
+                Attributes={"VisibilityTimeout": str(retry_after_seconds)},
+            )
+        sources = []
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+                continue
+            props = resource["Properties"]
+            # moto would take the messages and try to run the function in Docker: this runtime takes
+            # the mapping over (disabled first: moto's queue keeps a reference to a deleted one).
+            mapping_id = deployment.physical_ids[logical_id]
+            lambda_client.update_event_source_mapping(UUID=mapping_id, Enabled=False)
+            lambda_client.delete_event_source_mapping(UUID=mapping_id)
+            function = functions[props["FunctionName"]["Ref"]]
+            queue_logical_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+            source = SqsEventSource(
+                sqs,
+                deployment.physical_ids[queue_logical_id],
+                _handler(function["handler"]),
+                batch_size=props.get("BatchSize", 10),
+                batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
+                function_name=function["handler"],
+                timeout_ms=function["timeout"] * 1000,
+            )
+            sources.append(source)
+
+        api_function = next(f for f in functions.values() if f["handler"] == "functions.api.handler.handler")
+        gateway = Gateway(
+            _handler(api_function["handler"]),
+            routes_from_template(template),
+            stage=STAGE,
+            region=aws.region,
+            credentials=Credentials(
+                FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+            ),
+        )
+        server = make_server(
+            "127.0.0.1", port, gateway, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+        api_url = f"http://127.0.0.1:{server.server_port}/{STAGE}/"
+
+        worker = Worker(
+            sqs,
+            Storage(aws.client("s3")),
+            deployment.outputs["InputQueueUrl"],
+            options=EngineOptions(encoder_preset="veryfast"),
+            max_jobs=engine_jobs,
+            wait_seconds=1,
+            progress_interval=progress_interval,
+        )
+        threads = [threading.Thread(target=server.serve_forever, name="api", daemon=True)]
+        threads += [
+            threading.Thread(target=_poll_forever, args=(s, stop), name="esm", daemon=True) for s in sources
+        ]
+        threads.append(threading.Thread(target=worker.run, args=(stop,), name="engine", daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            yield LocalStack(aws, api_url, deployment.outputs, template, worker, sources)
+        finally:
+            stop.set()
+            server.shutdown()
+            for thread in threads:
+                thread.join(timeout=30)

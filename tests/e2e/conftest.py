@@ -1,0 +1,45 @@
+"""End-to-end: the local stack started once, used as a user would, over HTTP (the job API) and
+through AWS's endpoint for what a user does in AWS itself (uploading inputs, reading outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpe_client.client import JobsClient
+from local import sample_media
+from local.stack import LocalStack, local_stack
+
+BUCKET = "e2e-media"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with local_stack(engine_jobs=2, progress_interval=0.5, retry_after_seconds=1) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def api(stack: LocalStack) -> JobsClient:
+    return JobsClient(stack.api_url, region=stack.aws.region)
+
+
+@pytest.fixture(scope="session")
+def s3(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    client = stack.aws.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    media = tmp_path_factory.mktemp("e2e-media")
+    client.upload_file(
+        str(sample_media.video(media / "clip.mp4", seconds=8, size=(640, 360))), BUCKET, "in/clip.mp4"
+    )
+    client.upload_file(str(sample_media.corrupt(media / "bad.mp4")), BUCKET, "in/bad.mp4")
+    return client
+
+
+def download(s3: Any, key: str, folder: Path) -> Path:
+    target = folder / key.replace("/", "_")
+    s3.download_file(BUCKET, key, str(target))
+    return target

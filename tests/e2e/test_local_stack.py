@@ -1,0 +1,148 @@
+"""A user's view of the pipeline, on the local stack: submit, watch, download, decode."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import av
+import pytest
+
+from cpe_client.client import ApiError, JobsClient
+from local.stack import LocalStack
+from tests.e2e.conftest import BUCKET, download
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+TIMEOUT = 180
+
+
+def job(*outputs: dict[str, Any], source: str = "/in/clip.mp4") -> dict[str, Any]:
+    return {
+        "input_asset": {"type": "VIDEO", "bucket": BUCKET, "file": source},
+        "output_assets": [{"bucket": BUCKET, **output} for output in outputs],
+    }
+
+
+def test_a_job_with_a_rendition_hls_and_thumbnails_completes_and_its_outputs_play(
+    api: JobsClient, s3, tmp_path: Path
+):
+    submitted = api.submit(
+        job(
+            {"type": "VIDEO", "file": "/out/a/360p.mp4", "preset": "360p-16.9-generic"},
+            {"type": "VIDEO", "file": "/out/a/hls/index.m3u8", "preset": "hls600k-generic"},
+            {
+                "type": "THUMB",
+                "file": "/out/a/thumbs/t.jpg",
+                "mode": "intervals",
+                "intervals": 2,
+                "size": "-1:90",
+            },
+        )
+    )
+    seen: list[int] = []
+    done = api.watch(
+        submitted["jobId"], interval=0.3, timeout=TIMEOUT, on_update=lambda j: seen.append(j["progress"])
+    )
+    assert done["status"] == "COMPLETED", done.get("error")
+    assert seen == sorted(seen) and done["progress"] == 100  # progress only moves forward
+    assert done["probe"]["streams"][0]["width"] == 640
+    assert [a["status"] for a in done["activities"]] == ["COMPLETED"] * 4
+
+    keys = {o["key"] for o in done["outputs"]}
+    with av.open(str(download(s3, "out/a/360p.mp4", tmp_path))) as rendition:
+        video = rendition.streams.video[0]
+        frames = sum(1 for _ in rendition.decode(video))
+        assert (video.codec_context.name, video.width, video.height) == ("h264", 640, 360)
+        assert frames == 8 * 25 and rendition.streams.audio[0].codec_context.name == "aac"
+    playlist = download(s3, "out/a/hls/index.m3u8", tmp_path).read_text()
+    segments = re.findall(r"^(index_\d{5}\.ts)$", playlist, re.MULTILINE)
+    assert segments and all(f"out/a/hls/{name}" in keys for name in segments)
+    assert {k for k in keys if k.startswith("out/a/thumbs/")} == {
+        f"out/a/thumbs/t{n:06d}.jpg" for n in (1, 2, 3, 4)
+    }
+    with av.open(str(download(s3, "out/a/thumbs/t000001.jpg", tmp_path))) as thumb:
+        assert thumb.streams.video[0].height == 90
+
+    events = [e["event"] for e in api.events(submitted["jobId"], limit=100)["items"]]
+    assert events[0] in ("SUBMITTED", "DISPATCHED") and "WORKFLOW_COMPLETED" in events
+
+
+def test_a_corrupt_input_ends_failed_with_its_reason(api: JobsClient, s3):
+    submitted = api.submit(job({"type": "THUMB", "file": "/out/bad/t.jpg"}, source="/in/bad.mp4"))
+    done = api.watch(submitted["jobId"], interval=0.3, timeout=TIMEOUT)
+    assert done["status"] == "FAILED"
+    assert done["error"]["reason"] == "INPUT_NOT_MEDIA" and done["error"]["activityId"] == "ValidateAssetStep"
+
+
+def test_twenty_jobs_submitted_at_once_all_complete(api: JobsClient, s3):
+    def submit(n: int) -> str:
+        return str(
+            api.submit(job({"type": "THUMB", "file": f"/out/many/{n}/t.jpg", "snapshot_sec": 1}))["jobId"]
+        )
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        job_ids = list(pool.map(submit, range(20)))
+    assert len(set(job_ids)) == 20
+    finals = [api.watch(job_id, interval=0.5, timeout=TIMEOUT) for job_id in job_ids]
+    assert [j["status"] for j in finals] == ["COMPLETED"] * 20
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="out/many/")["KeyCount"]
+    assert listed == 20
+
+
+def test_an_idempotent_resubmit_creates_nothing_new(api: JobsClient, s3):
+    body = job({"type": "THUMB", "file": "/out/idem/t.jpg"})
+    first = api.submit(body, idempotency_key="e2e-idem-1")
+    before = len(api.list(limit=100)["items"])
+    again = api.submit(body, idempotency_key="e2e-idem-1")
+    assert again["jobId"] == first["jobId"]
+    assert len(api.list(limit=100)["items"]) == before
+    with pytest.raises(ApiError) as conflict:
+        api.submit(job({"type": "THUMB", "file": "/out/idem/other.jpg"}), idempotency_key="e2e-idem-1")
+    assert conflict.value.status == 409
+    assert api.watch(first["jobId"], interval=0.3, timeout=TIMEOUT)["status"] == "COMPLETED"
+
+
+def test_a_poison_message_ends_in_the_dlq_while_the_jobs_around_it_complete(
+    stack: LocalStack, api: JobsClient, s3
+):
+    sqs = stack.aws.client("sqs")
+    around = [api.submit(job({"type": "THUMB", "file": f"/out/poison/{n}.jpg"}))["jobId"] for n in range(2)]
+    sqs.send_message(
+        QueueUrl=stack.outputs["OutputQueueUrl"], MessageBody='{"type": "ACTIVITY_STARTED", "data": 42}'
+    )
+    assert [api.watch(j, interval=0.3, timeout=TIMEOUT)["status"] for j in around] == [
+        "COMPLETED",
+        "COMPLETED",
+    ]
+    dead: list[dict[str, Any]] = []
+    for _ in range(60):
+        dead += sqs.receive_message(
+            QueueUrl=stack.outputs["OutputDeadLetterQueueUrl"], WaitTimeSeconds=1
+        ).get("Messages", [])
+        if dead:
+            break
+    assert [json.loads(m["Body"])["data"] for m in dead] == [42]
+
+
+def test_requests_without_a_valid_signature_are_refused(stack: LocalStack, api: JobsClient):
+    def status(request: Request) -> int:
+        try:
+            with urlopen(request, timeout=10) as response:  # noqa: S310 - the local API
+                return int(response.status)
+        except HTTPError as error:
+            return error.code
+
+    assert status(Request(f"{stack.api_url}jobs")) == 403
+    forged = Request(f"{stack.api_url}jobs", headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/execute-api/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+        "X-Amz-Date": "20261128T000000Z",
+    })  # fmt: skip
+    assert status(forged) == 403
+    assert status(Request(f"{stack.api_url}nowhere")) == 403
+    assert api.list(limit=1)["items"] is not None  # a signed request goes through
