@@ -132,7 +132,7 @@ def test_a_poison_message_ends_in_the_dlq_while_the_jobs_around_it_complete(
 def test_requests_without_a_valid_signature_are_refused(stack: LocalStack, api: JobsClient):
     def status(request: Request) -> int:
         try:
-            with urlopen(request, timeout=10) as response:  # noqa: S310 - the local API
+            with urlopen(request, timeout=10) as response:
                 return int(response.status)
         except HTTPError as error:
             return error.code
