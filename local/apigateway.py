@@ -73,6 +73,20 @@ def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
     return int(response["statusCode"]), headers, raw
 
 
+def request_parts(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """The headers (as API Gateway names them) and the raw body of a WSGI request."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    headers = {
+        name[5:].replace("_", "-").title(): value
+        for name, value in environ.items()
+        if name.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    return headers, raw
+
+
 class WsgiAdapter:
     """A WSGI app that calls a Lambda handler through the proxy integration."""
 
@@ -82,15 +96,7 @@ class WsgiAdapter:
         self._function_name = function_name
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        headers = {
-            name[5:].replace("_", "-").title(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        headers, raw = request_parts(environ)
         try:
             body: str | bytes | None = raw.decode() if raw else None
         except UnicodeDecodeError:

@@ -16,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.apigateway import Handler, _reason, proxy_event, response_parts
+from local.apigateway import Handler, _reason, proxy_event, request_parts, response_parts
 from local.event_source import LambdaContext
 
 SIGNATURE = re.compile(
@@ -94,15 +94,7 @@ class Gateway:
         route = next((r for r in self._routes if r.method == method and r.pattern.match(path)), None)
         if route is None:
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        headers = {
-            name[5:].replace("_", "-").title(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        headers, raw = request_parts(environ)
         if route.authorization == "AWS_IAM":
             problem = self._check_signature(environ, headers, raw)
             if problem is not None:

@@ -52,31 +52,22 @@ def video(
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
         if sound is not None:
-            tone = f"frequency=440:sample_rate=44100:duration={seconds}"
-            chain = [
-                ("sine", tone),
-                ("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
-                ("abuffersink", None),
-            ]
-            for frame in _frames(chain):
-                out.mux(sound.encode(frame))
-            out.mux(sound.encode(None))
+            _mux_tone(out, sound, seconds)
     return path
+
+
+def _mux_tone(out: Any, sound: Any, seconds: float) -> None:
+    tone = f"frequency=440:sample_rate=44100:duration={seconds}"
+    chain = [("sine", tone), ("aformat", "sample_fmts=fltp:channel_layouts=stereo"), ("abuffersink", None)]
+    for frame in _frames(chain):
+        out.mux(sound.encode(frame))
+    out.mux(sound.encode(None))
 
 
 def audio_only(path: Path, *, seconds: float = 2.0) -> Path:
     """An AAC tone in an M4A."""
     with av.open(str(path), "w", format="ipod") as out:
-        sound = out.add_stream("aac", rate=44_100, layout="stereo")
-        tone = f"frequency=440:sample_rate=44100:duration={seconds}"
-        chain = [
-            ("sine", tone),
-            ("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
-            ("abuffersink", None),
-        ]
-        for frame in _frames(chain):
-            out.mux(sound.encode(frame))
-        out.mux(sound.encode(None))
+        _mux_tone(out, out.add_stream("aac", rate=44_100, layout="stereo"), seconds)
     return path
 
 
