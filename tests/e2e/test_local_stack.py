@@ -146,3 +146,32 @@ def test_requests_without_a_valid_signature_are_refused(stack: LocalStack, api: 
     assert status(forged) == 403
     assert status(Request(f"{stack.api_url}nowhere")) == 403
     assert api.list(limit=1)["items"] is not None  # a signed request goes through
+
+
+def test_the_cli_submits_watches_and_lists_like_the_client(stack: LocalStack, s3, tmp_path: Path):
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(job({"type": "THUMB", "file": "/out/cli/t.jpg"})))
+    environment = {**os.environ, "CPE_API_URL": stack.api_url}
+
+    def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "cpe_client", *arguments],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+
+    submitted = cli("submit", str(job_file))
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["jobId"]
+    watched = cli("watch", job_id, "--interval", "0.3")
+    assert watched.returncode == 0 and "COMPLETED" in watched.stdout.splitlines()[-2]
+    listed = json.loads(cli("list", "--limit", "100").stdout)
+    assert job_id in {item["jobId"] for item in listed["items"]}
+    missing = cli("get", "no-such-job")
+    assert missing.returncode == 1 and json.loads(missing.stderr)["status"] == 404
