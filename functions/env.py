@@ -26,3 +26,10 @@ POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 # The JWT authorizer (auth mode "jwt").
 JWT_ISSUER = "JWT_ISSUER"
 JWT_AUDIENCE = "JWT_AUDIENCE"  # comma separated
+
+# The notifier (state-change events) and webhook delivery.
+EVENT_BUS_NAME = "EVENT_BUS_NAME"
+WEBHOOK_QUEUE_URL = "WEBHOOK_QUEUE_URL"
+WEBHOOK_URLS = "WEBHOOK_URLS"  # comma separated endpoints that get every event
+WEBHOOK_SECRET_ARN = "WEBHOOK_SECRET_ARN"  # noqa: S105 - the name of a variable, not a secret
+PROGRESS_STEP = "PROGRESS_STEP"  # percent: progress events only when a multiple of it is crossed

@@ -1,0 +1,110 @@
+"""Lambda entry point: delivers queued webhooks, signed per Standard Webhooks, with exponential
+backoff and jitter through the queue's visibility timeout (at least 24 hours of attempts), after
+which the queue's redrive policy parks the message in its DLQ."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions import env
+from functions.api.validation import UnsafeValue, check_fetchable_url
+from functions.notifier.webhooks import backoff_seconds, signed_headers
+
+logger = Logger()
+metrics = Metrics()
+# A failed delivery already scheduled its own retry (its visibility timeout): it is reported as an
+# item failure even when the whole batch failed, rather than failing the invocation.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+TIMEOUT_SECONDS = 10
+# Attempts before the DLQ: their least total span (every jitter at its lowest) is over 24 hours
+# (tests/unit/test_notifier.py). The queue's maxReceiveCount is this number.
+MAX_ATTEMPTS = 18
+SECRETS_CACHE_SECONDS = 300
+
+
+class DeliveryFailed(RuntimeError):
+    pass
+
+
+@cache
+def _clients() -> tuple[Any, Any]:
+    import boto3  # noqa: PLC0415
+
+    return boto3.client("sqs"), boto3.client("secretsmanager")
+
+
+_secrets: dict[str, Any] = {"at": 0.0, "values": []}
+
+
+def secrets() -> list[str]:
+    """The active signing secrets (a rotation keeps two), from Secrets Manager, cached briefly."""
+    if time.monotonic() - _secrets["at"] > SECRETS_CACHE_SECONDS or not _secrets["values"]:
+        value = _clients()[1].get_secret_value(SecretId=os.environ[env.WEBHOOK_SECRET_ARN])["SecretString"]
+        parsed = json.loads(value) if value.strip().startswith("[") else [value]
+        _secrets.update(at=time.monotonic(), values=[str(s) for s in parsed])
+    return list(_secrets["values"])
+
+
+def deliver(url: str, event: dict[str, Any], *, allow_private: bool, now: int) -> int:
+    check_fetchable_url(
+        url,
+        schemes=frozenset({"https"} | ({"http"} if allow_private else set())),
+        allow_private=allow_private,
+    )
+    body = json.dumps(event, separators=(",", ":"))
+    request = urllib.request.Request(url, data=body.encode(), method="POST")  # noqa: S310 - checked above
+    for name, value in signed_headers(secrets(), event["id"], now, body).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def handle_record(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    attempt = int(record.attributes.approximate_receive_count)
+    allow_private = os.environ.get(env.ALLOW_PRIVATE_URLS, "false") == "true"
+    try:
+        status = deliver(message["url"], message["event"], allow_private=allow_private, now=int(time.time()))
+    except UnsafeValue as exc:
+        logger.warning("webhook URL refused", url=message["url"], reason=str(exc))
+        metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
+        return  # never deliverable: dropped, not retried
+    except OSError as exc:
+        status, detail = 0, str(exc)
+    else:
+        detail = f"HTTP {status}"
+    if 200 <= status < 300:
+        metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
+        return
+    delay = backoff_seconds(attempt, random.random())  # noqa: S311 - jitter, not security
+    _clients()[0].change_message_visibility(
+        QueueUrl=os.environ[env.WEBHOOK_QUEUE_URL],
+        ReceiptHandle=record.receipt_handle,
+        VisibilityTimeout=delay,
+    )
+    metrics.add_metric(name="WebhookAttemptsFailed", unit=MetricUnit.Count, value=1)
+    raise DeliveryFailed(f"attempt {attempt} to {message['url']}: {detail}; next in {delay} s")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    return process_partial_response(
+        event=event, record_handler=handle_record, processor=processor, context=context
+    )

@@ -1,0 +1,201 @@
+"""The notifier against moto: a job's real message stream, tracked into the table, read back from
+the table's stream, turned into events on an EventBridge bus (read through a rule's SQS target)
+and into signed webhooks a local receiver verifies."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import boto3
+import pytest
+from botocore.config import Config
+from standardwebhooks.webhooks import Webhook
+
+from functions.notifier import delivery
+from functions.notifier import handler as notifier
+from local.ct_simulator import CtRun, run_messages
+from local.event_source import LambdaContext
+from tests.integration.conftest import REGION, sqs_event
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def stream_records(table: str) -> Callable[[], list[dict[str, Any]]]:
+    """Every record of the table's stream so far, shaped as Lambda's event source delivers them."""
+    streams = boto3.client(
+        "dynamodbstreams", region_name=REGION, config=Config(account_id_endpoint_mode="disabled")
+    )
+    arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)["Table"][
+        "LatestStreamArn"
+    ]
+
+    def read() -> list[dict[str, Any]]:
+        records = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for record in streams.get_records(ShardIterator=iterator)["Records"]:
+                records.append(
+                    {**record, "eventSource": "aws:dynamodb", "eventSourceARN": arn, "awsRegion": REGION}
+                )
+        return records
+
+    return read
+
+
+@pytest.fixture
+def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A bus whose events land on a queue (through a rule), and a webhook queue."""
+    events, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    events.create_event_bus(Name="cpe-jobs")
+    seen = sqs.create_queue(QueueName="seen-events")["QueueUrl"]
+    seen_arn = sqs.get_queue_attributes(QueueUrl=seen, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="all-jobs", EventBusName="cpe-jobs", EventPattern=json.dumps({"source": ["cpe.serverless"]})
+    )
+    events.put_targets(Rule="all-jobs", EventBusName="cpe-jobs", Targets=[{"Id": "q", "Arn": seen_arn}])
+    hooks = sqs.create_queue(QueueName="webhooks")["QueueUrl"]
+    monkeypatch.setenv("EVENT_BUS_NAME", "cpe-jobs")
+    monkeypatch.setenv("WEBHOOK_QUEUE_URL", hooks)
+    monkeypatch.setenv("PROGRESS_STEP", "25")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
+    notifier._clients.cache_clear()
+    delivery._clients.cache_clear()
+    yield seen
+    notifier._clients.cache_clear()
+    delivery._clients.cache_clear()
+
+
+def drained(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [json.loads(m["Body"]) for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    return bodies
+
+
+def test_a_jobs_stream_becomes_ordered_deduplicable_state_change_events(invoke_tracker, stream_records, bus):
+    run = CtRun("job-e", "run-e", "wf-e", decider_messages=True)
+    for message in run_messages(run):  # one message per batch: one write each, as a slow stack reports
+        invoke_tracker(sqs_event([message]))
+    records = stream_records()
+    job_records = [r for r in records if r["dynamodb"]["Keys"]["sk"]["S"] == "JOB"]
+    assert len(job_records) > 5
+    event = {"Records": records}
+    assert notifier.handler(event, LambdaContext(function_name="notifier")) == {"batchItemFailures": []}
+    # A redelivered batch publishes the same events again: consumers de-duplicate by id.
+    notifier.handler(event, LambdaContext(function_name="notifier"))
+
+    envelopes = drained(bus)
+    assert {(m["source"], m["detail-type"]) for m in envelopes} == {("cpe.serverless", "Job State Change")}
+    published = [m["detail"] for m in envelopes]
+    unique = {e["id"]: e for e in published}
+    assert len(published) == 2 * len(unique)
+    ordered = sorted(unique.values(), key=lambda e: e["sequence"])
+    assert ordered[0]["changes"] == ["created"] and ordered[-1]["status"] == "COMPLETED"
+    statuses = [e["status"] for e in ordered]
+    assert statuses == sorted(statuses, key=["SUBMITTED", "SCHEDULED", "RUNNING", "COMPLETED"].index)
+    assert [e["progress"] for e in ordered] == sorted(e["progress"] for e in ordered)
+    assert len(unique) < len(job_records)  # writes that changed nothing a user sees made no event
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Fails the first ``failures`` deliveries, then accepts; keeps what it accepted."""
+
+    failures = 0
+    accepted: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if Receiver.failures > 0:
+            Receiver.failures -= 1
+            self.send_response(503)
+        else:
+            Receiver.accepted.append((dict(self.headers), body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(Name="webhook-secrets", SecretString=json.dumps([SECRET]))["ARN"]
+    monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the receiver is on localhost
+    delivery._secrets.update(at=0.0, values=[])
+    Receiver.failures, Receiver.accepted = 0, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def _deliveries(queue_url: str, receive_count: int) -> dict[str, Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+        "Messages"
+    ]
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhooks",
+            "awsRegion": REGION,
+        }
+        for m in messages
+    ]
+    return {"Records": records}
+
+
+def test_a_receiver_that_fails_three_times_gets_the_event_once_signed(
+    invoke_tracker, stream_records, bus, receiver, monkeypatch
+):
+    monkeypatch.setenv("WEBHOOK_URLS", receiver)
+    invoke_tracker(sqs_event(run_messages(CtRun("job-w", "run-w", "wf-w"))[:1]))
+    notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
+    hooks = boto3.client("sqs", region_name=REGION)
+    queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
+    Receiver.failures = 3
+    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)  # no waiting in the test
+    for attempt in range(1, 5):
+        answer = delivery.handler(_deliveries(queue, attempt), LambdaContext(function_name="delivery"))
+        assert len(answer["batchItemFailures"]) == (1 if attempt <= 3 else 0)
+    ((headers, body),) = Receiver.accepted
+    lowered = {k.lower(): v for k, v in headers.items()}
+    verified = Webhook(SECRET).verify(
+        body, {k: lowered[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    )
+    assert verified["jobId"] == "job-w" and lowered["webhook-id"] == verified["id"]
+    assert hooks.receive_message(QueueUrl=queue).get("Messages") is None
+
+
+def test_an_unsafe_webhook_url_is_dropped_not_retried(
+    invoke_tracker, stream_records, bus, receiver, monkeypatch
+):
+    monkeypatch.setenv("WEBHOOK_URLS", "http://169.254.169.254/latest")
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "false")
+    invoke_tracker(sqs_event(run_messages(CtRun("job-u", "run-u", "wf-u"))[:1]))
+    notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
+    queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
+    assert delivery.handler(_deliveries(queue, 1), LambdaContext(function_name="delivery")) == {
+        "batchItemFailures": []
+    }
+    assert Receiver.accepted == []
