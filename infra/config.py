@@ -170,6 +170,19 @@ class Completion(_Section):
         )
 
 
+EVENT_BUS_ARN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.\-/]+$"
+
+
+class Notifications(_Section):
+    """Job state changes: an EventBridge bus (created, or yours) and webhooks."""
+
+    busArn: Annotated[str, Field(pattern=EVENT_BUS_ARN)] | None = None
+    webhookUrls: Annotated[
+        list[Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]], Field(max_length=5)
+    ] = []
+    progressStep: Annotated[int, Field(ge=1, le=100)] = 10
+
+
 class StackConfig(_Section):
     clientName: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "CpeServerless"
@@ -184,6 +197,7 @@ class StackConfig(_Section):
     webAclArn: Annotated[str, Field(pattern=WEB_ACL_ARN)] | None = None
     completion: Completion = Completion()
     workflow: Workflow = Workflow()
+    notifications: Notifications = Notifications()
 
 
 def load_config(value: Any) -> StackConfig:

@@ -26,7 +26,14 @@ class QueueWithDeadLetters(Construct):
     ``visibility_timeout`` must cover the consumer: at least 6x its timeout plus its batching
     window (AWS's guidance for Lambda event sources), so the caller derives it from the consumer."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, visibility_timeout: Duration) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        visibility_timeout: Duration,
+        max_receives: int = MAX_RECEIVES,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(self, "DeadLetters", **SECURE)
         self.queue = sqs.Queue(
@@ -34,7 +41,7 @@ class QueueWithDeadLetters(Construct):
             "Queue",
             visibility_timeout=visibility_timeout,
             dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=MAX_RECEIVES, queue=self.dead_letter_queue
+                max_receive_count=max_receives, queue=self.dead_letter_queue
             ),
             **SECURE,
         )

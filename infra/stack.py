@@ -13,6 +13,7 @@ from infra.config import LOG_RETENTION_DAYS, StackConfig
 from infra.jobs_table import JobsTable
 from infra.lambda_defaults import FunctionDefaults
 from infra.monitoring import Monitoring
+from infra.notifier import Notifier
 from infra.queues import CpeQueues
 from infra.tracker import Tracker, visibility_timeout_for_tracker
 
@@ -20,6 +21,8 @@ from infra.tracker import Tracker, visibility_timeout_for_tracker
 INPUT_VISIBILITY = Duration.minutes(5)
 TRACKER_METRICS = ("MessagesApplied", "MessagesParked", "MessagesRejected", "WriteConflicts")
 API_METRICS = ("JobsSubmitted", "JobsReplayed", "CancelsRequested")
+NOTIFIER_METRICS = ("EventsPublished", "WebhooksQueued", "ChangesIgnored")
+DELIVERY_METRICS = ("WebhooksDelivered", "WebhookAttemptsFailed", "WebhooksRefused")
 
 
 class CpeServerlessStack(Stack):
@@ -57,6 +60,14 @@ class CpeServerlessStack(Stack):
             config=config,
             defaults=defaults,
         )
+        self.notifier = Notifier(
+            self,
+            "Notifier",
+            table=self.jobs.table,
+            settings=config.notifications,
+            defaults=defaults,
+            removal_policy=removal,
+        )
         self.monitoring = Monitoring(
             self, "Monitoring", alarm_email=config.alarmEmail, removal_policy=removal, service=construct_id
         )
@@ -69,7 +80,11 @@ class CpeServerlessStack(Stack):
         for name, queue in self.queues.dead_letter_queues.items():
             self.monitoring.watch_dead_letter_queue(name, queue)
         self.monitoring.watch_table("Jobs", self.jobs.table)
-        # The notifier (table stream -> EventBridge and webhooks) joins here with watch_stream_consumer.
+        self.monitoring.watch_stream_consumer("Notifier", self.notifier.notifier)
+        self.monitoring.watch_function("Notifier", self.notifier.notifier, NOTIFIER_METRICS)
+        self.monitoring.watch_function("Delivery", self.notifier.delivery, DELIVERY_METRICS)
+        for name, queue in self.notifier.dead_letter_queues.items():
+            self.monitoring.watch_dead_letter_queue(name, queue)
         self.monitoring.add_alarm_overview()
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="The job API's base URL")
@@ -78,6 +93,8 @@ class CpeServerlessStack(Stack):
         for name, queue in self.queues.dead_letter_queues.items():
             CfnOutput(self, f"{name}DeadLetterQueueUrl", value=queue.queue_url)
         CfnOutput(self, "JobsTableName", value=self.jobs.table.table_name)
+        CfnOutput(self, "EventBusArn", value=self.notifier.bus.event_bus_arn)
+        CfnOutput(self, "WebhookSecretArn", value=self.notifier.secret.secret_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(
             self,

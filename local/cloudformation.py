@@ -37,6 +37,12 @@ def modelled(resource_type: str) -> bool:
     return resource_type in get_model_map() and resource_type not in NULL_MODELS
 
 
+def placeholder(logical_id: str) -> str:
+    """What a reference to a resource moto does not model becomes: ARN-shaped, so that IAM policies
+    naming it stay valid."""
+    return f"arn:aws:moto:us-east-1:123456789012:not-modelled/{logical_id}"
+
+
 def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The template without the resources moto does not model, and those resources."""
     left_out = {
@@ -48,9 +54,9 @@ def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     def replace(value: Any) -> Any:
         if isinstance(value, dict):
             if value.keys() == {"Ref"} and value["Ref"] in left_out:
-                return f"not-modelled-by-moto:{value['Ref']}"
+                return placeholder(value["Ref"])
             if value.keys() == {"Fn::GetAtt"} and value["Fn::GetAtt"][0] in left_out:
-                return f"not-modelled-by-moto:{value['Fn::GetAtt'][0]}"
+                return placeholder(value["Fn::GetAtt"][0])
             return {key: replace(item) for key, item in value.items()}
         if isinstance(value, list):
             return [replace(item) for item in value]
@@ -58,6 +64,11 @@ def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 
     copy = replace({key: value for key, value in template.items() if key != "Rules"})
     copy["Resources"] = {k: v for k, v in copy["Resources"].items() if k not in left_out}
+    for resource in copy["Resources"].values():
+        # moto parses an archive's EventPattern as a string only; CloudFormation takes both.
+        pattern = resource.get("Properties", {}).get("EventPattern")
+        if resource["Type"] == "AWS::Events::Archive" and isinstance(pattern, dict):
+            resource["Properties"]["EventPattern"] = json.dumps(pattern)
     for resource in copy["Resources"].values():
         depends = resource.get("DependsOn")
         if depends is not None:

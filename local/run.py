@@ -13,6 +13,7 @@ and prints a summary. Exit code 0 only if the job completed.
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import logging
 import signal
@@ -23,6 +24,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from standardwebhooks.webhooks import Webhook
 
 from cpe_client.client import JobsClient
 from cpe_client.progress import ProgressView
@@ -102,9 +105,43 @@ def download_outputs(stack: LocalStack, job: dict[str, Any], folder: Path) -> li
     return paths
 
 
-def run_sample(stack: LocalStack, out_dir: Path, timeout: float) -> int:
+class WebhookReceiver:
+    """A webhook endpoint on localhost, verifying each delivery as a receiver would (the
+    standardwebhooks package, with the stack's signing secret)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[dict[str, Any]] = []
+        self.rejected = 0
+        self.secret: str | None = None
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    event = Webhook(receiver.secret or "").verify(body, dict(self.headers))
+                except Exception:  # noqa: BLE001 - any failure to verify is a rejection
+                    receiver.rejected += 1
+                    self.send_response(401)
+                else:
+                    receiver.deliveries.append(event)
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: WebhookReceiver) -> int:
     s3 = stack.aws.client("s3")
     s3.create_bucket(Bucket=SAMPLE_BUCKET)
+    if stack.webhook_secret_arn:
+        secret = stack.aws.client("secretsmanager").get_secret_value(SecretId=stack.webhook_secret_arn)
+        receiver.secret = secret["SecretString"]
     with tempfile.TemporaryDirectory(prefix="cpe-sample-") as work:
         video = sample_media.video(Path(work) / "sample.mp4", seconds=12, size=(640, 360), preset="veryfast")
         s3.upload_file(str(video), SAMPLE_BUCKET, SAMPLE_KEY)
@@ -115,6 +152,14 @@ def run_sample(stack: LocalStack, out_dir: Path, timeout: float) -> int:
     job = client.get(submitted["jobId"])
     downloaded = download_outputs(stack, job, out_dir / job["jobId"]) if job["status"] == "COMPLETED" else []
     print(summary(job, downloaded))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(e["status"] == job["status"] for e in receiver.deliveries):
+        time.sleep(0.2)
+    events = sorted(receiver.deliveries, key=lambda e: e["sequence"])
+    print(
+        f"  webhooks: {len(events)} signed events verified at {receiver.url} ({receiver.rejected} rejected): "
+        + " -> ".join(f"{e['status']} {e['progress']}%" for e in events)
+    )
     return 0 if job["status"] == "COMPLETED" else 1
 
 
@@ -163,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "starting the local stack (moto, the synthesized template, the handlers, the engine)...", flush=True
     )
-    with local_stack(port=args.port) as stack:
+    receiver = WebhookReceiver()
+    with local_stack(port=args.port, webhook_urls=[receiver.url]) as stack:
         print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
-        code = serve(stack) if args.serve else run_sample(stack, args.out, args.timeout)
+        code = serve(stack) if args.serve else run_sample(stack, args.out, args.timeout, receiver)
     print(f"\ntotal {time.monotonic() - started:.1f} s")
     return code
 

@@ -9,6 +9,7 @@ stack")."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import json
@@ -32,9 +33,9 @@ from engine.activities import EngineOptions
 from engine.storage import Storage
 from engine.worker import Worker
 from functions import env
-from local.cloudformation import deploy
+from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
-from local.event_source import SqsEventSource
+from local.event_source import DynamoStreamEventSource, SqsEventSource
 from local.gateway import Gateway, routes_from_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,8 @@ class LocalStack:
     outputs: dict[str, str]
     template: dict[str, Any]
     worker: Worker
-    event_sources: list[SqsEventSource] = field(default_factory=list)
+    webhook_secret_arn: str | None
+    event_sources: list[Any] = field(default_factory=list)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -123,19 +125,106 @@ def _functions(
     return functions
 
 
+def _stand_ins(deployment: Any, variables: dict[str, str], aws: EmbeddedAws) -> dict[str, str]:
+    """Resources moto's CloudFormation does not create but a handler calls at run time, created
+    directly (today: the webhook signing secret), with the variables that named them repointed."""
+    changed = {}
+    for logical_id, kind in deployment.not_modelled.items():
+        if kind != "AWS::SecretsManager::Secret":
+            continue
+        secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+        arn = aws.client("secretsmanager").create_secret(Name=f"local-{logical_id}", SecretString=secret)[
+            "ARN"
+        ]
+        changed.update({name: arn for name, value in variables.items() if value == placeholder(logical_id)})
+    return changed
+
+
+def _queue_url(deployment: Any, logical_id: str) -> str:
+    return str(deployment.physical_ids[logical_id])  # CloudFormation's physical id of a queue is its URL
+
+
 def _handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
     module, name = dotted.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
-def _poll_forever(source: SqsEventSource, stop: threading.Event) -> None:
+def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             if source.poll_once(wait_seconds=1) == 0:
-                stop.wait(0.05)
+                # Lambda polls a stream's shards about four times a second.
+                stop.wait(0.25 if isinstance(source, DynamoStreamEventSource) else 0.05)
         except Exception:  # noqa: BLE001 - the emulator keeps going, as Lambda's poller does
             _log.exception("event source poll failed")
             stop.wait(1)
+
+
+def _event_sources(
+    template: dict[str, Any], deployment: Any, functions: dict[str, dict[str, Any]], aws: EmbeddedAws
+) -> list[Any]:
+    """The template's event source mappings, taken over from moto and run here."""
+    lambda_client, sqs = aws.client("lambda"), aws.client("sqs")
+    sources: list[Any] = []
+    streams = aws.client("dynamodbstreams")
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource["Properties"]
+        # moto would take the messages and try to run the function in Docker: this runtime takes
+        # the mapping over (disabled first: moto's queue keeps a reference to a deleted one).
+        mapping_id = deployment.physical_ids[logical_id]
+        lambda_client.update_event_source_mapping(UUID=mapping_id, Enabled=False)
+        lambda_client.delete_event_source_mapping(UUID=mapping_id)
+        function = functions[props["FunctionName"]["Ref"]]
+        source_id, attribute = props["EventSourceArn"]["Fn::GetAtt"]
+        if attribute == "StreamArn":
+            table = deployment.physical_ids[source_id]
+            failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            failure_queue = _queue_url(deployment, failure["Fn::GetAtt"][0]) if failure else None
+            sources.append(
+                DynamoStreamEventSource(
+                    streams,
+                    sqs,
+                    aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"],
+                    _handler(function["handler"]),
+                    batch_size=props.get("BatchSize", 100),
+                    filters=[
+                        json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
+                    ],
+                    retry_attempts=props.get("MaximumRetryAttempts", 10),
+                    on_failure_queue_url=failure_queue,
+                    function_name=function["handler"],
+                )
+            )
+            continue
+        sources.append(
+            SqsEventSource(
+                sqs,
+                _queue_url(deployment, source_id),
+                _handler(function["handler"]),
+                batch_size=props.get("BatchSize", 10),
+                batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
+                function_name=function["handler"],
+                timeout_ms=function["timeout"] * 1000,
+            )
+        )
+
+    _detach_moto_mappings()
+    return sources
+
+
+def _detach_moto_mappings() -> None:
+    """moto runs a queue's or a table's mappings itself (in Docker, which is not here), even once
+    disabled or deleted: forget them in its backends, which share this process (in-process server)."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - moto's internals, here only
+    from moto.sqs.models import sqs_backends  # noqa: PLC0415
+
+    for backends, collection in ((sqs_backends, "queues"), (dynamodb_backends, "tables")):
+        for account in backends.values():
+            for backend in account.values():
+                for resource in getattr(backend, collection).values():
+                    resource.lambda_event_source_mappings.clear()
 
 
 @contextmanager
@@ -145,10 +234,12 @@ def local_stack(
     engine_jobs: int | None = None,
     progress_interval: float = 2.0,
     retry_after_seconds: int | None = None,
+    webhook_urls: list[str] | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
-    within seconds: for tests and demonstrations only."""
+    within seconds: for tests and demonstrations only. ``webhook_urls`` replaces the stack's webhook
+    endpoints, and may name localhost (over http) as only the local stack allows."""
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -164,6 +255,10 @@ def local_stack(
         variables: dict[str, str] = {}
         for function in functions.values():
             variables.update(function["environment"])
+        variables.update(_stand_ins(deployment, variables, aws))
+        if webhook_urls is not None:
+            variables[env.WEBHOOK_URLS] = ",".join(webhook_urls)
+            variables[env.ALLOW_PRIVATE_URLS] = "true"  # delivery to a receiver on localhost
         variables.update(
             {
                 env.DYNAMODB_ENDPOINT: aws.endpoint,
@@ -181,28 +276,7 @@ def local_stack(
                 QueueUrl=deployment.outputs["OutputQueueUrl"],
                 Attributes={"VisibilityTimeout": str(retry_after_seconds)},
             )
-        sources = []
-        for logical_id, resource in template["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::EventSourceMapping":
-                continue
-            props = resource["Properties"]
-            # moto would take the messages and try to run the function in Docker: this runtime takes
-            # the mapping over (disabled first: moto's queue keeps a reference to a deleted one).
-            mapping_id = deployment.physical_ids[logical_id]
-            lambda_client.update_event_source_mapping(UUID=mapping_id, Enabled=False)
-            lambda_client.delete_event_source_mapping(UUID=mapping_id)
-            function = functions[props["FunctionName"]["Ref"]]
-            queue_logical_id = props["EventSourceArn"]["Fn::GetAtt"][0]
-            source = SqsEventSource(
-                sqs,
-                deployment.physical_ids[queue_logical_id],
-                _handler(function["handler"]),
-                batch_size=props.get("BatchSize", 10),
-                batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
-                function_name=function["handler"],
-                timeout_ms=function["timeout"] * 1000,
-            )
-            sources.append(source)
+        sources = _event_sources(template, deployment, functions, aws)
 
         api_function = next(f for f in functions.values() if f["handler"] == "functions.api.handler.handler")
         gateway = Gateway(
@@ -236,7 +310,15 @@ def local_stack(
         for thread in threads:
             thread.start()
         try:
-            yield LocalStack(aws, api_url, deployment.outputs, template, worker, sources)
+            yield LocalStack(
+                aws,
+                api_url,
+                deployment.outputs,
+                template,
+                worker,
+                variables.get(env.WEBHOOK_SECRET_ARN),
+                sources,
+            )
         finally:
             stop.set()
             server.shutdown()

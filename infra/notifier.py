@@ -1,0 +1,149 @@
+"""State changes pushed out: a notifier on the jobs table's stream publishes "Job State Change"
+events to an EventBridge bus (archived, so they can be replayed) and queues one webhook delivery
+per target; a delivery function signs and sends them, retrying for over 24 hours before the DLQ.
+
+The stream has two consumers at most (AWS's advice for DynamoDB streams): this notifier, and room
+for one more."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from functions import env
+from functions.notifier.changes import SOURCE
+from functions.notifier.delivery import MAX_ATTEMPTS, TIMEOUT_SECONDS
+from infra.config import Notifications
+from infra.lambda_defaults import FunctionDefaults, PythonFunction
+from infra.queues import SECURE, QueueWithDeadLetters
+from infra.security import acknowledge
+
+NOTIFIER_TIMEOUT = Duration.seconds(30)
+DELIVERY_TIMEOUT = Duration.seconds(TIMEOUT_SECONDS * 10 + 10)  # a batch of 10, each up to its timeout
+STREAM_BATCH_SIZE = 100
+STREAM_RETRIES = 10
+MAX_RECORD_AGE = Duration.hours(24)
+ARCHIVE_RETENTION = Duration.days(30)
+# Lambda filters the stream before invoking: only the job items, created or changed.
+JOB_ITEM_FILTER = {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB"]}}}}
+
+
+class Notifier(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        settings: Notifications,
+        defaults: FunctionDefaults,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if settings.busArn:
+            self.bus: events.IEventBus = events.EventBus.from_event_bus_arn(self, "Bus", settings.busArn)
+        else:
+            bus = events.EventBus(
+                self, "Bus", description="Job State Change events of the CPE serverless stack"
+            )
+            bus.archive(
+                "Archive",
+                # Named: a generated name can exceed the 48 characters archives allow.
+                archive_name=f"{Stack.of(self).stack_name[:38]}-job-events",
+                description="Every job event, for EventBridge replays",
+                event_pattern=events.EventPattern(source=[SOURCE]),
+                retention=ARCHIVE_RETENTION,
+            )
+            self.bus = bus
+        self.deliveries = QueueWithDeadLetters(
+            self,
+            "Webhooks",
+            visibility_timeout=Duration.seconds(6 * DELIVERY_TIMEOUT.to_seconds()),
+            max_receives=MAX_ATTEMPTS,
+        )
+        self.stream_failures = sqs.Queue(self, "StreamFailures", **SECURE)
+        acknowledge(
+            self.stream_failures,
+            "SQS3",
+            "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
+            "receives the records the notifier failed for 10 retries or 24 hours.",
+        )
+        self.secret = secretsmanager.Secret(
+            self,
+            "WebhookSecret",
+            description="Signs the stack's webhooks (Standard Webhooks); a JSON list of two while rotating",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=32, exclude_punctuation=True, include_space=False
+            ),
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.secret,
+            "SMG4",
+            "Webhook receivers hold a copy of this secret, so it cannot rotate without them: rotate "
+            "by storing a JSON list of the old and new secrets (both sign) until every receiver has "
+            "the new one.",
+        )
+
+        notifier = PythonFunction(
+            self,
+            "Notifier",
+            handler="functions.notifier.handler.handler",
+            description="Turns job changes on the table's stream into events and webhook deliveries",
+            defaults=defaults,
+            timeout=NOTIFIER_TIMEOUT,
+            environment={
+                env.EVENT_BUS_NAME: self.bus.event_bus_arn,  # PutEvents takes the name or the ARN
+                env.WEBHOOK_QUEUE_URL: self.deliveries.queue.queue_url,
+                env.WEBHOOK_URLS: ",".join(settings.webhookUrls),
+                env.PROGRESS_STEP: str(settings.progressStep),
+            },
+        )
+        self.notifier = notifier.function
+        acknowledge(
+            notifier.role,
+            "IAM5[Resource::*]",
+            "dynamodb:ListStreams, which Lambda's stream event source needs, has no resource-level "
+            "permissions; every other statement of this role names its resource.",
+        )
+        self.bus.grant_put_events_to(self.notifier)
+        self.deliveries.queue.grant_send_messages(self.notifier)
+        self.stream_source = sources.DynamoEventSource(
+            table,
+            starting_position=lambda_.StartingPosition.LATEST,
+            batch_size=STREAM_BATCH_SIZE,
+            bisect_batch_on_error=True,
+            retry_attempts=STREAM_RETRIES,
+            max_record_age=MAX_RECORD_AGE,
+            report_batch_item_failures=True,
+            on_failure=sources.SqsDlq(self.stream_failures),
+            filters=[lambda_.FilterCriteria.filter(JOB_ITEM_FILTER)],
+        )
+        self.notifier.add_event_source(self.stream_source)
+
+        self.delivery = PythonFunction(
+            self,
+            "Delivery",
+            handler="functions.notifier.delivery.handler",
+            description="Delivers signed webhooks, with backoff, for at least 24 hours",
+            defaults=defaults,
+            timeout=DELIVERY_TIMEOUT,
+            environment={
+                env.WEBHOOK_QUEUE_URL: self.deliveries.queue.queue_url,
+                env.WEBHOOK_SECRET_ARN: self.secret.secret_arn,
+            },
+        ).function
+        self.secret.grant_read(self.delivery)
+        self.delivery.add_event_source(
+            sources.SqsEventSource(self.deliveries.queue, batch_size=10, report_batch_item_failures=True)
+        )
+
+    @property
+    def dead_letter_queues(self) -> dict[str, sqs.IQueue]:
+        return {"Webhooks": self.deliveries.dead_letter_queue, "StreamFailures": self.stream_failures}
