@@ -28,8 +28,13 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(resources):
         ref(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
         for q in queues.values()
         if "RedrivePolicy" in q["Properties"]
+    } | {
+        ref(m["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if "DestinationConfig" in m["Properties"]
     }
-    assert len(dead_letter_queues) == 2  # the input's and the output's
+    # The input's, the output's, the webhook deliveries', and the stream mapping's failures.
+    assert len(dead_letter_queues) == 4
     watched = {
         ref(_dimension(alarm, "QueueName"))
         for alarm in _alarms(resources)

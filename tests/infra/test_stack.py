@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from functions.notifier.delivery import MAX_ATTEMPTS
 from functions.store.records import table_schema
 from infra.lambda_defaults import ARCHITECTURE, RUNTIME
 from infra.tracker import TABLE_ACTIONS
@@ -43,7 +44,10 @@ def test_every_queue_is_encrypted_tls_only_and_dead_letters_to_an_encrypted_queu
         assert denies, f"{name} must refuse requests without TLS"
     for name, queue in with_redrive.items():
         redrive = queue["Properties"]["RedrivePolicy"]
-        assert redrive["maxReceiveCount"] == 5
+        # Webhook deliveries retry for a day; everything else dead-letters after 5 receives.
+        assert redrive["maxReceiveCount"] == (MAX_ATTEMPTS if name.startswith("NotifierWebhooks") else 5), (
+            name
+        )
         assert ref(redrive["deadLetterTargetArn"]) in queues
         assert "RedrivePolicy" not in queues[ref(redrive["deadLetterTargetArn"])]["Properties"], name
 
@@ -51,8 +55,12 @@ def test_every_queue_is_encrypted_tls_only_and_dead_letters_to_an_encrypted_queu
 def test_queue_visibility_covers_six_times_its_consumer(resources):
     functions = of_type(resources, "AWS::Lambda::Function")
     queues = of_type(resources, "AWS::SQS::Queue")
-    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping")
-    assert mappings
+    mappings = {
+        k: m
+        for k, m in of_type(resources, "AWS::Lambda::EventSourceMapping").items()
+        if ref(m["Properties"]["EventSourceArn"]) in queues
+    }
+    assert len(mappings) == 2  # the tracker's and the webhook delivery's
     for mapping in mappings.values():
         props = mapping["Properties"]
         queue = queues[ref(props["EventSourceArn"])]["Properties"]
@@ -62,7 +70,13 @@ def test_queue_visibility_covers_six_times_its_consumer(resources):
 
 
 def test_tracker_event_source_reports_batch_item_failures(resources):
-    (mapping,) = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    functions = of_type(resources, "AWS::Lambda::Function")
+    (mapping,) = [
+        m
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if functions[ref(m["Properties"]["FunctionName"])]["Properties"]["Handler"]
+        == "functions.tracker.handler.handler"
+    ]
     props = mapping["Properties"]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BatchSize"] == 100
