@@ -16,18 +16,20 @@ from local.stack import LocalStack, local_stack
 BUCKET = "e2e-media"
 
 
-@pytest.fixture(scope="session")
+# Module scope: the stack sets this process's environment (the handlers read it), which must not
+# outlive the e2e tests in a worker that runs other tests afterwards.
+@pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with local_stack(engine_jobs=2, progress_interval=0.5, retry_after_seconds=1) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(stack: LocalStack) -> JobsClient:
     return JobsClient(stack.api_url, region=stack.aws.region)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Any:
     client = stack.aws.client("s3")
     client.create_bucket(Bucket=BUCKET)

@@ -32,7 +32,9 @@ def _run(bundle: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     # The bundle first, the repository (tests, local) after it, and not the working directory (-P):
     # packages resolve from the bundle,
     # and a package's pruned submodule cannot be found anywhere else.
-    environment = {**os.environ, "PYTHONPATH": f"{bundle}{os.pathsep}{ROOT}"}
+    endpoints = ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SQS_ENDPOINT")
+    environment = {k: v for k, v in os.environ.items() if k not in endpoints}
+    environment["PYTHONPATH"] = f"{bundle}{os.pathsep}{ROOT}"
     return subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
         [sys.executable, "-P", *arguments],
         cwd=ROOT,

@@ -37,7 +37,8 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name in ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SQS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)  # moto in-process, never a server left configured
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
