@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,9 @@ class Gateway:
         self._region = region
         self._credentials = credentials
         self._function_name = function_name
+        # One execution environment: Lambda gives it one request at a time, and handlers rely on
+        # that (Powertools' resolver keeps the current event on the module's app object).
+        self._environment = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         status, headers, body = self._answer(environ)
@@ -108,7 +112,9 @@ class Gateway:
             method, path, body=body, headers=headers, query=query, stage=self._stage, resource=route.template
         )
         event["requestContext"]["identity"]["accessKey"] = self._credentials.access_key
-        return response_parts(self._handler(event, LambdaContext(function_name=self._function_name)))
+        with self._environment:
+            answer = self._handler(event, LambdaContext(function_name=self._function_name))
+        return response_parts(answer)
 
     def _check_signature(
         self, environ: dict[str, Any], headers: dict[str, str], raw: bytes

@@ -90,8 +90,12 @@ def test_twenty_jobs_submitted_at_once_all_complete(api: JobsClient, s3):
     assert len(set(job_ids)) == 20
     finals = [api.watch(job_id, interval=0.5, timeout=TIMEOUT) for job_id in job_ids]
     assert [j["status"] for j in finals] == ["COMPLETED"] * 20
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="out/many/")["KeyCount"]
-    assert listed == 20
+    for final in finals:
+        (output,) = final["outputs"]
+        assert output["key"].startswith("out/many/")
+        assert s3.head_object(Bucket=BUCKET, Key=output["key"])["ContentLength"] == output["size"]
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="out/many/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted(f["outputs"][0]["key"] for f in finals)
 
 
 def test_an_idempotent_resubmit_creates_nothing_new(api: JobsClient, s3):
