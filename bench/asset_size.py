@@ -5,8 +5,8 @@ start maps) and zipped (what is uploaded), as deployed and without pruning.
 
 Builds the asset exactly as ``cdk synth`` does (arm64 wheels for the runtime's Python, bytecode when
 a local interpreter of that version exists), once pruned (infra.bundling.PRUNED) and once not.
-Every function of the stack (API, tracker, authorizer, notifier, webhook delivery) runs from this one asset. Target: <= 15 MB
-unzipped.
+Every function of the stack (API, tracker, authorizer, notifier, webhook delivery) runs from this
+one asset. Target: <= 15 MB unzipped.
 """
 
 from __future__ import annotations
