@@ -44,7 +44,23 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=1.0)
     cancel = commands.add_parser("cancel", help="ask to cancel a job")
     cancel.add_argument("job_id")
+    replay = commands.add_parser("replay-webhooks", help="re-send webhooks parked in the DLQ (stack outputs)")
+    replay.add_argument("--job", help="only this job's")
     return parser
+
+
+def _replay(stack: str, job_id: str | None) -> int:
+    import boto3  # noqa: PLC0415 - only for this command
+
+    from cpe_client.replay import replay_webhooks  # noqa: PLC0415
+
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    moved = replay_webhooks(
+        boto3.client("sqs"), outputs["WebhookDeadLetterQueueUrl"], outputs["WebhookQueueUrl"], job_id=job_id
+    )
+    print(json.dumps({"replayed": moved}))
+    return 0
 
 
 def _watch(client: JobsClient, job_id: str, interval: float) -> int:
@@ -57,6 +73,8 @@ def _watch(client: JobsClient, job_id: str, interval: float) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "replay-webhooks":
+        return _replay(args.stack, args.job)
     endpoint = args.endpoint or endpoint_from_stack(args.stack)
     if not endpoint:
         print("error: no endpoint (--endpoint, CPE_API_URL, or a deployed stack's ApiUrl)", file=sys.stderr)

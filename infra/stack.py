@@ -95,6 +95,10 @@ class CpeServerlessStack(Stack):
         CfnOutput(self, "JobsTableName", value=self.jobs.table.table_name)
         CfnOutput(self, "EventBusArn", value=self.notifier.bus.event_bus_arn)
         CfnOutput(self, "WebhookSecretArn", value=self.notifier.secret.secret_arn)
+        CfnOutput(self, "WebhookQueueUrl", value=self.notifier.deliveries.queue.queue_url)
+        CfnOutput(
+            self, "WebhookDeadLetterQueueUrl", value=self.notifier.deliveries.dead_letter_queue.queue_url
+        )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(
             self,

@@ -11,6 +11,7 @@ import pytest
 
 from cpe_client.client import JobsClient
 from local import sample_media
+from local.run import WebhookReceiver
 from local.stack import LocalStack, local_stack
 
 BUCKET = "e2e-media"
@@ -19,8 +20,18 @@ BUCKET = "e2e-media"
 # Module scope: the stack sets this process's environment (the handlers read it), which must not
 # outlive the e2e tests in a worker that runs other tests afterwards.
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with local_stack(engine_jobs=2, progress_interval=0.5, retry_after_seconds=1) as running:
+def receiver() -> WebhookReceiver:
+    return WebhookReceiver()
+
+
+@pytest.fixture(scope="module")
+def stack(receiver: WebhookReceiver) -> Iterator[LocalStack]:
+    with local_stack(
+        engine_jobs=2, progress_interval=0.5, retry_after_seconds=1, webhook_urls=[receiver.url]
+    ) as running:
+        assert running.webhook_secret_arn is not None
+        secret = running.aws.client("secretsmanager").get_secret_value(SecretId=running.webhook_secret_arn)
+        receiver.secret = secret["SecretString"]
         yield running
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,23 @@ def test_the_cli_submits_watches_and_lists_like_the_client(stack: LocalStack, s3
     assert job_id in {item["jobId"] for item in listed["items"]}
     missing = cli("get", "no-such-job")
     assert missing.returncode == 1 and json.loads(missing.stderr)["status"] == 404
+
+
+def test_a_webhook_receiver_gets_the_jobs_state_changes_signed_and_in_order(
+    stack: LocalStack, api: JobsClient, s3, receiver
+):
+    submitted = api.submit(job({"type": "THUMB", "file": "/out/hook/t.jpg"}))
+    done = api.watch(submitted["jobId"], interval=0.3, timeout=TIMEOUT)
+    assert done["status"] == "COMPLETED"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+        e["jobId"] == done["jobId"] and e["status"] == "COMPLETED" for e in receiver.deliveries
+    ):
+        time.sleep(0.2)
+    events = sorted(
+        (e for e in receiver.deliveries if e["jobId"] == done["jobId"]), key=lambda e: e["sequence"]
+    )
+    assert receiver.rejected == 0  # every delivery verified against the stack's secret
+    assert events[0]["changes"] == ["created"] and events[-1]["status"] == "COMPLETED"
+    assert len({e["id"] for e in events}) == len(events)
+    assert [e["progress"] for e in events] == sorted(e["progress"] for e in events)

@@ -199,3 +199,43 @@ def test_an_unsafe_webhook_url_is_dropped_not_retried(
         "batchItemFailures": []
     }
     assert Receiver.accepted == []
+
+
+def test_a_receiver_that_always_fails_ends_in_the_dlq_and_replay_resends(
+    invoke_tracker, stream_records, bus, receiver, monkeypatch
+):
+    from cpe_client.replay import replay_webhooks  # noqa: PLC0415
+    from local.event_source import SqsEventSource  # noqa: PLC0415
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="webhooks-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.get_queue_url(QueueName="webhooks")["QueueUrl"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(delivery.MAX_ATTEMPTS)}
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"RedrivePolicy": json.dumps(redrive)})
+    monkeypatch.setenv("WEBHOOK_URLS", receiver)
+    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)  # the day, compressed
+    invoke_tracker(sqs_event(run_messages(CtRun("job-d", "run-d", "wf-d"))[:1]))
+    notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
+
+    Receiver.failures = 10**6  # always fails
+    source = SqsEventSource(sqs, queue, delivery.handler, batch_size=10, function_name="delivery")
+    for _ in range(delivery.MAX_ATTEMPTS + 2):
+        source.poll_once()
+    assert source.stats.failed == delivery.MAX_ATTEMPTS  # every attempt, then SQS parked it
+    parked = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert parked["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    assert Receiver.accepted == []
+
+    Receiver.failures = 0  # the receiver is fixed
+    assert replay_webhooks(sqs, dlq, queue, job_id="someone-else") == 0
+    assert replay_webhooks(sqs, dlq, queue, job_id="job-d") == 1
+    source.poll_once()
+    ((headers, body),) = Receiver.accepted
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert (
+        Webhook(SECRET).verify(
+            body, {k: lowered[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+        )["jobId"]
+        == "job-d"
+    )
