@@ -75,10 +75,16 @@ def deliver(url: str, event: dict[str, Any], *, allow_private: bool, now: int) -
         return int(error.code)
 
 
+@cache
+def _settings() -> tuple[str, bool]:
+    """(delivery queue URL, whether private URLs are allowed: the local stack only), read once."""
+    return os.environ[env.WEBHOOK_QUEUE_URL], os.environ.get(env.ALLOW_PRIVATE_URLS, "false") == "true"
+
+
 def handle_record(record: SQSRecord) -> None:
     message = json.loads(record.body)
     attempt = int(record.attributes.approximate_receive_count)
-    allow_private = os.environ.get(env.ALLOW_PRIVATE_URLS, "false") == "true"
+    queue_url, allow_private = _settings()
     try:
         status = deliver(message["url"], message["event"], allow_private=allow_private, now=int(time.time()))
     except UnsafeValue as exc:
@@ -94,7 +100,7 @@ def handle_record(record: SQSRecord) -> None:
         return
     delay = backoff_seconds(attempt, random.random())  # noqa: S311 - jitter, not security
     _clients()[0].change_message_visibility(
-        QueueUrl=os.environ[env.WEBHOOK_QUEUE_URL],
+        QueueUrl=queue_url,
         ReceiptHandle=record.receipt_handle,
         VisibilityTimeout=delay,
     )

@@ -37,7 +37,9 @@ def _clients() -> tuple[Any, Any]:
     return boto3.client("events"), boto3.client("sqs")
 
 
+@cache
 def _settings() -> dict[str, Any]:
+    """Read once per execution environment (the stack sets these)."""
     return {
         "bus": os.environ[env.EVENT_BUS_NAME],
         "queue": os.environ.get(env.WEBHOOK_QUEUE_URL) or None,

@@ -66,11 +66,12 @@ def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", hooks)
     monkeypatch.setenv("PROGRESS_STEP", "25")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
-    notifier._clients.cache_clear()
-    delivery._clients.cache_clear()
+    caches = (notifier._clients, notifier._settings, delivery._clients, delivery._settings)
+    for cached in caches:
+        cached.cache_clear()
     yield seen
-    notifier._clients.cache_clear()
-    delivery._clients.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def drained(queue_url: str) -> list[dict[str, Any]]:
