@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run up replay test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
+.PHONY: help install lock run up chaos replay test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ run: $(STAMP) ## The main job: the whole stack locally (moto) and a real sample 
 
 up: $(STAMP) ## The local stack, kept running: prints the API endpoint, region and credentials
 	$(PY) -m local.run --serve
+
+chaos: $(STAMP) ## The chaos run at full size: 300 jobs, 4 concurrent trackers, duplicates, poison (minutes)
+	$(PY) -m local.chaos --jobs 300 --workers 4
 
 replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay

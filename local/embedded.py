@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,12 +44,31 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+class _SerializedDynamoDb:
+    """moto's DynamoDB is not atomic under concurrent requests (a conditional write can interleave
+    with another): one DynamoDB request at a time, at moto's edge. Other services (SQS long polls)
+    keep running concurrently."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with self._lock:
+                return list(self._app(environ, start_response))
+        return self._app(environ, start_response)
+
+
 @contextmanager
 def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
     """Start moto's server and point every AWS SDK call of this process at it."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    wsgi = server._server
+    if wsgi is not None:
+        wsgi.app = _SerializedDynamoDb(wsgi.app)
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     try:

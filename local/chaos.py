@@ -1,0 +1,202 @@
+"""A chaos run of the tracker: hundreds of jobs' message streams as a busy CPE stack and SQS
+deliver them (interleaved, duplicated, displaced, some runs' WORKFLOW_SCHEDULED last, poison among
+them), consumed by several concurrent tracker pollers against moto in server mode through the local
+SQS event source (visibility timeout, partial batch failures, redrive to the DLQ). Every final job
+must equal the in-order reference, only the poison may be dead-lettered, nothing may stay parked.
+
+    python -m local.chaos [--jobs 300] [--workers 4] [--duplicates 0.2] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions import env
+from functions.jobs.rules import DEFAULT_RULE
+from functions.store.base import TableBinding
+from functions.store.dynamo import DynamoJobStore
+from functions.store.memory import MemoryJobStore
+from functions.tracker.logic import BatchTracker, InboundMessage
+from local.ct_simulator import disturb, interleave, random_run, run_messages
+from local.embedded import embedded_aws, environment
+from local.event_source import SqsEventSource
+from local.resources import create_jobs_table, create_queue_with_dlq
+
+TABLE = "chaos-jobs"
+QUEUE = "chaos-output"
+# Longer than any invocation here (the stack: 181 s for a 30 s function); poison needs 5 of them.
+VISIBILITY = 6
+POISON = ['{"type": "ACTIVITY_STARTED", "data": 7}', "not json", '{"no": "type"}']
+
+
+@dataclass
+class ChaosReport:
+    jobs: int
+    messages: int
+    duplicates: int
+    poison: int
+    workers: int
+    seconds: float
+    mismatched: list[str] = field(default_factory=list)
+    dead_letters: int = 0
+    unexpected_dead_letters: list[str] = field(default_factory=list)
+    parked_left: int = 0
+    invocations: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.mismatched
+            and not self.unexpected_dead_letters
+            and self.dead_letters == self.poison
+            and self.parked_left == 0
+        )
+
+
+def build(jobs: int, duplicates: float, seed: int) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """(each run's messages in sending order, as sent, the disturbed stream as SQS bodies)."""
+    rng = random.Random(seed)
+    generated = [run_messages(random_run(rng, index, 1_700_000_000.0)) for index in range(jobs)]
+    # Interleaving stamps each message with its sending time: the reference takes those bodies.
+    stream = interleave(generated, concurrency=min(50, jobs), rng=rng, start=1_700_000_000.0)
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for message in stream:
+        run_id = message.get("runId") or message["data"]["workflow"]["runId"]
+        by_run.setdefault(run_id, []).append(message)
+    runs = list(by_run.values())
+    late = {m["runId"] for m in stream if m["type"] == "WORKFLOW_SCHEDULED" and rng.random() < 0.1}
+    scheduled_late = [m for m in stream if m["type"] == "WORKFLOW_SCHEDULED" and m["runId"] in late]
+    stream = [m for m in stream if m not in scheduled_late] + scheduled_late
+    bodies = [json.dumps(m) for m in disturb(stream, rng, duplicates=duplicates, displacement=30)]
+    poison = [POISON[i % len(POISON)] for i in range(max(1, jobs // 50))]
+    for body in poison:
+        bodies.insert(rng.randrange(len(bodies)), body)
+    return runs, bodies
+
+
+def reference(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each job as the tracker records its run's messages delivered once, in order."""
+    store = MemoryJobStore()
+    tracker = BatchTracker(store, DEFAULT_RULE)
+    for run in runs:
+        for number, message in enumerate(run):
+            tracker.track([InboundMessage(f"{number}", json.dumps(message), float(message["time"]))])
+    job_ids = {run[0]["jobId"] for run in runs}
+    return {job_id: loaded.job for job_id, loaded in store.get_jobs(job_ids).items()}
+
+
+def chaos(jobs: int = 300, workers: int = 4, duplicates: float = 0.2, seed: int = 7) -> ChaosReport:
+    runs, bodies = build(jobs, duplicates, seed)
+    expected = reference(runs)
+    started = time.monotonic()
+    with embedded_aws() as aws:
+        from functions.tracker import handler as tracker_handler  # noqa: PLC0415 - after the environment
+
+        sqs = aws.client("sqs")
+        create_jobs_table(aws.client("dynamodb"), TABLE)
+        queue_url, dlq_url = create_queue_with_dlq(sqs, QUEUE, visibility_timeout=VISIBILITY, max_receives=5)
+        for start in range(0, len(bodies), 10):
+            sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])],
+            )
+        with environment(
+            **{
+                env.JOBS_TABLE_NAME: TABLE,
+                env.DYNAMODB_ENDPOINT: aws.endpoint,
+                env.POWERTOOLS_SERVICE_NAME: "chaos",
+                env.POWERTOOLS_LOG_LEVEL: os.environ.get("CHAOS_LOG_LEVEL", "CRITICAL"),
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        ):
+            tracker_handler._tracker.cache_clear()
+            sources = [
+                SqsEventSource(
+                    sqs, queue_url, tracker_handler.handler, batch_size=10, function_name=f"tracker-{n}"
+                )
+                for n in range(workers)
+            ]
+            stop = threading.Event()
+
+            def poll(source: SqsEventSource) -> None:
+                while not stop.is_set():
+                    if source.poll_once(wait_seconds=1) == 0:
+                        stop.wait(0.1)
+
+            threads = [threading.Thread(target=poll, args=(s,)) for s in sources]
+            for thread in threads:
+                thread.start()
+            idle_since = None
+            while True:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                if (
+                    int(attributes["ApproximateNumberOfMessages"])
+                    + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+                    == 0
+                ):
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > 3:
+                        break
+                else:
+                    idle_since = None
+                time.sleep(0.5)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            store = DynamoJobStore(TableBinding(TABLE, aws.region, aws.endpoint))
+            actual = {job_id: loaded.job for job_id, loaded in store.get_jobs(list(expected)).items()}
+            tracker_handler._tracker.cache_clear()
+        dead = []
+        while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+            dead += [m["Body"] for m in messages]
+            sqs.delete_message_batch(
+                QueueUrl=dlq_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        parked = aws.client("dynamodb").scan(
+            TableName=TABLE,
+            FilterExpression="begins_with(sk, :p)",
+            ExpressionAttributeValues={":p": {"S": "PARKED"}},
+        )["Count"]
+    report = ChaosReport(
+        jobs=jobs,
+        messages=len(bodies),
+        duplicates=len(bodies) - sum(len(r) for r in runs) - max(1, jobs // 50),
+        poison=max(1, jobs // 50),
+        workers=workers,
+        seconds=time.monotonic() - started,
+        dead_letters=len(dead),
+        unexpected_dead_letters=[body for body in dead if body not in POISON],
+        parked_left=parked,
+        invocations=sum(s.stats.invocations for s in sources),
+    )
+    report.mismatched = [job_id for job_id, job in expected.items() if actual.get(job_id) != job]
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--duplicates", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    report = chaos(args.jobs, args.workers, args.duplicates, args.seed)
+    print(json.dumps({**report.__dict__, "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

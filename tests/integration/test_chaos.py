@@ -1,0 +1,19 @@
+"""The chaos run at CI size (``python -m local.chaos`` runs it bigger): jobs' streams shuffled,
+duplicated, with some WORKFLOW_SCHEDULED last and poison among them, consumed by four concurrent
+trackers against moto in server mode through the local SQS event source."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.chaos import chaos
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos")]
+
+
+def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_reference_does():
+    report = chaos(jobs=20, workers=4, duplicates=0.25, seed=11)
+    assert report.duplicates > 0.1 * report.messages and report.invocations > 4
+    assert report.mismatched == []  # every job equals the in-order reference
+    assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison  # only poison
+    assert report.parked_left == 0  # nothing left waiting for its WORKFLOW_SCHEDULED
