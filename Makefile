@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run up chaos replay test lint typecheck unit integration infra bench synth diff deploy destroy openapi clean
+.PHONY: help install lock run up chaos replay test lint typecheck unit integration infra e2e bench synth diff deploy destroy openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ chaos: $(STAMP) ## The chaos run at full size: 300 jobs, 4 concurrent trackers, 
 replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay
 
-test: lint typecheck ## Everything: ruff, mypy, unit, integration and infra tests
+test: lint typecheck ## Everything: ruff, mypy, unit, integration, infra and e2e tests
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff (lint and format check)
@@ -59,6 +59,9 @@ integration: $(STAMP) ## Integration tests only (moto)
 
 infra: $(STAMP) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
+
+e2e: $(STAMP) ## End-to-end tests only (the local stack over HTTP)
+	$(PY) -m pytest tests/e2e
 
 bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; the Lambda asset's size; the engine vs the FFmpeg CLI; DynamoDB requests per message vs a naive poller
 	$(PY) -m bench.cold_import
@@ -86,4 +89,4 @@ destroy: $(STAMP) $(CDK) ## cdk destroy (retained resources stay: see the README
 	$(CDK) destroy $(CDK_ARGS)
 
 clean: ## Remove the virtual environment and build outputs
-	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out .local local-outputs .mypy_cache .ruff_cache .pytest_cache .hypothesis
