@@ -145,7 +145,7 @@ class TranscodeAsset:
         if self.output.get("custom_cmd"):
             return self._custom(source, main)
         if kind == "VIDEO":
-            plan = self._video_plan(stream)
+            plan = self._video_plan(stream, source.parent)
             if plan.hls and main.suffix.lower() != ".m3u8":
                 main = main.with_suffix(".m3u8")
             media.transcode_video(
@@ -199,7 +199,7 @@ class TranscodeAsset:
         )
         return [main]
 
-    def _video_plan(self, stream: dict[str, Any]) -> media.VideoPlan:
+    def _video_plan(self, stream: dict[str, Any], work_dir: Path) -> media.VideoPlan:
         chosen = preset(str(self.output["preset"])) if self.output.get("preset") else None
         box = (
             media.parse_size(self.output["size"])
@@ -230,16 +230,16 @@ class TranscodeAsset:
             ),
             frame_rate=Fraction(str(frame_rate)).limit_denominator(1001) if frame_rate else None,
             hls=hls,
-            watermark=self._watermark(),
+            watermark=self._watermark(work_dir),
             encoder_preset=self.options.encoder_preset,
         )
 
-    def _watermark(self) -> media.Watermark | None:
+    def _watermark(self, work_dir: Path) -> media.Watermark | None:
         mark = self.output.get("watermark")
         if not isinstance(mark, dict):
             return None
         ref = InputRef.from_asset(mark)
-        target = Path(tempfile.mkdtemp(prefix="cpe-watermark-", dir=self.options.work_dir)) / "watermark.png"
+        target = work_dir / "watermark.png"  # removed with the job's working directory
         self.storage.sources.download(ref, target, lambda _: self.reporter.preparing())
         width = height = None
         if mark.get("size"):

@@ -123,14 +123,32 @@ class Sources:
         return RangedReader(fetch, int(head["ContentLength"]))
 
     def download(self, ref: InputRef, target: Path, progress: Callable[[int], None]) -> Path:
-        """The whole input, copied to ``target``; ``progress`` gets the bytes copied so far."""
-        source = self.open_ranged(ref)
+        """The whole input, copied to ``target`` in one transfer (S3's managed download, or one
+        streamed GET), not in probe-sized ranges; ``progress`` gets the bytes copied so far."""
         copied = 0
-        with target.open("wb") as out:
-            while chunk := source.read(COPY_CHUNK):
-                out.write(chunk)
-                copied += len(chunk)
-                progress(copied)
+
+        def count(chunk: int) -> None:
+            nonlocal copied
+            copied += chunk
+            progress(copied)
+
+        if ref.url is None:
+            try:
+                self._s3.download_file(ref.bucket, ref.key, str(target), Callback=count)
+            except (ClientError, BotoCoreError) as exc:
+                raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
+            return target
+        request = urllib.request.Request(self._checked(ref.url))  # noqa: S310 - http(s) only
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response,  # noqa: S310
+                target.open("wb") as out,
+            ):
+                while chunk := response.read(COPY_CHUNK):
+                    out.write(chunk)
+                    count(len(chunk))
+        except (OSError, urllib.error.URLError) as exc:
+            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.url}: {exc}") from exc
         return target
 
     def _checked(self, url: str) -> str:
