@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
@@ -88,16 +88,12 @@ class JobsClient:
     ) -> dict[str, Any]:
         """Poll the job until it ends (or ``timeout`` seconds pass); ``on_update`` sees each state."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for job in self._states(job_id, interval):
+        while True:
+            job = self.get(job_id)
             if on_update is not None:
                 on_update(job)
             if job["status"] in TERMINAL or (deadline is not None and time.monotonic() > deadline):
                 return job
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _states(self, job_id: str, interval: float) -> Iterator[dict[str, Any]]:
-        while True:
-            yield self.get(job_id)
             time.sleep(interval)
 
     # ------------------------------------------------------------------ transport
