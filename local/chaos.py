@@ -4,29 +4,36 @@ them), consumed by several concurrent tracker pollers against moto in server mod
 SQS event source (visibility timeout, partial batch failures, redrive to the DLQ). Every final job
 must equal the in-order reference, only the poison may be dead-lettered, nothing may stay parked.
 
-    python -m local.chaos [--jobs 300] [--workers 4] [--duplicates 0.2] [--seed 7]
+With ``--faults``, AWS's failures on top (local.faults): DynamoDB throttling, conditional-check
+conflicts with a competing writer, responses lost after the write landed, and invocations killed
+mid-batch (their messages come back after the visibility timeout). The same must hold.
+
+    python -m local.chaos [--jobs 300] [--workers 4] [--duplicates 0.2] [--seed 7] [--faults]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+from unittest import mock
 
 from functions import env
 from functions.jobs.rules import DEFAULT_RULE
-from functions.store.base import TableBinding
+from functions.store.base import JobStore, TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.ct_simulator import disturb, interleave, random_run, run_messages
 from local.embedded import embedded_aws, environment
 from local.event_source import SqsEventSource
+from local.faults import FaultPlan, MortalStore, surviving
 from local.resources import create_jobs_table, create_queue_with_dlq
 
 TABLE = "chaos-jobs"
@@ -34,6 +41,9 @@ QUEUE = "chaos-output"
 # Longer than any invocation here (the stack: 181 s for a 30 s function); poison needs 5 of them.
 VISIBILITY = 6
 POISON = ['{"type": "ACTIVITY_STARTED", "data": 7}', "not json", '{"no": "type"}']
+# Each share hits that many DynamoDB requests (kills: store writes); enough that every kind of
+# fault happens many times in a CI-sized run, not so many that botocore's retries give up often.
+FAULTS = FaultPlan(throttle=0.1, conflict=0.1, lost_response=0.05, kill=0.03)
 
 
 @dataclass
@@ -49,6 +59,8 @@ class ChaosReport:
     unexpected_dead_letters: list[str] = field(default_factory=list)
     parked_left: int = 0
     invocations: int = 0
+    failed_invocations: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -92,10 +104,19 @@ def reference(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {job_id: loaded.job for job_id, loaded in store.get_jobs(job_ids).items()}
 
 
-def chaos(jobs: int = 300, workers: int = 4, duplicates: float = 0.2, seed: int = 7) -> ChaosReport:
+def chaos(
+    jobs: int = 300,
+    workers: int = 4,
+    duplicates: float = 0.2,
+    seed: int = 7,
+    faults: FaultPlan | None = None,
+) -> ChaosReport:
+    plan = faults or FaultPlan()
     runs, bodies = build(jobs, duplicates, seed)
     expected = reference(runs)
     started = time.monotonic()
+    # A killed invocation is logged with its traceback by the event source: expected here.
+    logging.getLogger("local.event_source").setLevel(os.environ.get("CHAOS_LOG_LEVEL", "CRITICAL"))
     with embedded_aws() as aws:
         from functions.tracker import handler as tracker_handler  # noqa: PLC0415 - after the environment
 
@@ -116,46 +137,26 @@ def chaos(jobs: int = 300, workers: int = 4, duplicates: float = 0.2, seed: int 
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         ):
-            tracker_handler._tracker.cache_clear()
-            sources = [
-                SqsEventSource(
-                    sqs, queue_url, tracker_handler.handler, batch_size=10, function_name=f"tracker-{n}"
-                )
-                for n in range(workers)
-            ]
-            stop = threading.Event()
-
-            def poll(source: SqsEventSource) -> None:
-                while not stop.is_set():
-                    if source.poll_once(wait_seconds=1) == 0:
-                        stop.wait(0.1)
-
-            threads = [threading.Thread(target=poll, args=(s,)) for s in sources]
-            for thread in threads:
-                thread.start()
-            idle_since = None
-            while True:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=queue_url,
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
-                if (
-                    int(attributes["ApproximateNumberOfMessages"])
-                    + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-                    == 0
-                ):
-                    idle_since = idle_since or time.monotonic()
-                    if time.monotonic() - idle_since > 3:
-                        break
-                else:
-                    idle_since = None
-                time.sleep(0.5)
-            stop.set()
-            for thread in threads:
-                thread.join()
-            store = DynamoJobStore(TableBinding(TABLE, aws.region, aws.endpoint))
+            binding = TableBinding(TABLE, aws.region, aws.endpoint)
+            mortal = MortalStore(DynamoJobStore(binding), plan.kill, seed)
+            tracker = BatchTracker(cast(JobStore, mortal), DEFAULT_RULE)
+            # The handler as deployed, on a store whose invocations may die.
+            with mock.patch.object(tracker_handler, "_tracker", return_value=tracker):
+                sources = [
+                    SqsEventSource(
+                        sqs,
+                        queue_url,
+                        surviving(tracker_handler.handler),
+                        batch_size=10,
+                        function_name=f"tracker-{n}",
+                    )
+                    for n in range(workers)
+                ]
+                aws.faults.inject(plan)
+                _consume(sqs, queue_url, sources)
+                aws.faults.inject(FaultPlan())
+            store = DynamoJobStore(binding)
             actual = {job_id: loaded.job for job_id, loaded in store.get_jobs(list(expected)).items()}
-            tracker_handler._tracker.cache_clear()
         dead = []
         while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
             dead += [m["Body"] for m in messages]
@@ -179,9 +180,45 @@ def chaos(jobs: int = 300, workers: int = 4, duplicates: float = 0.2, seed: int 
         unexpected_dead_letters=[body for body in dead if body not in POISON],
         parked_left=parked,
         invocations=sum(s.stats.invocations for s in sources),
+        failed_invocations=sum(s.stats.errors for s in sources),
+        faults={**aws.faults.injected, "killed_invocations": mortal.kills} if plan.any else {},
     )
     report.mismatched = [job_id for job_id, job in expected.items() if actual.get(job_id) != job]
     return report
+
+
+def _consume(sqs: Any, queue_url: str, sources: list[SqsEventSource]) -> None:
+    """Run the pollers concurrently until the queue has stayed empty for 3 s."""
+    stop = threading.Event()
+
+    def poll(source: SqsEventSource) -> None:
+        while not stop.is_set():
+            if source.poll_once(wait_seconds=1) == 0:
+                stop.wait(0.1)
+
+    threads = [threading.Thread(target=poll, args=(s,)) for s in sources]
+    for thread in threads:
+        thread.start()
+    idle_since = None
+    while True:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if (
+            int(attributes["ApproximateNumberOfMessages"])
+            + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            == 0
+        ):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 3:
+                break
+        else:
+            idle_since = None
+        time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--duplicates", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--faults", action="store_true", help=f"inject AWS's failures too: {FAULTS}")
     args = parser.parse_args(argv)
-    report = chaos(args.jobs, args.workers, args.duplicates, args.seed)
+    report = chaos(args.jobs, args.workers, args.duplicates, args.seed, FAULTS if args.faults else None)
     print(json.dumps({**report.__dict__, "ok": report.ok}, indent=2))
     return 0 if report.ok else 1
 

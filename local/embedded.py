@@ -7,11 +7,13 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+
+from local.faults import FaultyEdge
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,6 +26,7 @@ FAKE_CREDENTIALS = {
 class EmbeddedAws:
     endpoint: str
     region: str
+    faults: FaultyEdge = field(compare=False)  # injects nothing unless a test or the chaos run asks
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region)
@@ -67,8 +70,10 @@ def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     wsgi = server._server
-    if wsgi is not None:
-        wsgi.app = _SerializedDynamoDb(wsgi.app)
+    if wsgi is None:
+        raise RuntimeError("moto's server did not start")
+    faults = FaultyEdge(wsgi.app)
+    wsgi.app = _SerializedDynamoDb(faults)
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     try:
@@ -79,6 +84,6 @@ def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
             AWS_ENDPOINT_URL=endpoint,
             AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
         ):
-            yield EmbeddedAws(endpoint, region)
+            yield EmbeddedAws(endpoint, region, faults)
     finally:
         server.stop()

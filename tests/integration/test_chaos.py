@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.chaos import chaos
+from local.chaos import FAULTS, chaos
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos")]
 
@@ -17,3 +17,16 @@ def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_r
     assert report.mismatched == []  # every job equals the in-order reference
     assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison  # only poison
     assert report.parked_left == 0  # nothing left waiting for its WORKFLOW_SCHEDULED
+
+
+@pytest.mark.xdist_group("chaos-faults")
+def test_throttling_conflicts_lost_responses_and_killed_invocations_lose_nothing_and_repeat_nothing():
+    report = chaos(jobs=12, workers=4, duplicates=0.2, seed=5, faults=FAULTS)
+    # Every kind of fault happened, more than once.
+    assert all(report.faults.get(kind, 0) > 1 for kind in ("throttled", "conflicts", "lost_responses"))
+    assert report.faults["killed_invocations"] > 1
+    assert report.failed_invocations == report.faults["killed_invocations"]  # each death: a redelivery
+    # A message applied twice would show in the job's timeline, activities or progress.
+    assert report.mismatched == []
+    assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison
+    assert report.parked_left == 0
