@@ -15,6 +15,7 @@ import av
 import pytest
 
 from cpe_client.client import ApiError, JobsClient
+from local.faults import FaultPlan
 from local.stack import LocalStack
 from tests.e2e.conftest import BUCKET, download
 
@@ -201,3 +202,35 @@ def test_a_webhook_receiver_gets_the_jobs_state_changes_signed_and_in_order(
     assert events[0]["changes"] == ["created"] and events[-1]["status"] == "COMPLETED"
     assert len({e["id"] for e in events}) == len(events)
     assert [e["progress"] for e in events] == sorted(e["progress"] for e in events)
+
+
+def test_a_submit_whose_start_job_cannot_be_sent_leaves_nothing_and_its_retry_runs_once(
+    stack: LocalStack, api: JobsClient, s3
+):
+    input_queue = stack.outputs["InputQueueUrl"].rsplit("/", 1)[-1]
+    body = job({"type": "THUMB", "file": "/out/unsent/t.jpg"})
+    stack.aws.faults.fail_sends[input_queue] = 4  # the first attempt and the SDK's three retries
+    with pytest.raises(ApiError) as refused:
+        api.submit(body, idempotency_key="e2e-unsent-1")
+    assert (refused.value.status, refused.value.code) == (503, "QUEUE_UNAVAILABLE")
+    assert not stack.aws.faults.fail_sends  # all four attempts were refused at SQS
+    listed = api.list(limit=100)["items"]
+    assert not [j for j in listed if "unsent" in json.dumps(j)]  # no job left half-submitted
+
+    retried = api.submit(body, idempotency_key="e2e-unsent-1")
+    done = api.watch(retried["jobId"], interval=0.3, timeout=TIMEOUT)
+    assert done["status"] == "COMPLETED"
+    timeline = api.events(retried["jobId"])["items"]
+    assert [e["event"] for e in timeline].count("WORKFLOW_SCHEDULED") == 1  # one run: sent once
+
+
+def test_a_throttled_table_is_a_retryable_answer_never_a_server_error(stack: LocalStack, api: JobsClient, s3):
+    created = api.submit(job({"type": "THUMB", "file": "/out/throttled/t.jpg"}))
+    stack.aws.faults.inject(FaultPlan(throttle=1.0))
+    try:
+        with pytest.raises(ApiError) as throttled:
+            api.get(created["jobId"])
+    finally:
+        stack.aws.faults.inject(FaultPlan())
+    assert (throttled.value.status, throttled.value.code) == (429, "THROTTLED")
+    assert api.watch(created["jobId"], interval=0.3, timeout=TIMEOUT)["status"] == "COMPLETED"

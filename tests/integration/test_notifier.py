@@ -4,9 +4,11 @@ and into signed webhooks a local receiver verifies."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -23,6 +25,7 @@ from tests.integration.conftest import REGION, sqs_event
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+STALL_SECONDS = 1.5
 
 
 @pytest.fixture
@@ -112,13 +115,24 @@ def test_a_jobs_stream_becomes_ordered_deduplicable_state_change_events(invoke_t
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
-    """Fails the first ``failures`` deliveries, then accepts; keeps what it accepted."""
+    """Answers the first ``stalls`` deliveries too late, fails the next ``failures``, then accepts;
+    keeps everything it received and what it accepted."""
 
     failures = 0
+    stalls = 0
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
     accepted: ClassVar[list[tuple[dict[str, str], bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((dict(self.headers), body))
+        if Receiver.stalls > 0:
+            Receiver.stalls -= 1
+            time.sleep(STALL_SECONDS)  # the sender has given up by now
+            with contextlib.suppress(OSError):
+                self.send_response(204)
+                self.end_headers()
+            return
         if Receiver.failures > 0:
             Receiver.failures -= 1
             self.send_response(503)
@@ -138,7 +152,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the receiver is on localhost
     delivery._secrets.update(at=0.0, values=[])
-    Receiver.failures, Receiver.accepted = 0, []
+    Receiver.failures, Receiver.stalls, Receiver.received, Receiver.accepted = 0, 0, [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook"
@@ -186,6 +200,27 @@ def test_a_receiver_that_fails_three_times_gets_the_event_once_signed(
     )
     assert verified["jobId"] == "job-w" and lowered["webhook-id"] == verified["id"]
     assert hooks.receive_message(QueueUrl=queue).get("Messages") is None
+
+
+def test_a_receiver_that_times_out_gets_the_same_event_again_until_it_answers_in_time(
+    invoke_tracker, stream_records, bus, receiver, monkeypatch
+):
+    monkeypatch.setenv("WEBHOOK_URLS", receiver)
+    monkeypatch.setattr(delivery, "TIMEOUT_SECONDS", STALL_SECONDS / 3)
+    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)
+    invoke_tracker(sqs_event(run_messages(CtRun("job-t", "run-t", "wf-t"))[:1]))
+    notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
+    queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
+    Receiver.stalls = 2
+    for attempt in range(1, 4):
+        answer = delivery.handler(_deliveries(queue, attempt), LambdaContext(function_name="delivery"))
+        assert len(answer["batchItemFailures"]) == (1 if attempt <= 2 else 0)
+    # The receiver got it three times (twice answering too late): one event, one id, so a receiver
+    # that deduplicates on webhook-id (as Standard Webhooks asks) acts on it once.
+    assert len(Receiver.received) == 3 and len(Receiver.accepted) == 1
+    ids = {{k.lower(): v for k, v in headers.items()}["webhook-id"] for headers, _ in Receiver.received}
+    assert len(ids) == 1 and len({json.loads(body)["id"] for _, body in Receiver.received}) == 1
+    assert boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue).get("Messages") is None
 
 
 def test_an_unsafe_webhook_url_is_dropped_not_retried(
