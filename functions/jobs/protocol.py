@@ -161,11 +161,29 @@ def _reject_constant(name: str) -> float:
 
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise PoisonMessage(PoisonReason.NOT_JSON, f"body is not JSON: {exc.msg} at {exc.pos}") from exc
     except RecursionError as exc:
         raise PoisonMessage(PoisonReason.NOT_JSON, "JSON nesting too deep") from exc
+    if _deeper_than(document, MAX_NESTING):
+        # Kept whole in the job record, it could never be serialized (nor read by a client).
+        raise PoisonMessage(PoisonReason.LIMIT_EXCEEDED, f"JSON nested deeper than {MAX_NESTING} levels")
+    return document
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return any(isinstance(node, dict | list) for node in level)
 
 
 def _unwrap_sns(document: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +217,11 @@ def _as_progress(value: Any) -> float | None:
 
 def _digest(document: dict[str, Any]) -> str:
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    try:
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    except UnicodeEncodeError as exc:
+        # JSON lets "\ud800" through, but no store or consumer can hold half a character.
+        raise PoisonMessage(PoisonReason.NOT_JSON, "a string holds an unpaired UTF-16 surrogate") from exc
 
 
 def _message_type(raw: Any) -> MessageType:
@@ -277,6 +299,9 @@ def _from_scheduled(model: WorkflowScheduledMessage, common: dict[str, Any]) -> 
     )
 
 
+# CT's messages nest 6 levels at most (a probe result in an activity's result); a record nests them
+# a few levels deeper, well within what the serializers take.
+MAX_NESTING = 32
 _LEGACY_RESULT_KEYS = ("reason", "details", "progress", "duration", "done")
 
 

@@ -220,6 +220,10 @@ def test_duplicates_share_a_digest_and_different_messages_do_not():
             PoisonReason.INVALID_SHAPE,
         ),
         ('{"type": "MYSTERY"}', PoisonReason.NO_IDENTIFIER),
+        # Found by the fuzzers: half a character (valid JSON, not Unicode); nesting that parses but
+        # that no job record could be serialized with.
+        ('{"type": "ACTIVITY_STARTED", "jobId": "j", "note": "\\ud800"}', PoisonReason.NOT_JSON),
+        ('{"type": "X", "jobId": "j", "data": ' + "[" * 40 + "]" * 40 + "}", PoisonReason.LIMIT_EXCEEDED),
     ],
 )
 def test_poison_is_rejected_with_a_reason(body, reason):
@@ -227,6 +231,13 @@ def test_poison_is_rejected_with_a_reason(body, reason):
         parse_output_message(body, 0)
     assert caught.value.reason is reason
     assert caught.value.detail
+
+
+def test_nesting_as_deep_as_a_probe_result_is_fine():
+    result = {"format": {"tags": {"a": [{"b": [[1]]}]}}, "streams": [{"side_data_list": [{"x": 1}]}]}
+    data = {"workflow": {"runId": "r"}, "activity": {"activityId": "a"}, "result": result}
+    message = json.dumps({"type": "ACTIVITY_COMPLETED", "data": data})
+    assert parse_output_message(message, 0).type.value == "ACTIVITY_COMPLETED"
 
 
 def test_deeply_nested_json_is_poison_not_a_crash():
