@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -90,7 +90,8 @@ class Gateway:
 
     def _answer(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         method = environ["REQUEST_METHOD"]
-        full_path = environ.get("PATH_INFO") or "/"
+        # WSGI hands the decoded path over as latin-1; API Gateway decodes it as UTF-8.
+        full_path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
         prefix = f"/{self._stage}"
         if full_path != prefix and not full_path.startswith(prefix + "/"):
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
@@ -132,8 +133,15 @@ class Gateway:
         signed = match["headers"].split(";")
         lowered = {name.lower(): value for name, value in headers.items()}
         lowered["host"] = environ.get("HTTP_HOST", "")
+        # WSGI keeps these two apart from the other headers; clients may sign them.
+        lowered.setdefault("content-length", environ.get("CONTENT_LENGTH", ""))
+        lowered.setdefault("content-type", environ.get("CONTENT_TYPE", ""))
         query = environ.get("QUERY_STRING", "")
-        url = f"http://{lowered['host']}{environ.get('PATH_INFO') or '/'}" + (f"?{query}" if query else "")
+        # The path as the client encoded it (the server's RAW_URI), else re-encoded from PATH_INFO.
+        path = environ.get("RAW_URI", "").split("?", 1)[0] or quote(
+            (environ.get("PATH_INFO") or "/").encode("latin-1"), safe="/-_.~!$&'()*+,;=:@"
+        )
+        url = f"http://{lowered['host']}{path}" + (f"?{query}" if query else "")
         request = AWSRequest(
             method=environ["REQUEST_METHOD"],
             url=url,

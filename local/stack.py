@@ -88,6 +88,12 @@ class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("api: " + format, *args)
 
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        # The path as sent, before WSGI decodes it: SigV4 signs the encoded form.
+        environ["RAW_URI"] = self.path
+        return environ
+
 
 @dataclass
 class LocalStack:

@@ -104,6 +104,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (404, "No such job"),
         (409, "Conflict"),
         (413, f"Body over {MAX_BODY_BYTES} bytes"),
+        (415, "Body is not application/json"),
         (429, "Throttled: retry later"),
         (503, "A dependency is unavailable: retry later"),
     )

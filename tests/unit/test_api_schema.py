@@ -4,7 +4,6 @@ the API Gateway proxy emulation) with the in-memory store and queue: every check
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 import pytest
 import schemathesis
@@ -16,6 +15,7 @@ from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryCommandQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
+from tests.schemas import for_generation
 
 # Stack options that refuse schema-valid requests (custom commands, URLs to private hosts) are on:
 # their refusals depend on the stack's configuration, not on the schema, and test_api.py tests them.
@@ -41,16 +41,8 @@ def in_memory_service() -> object:
     api.app.dependency_overrides.clear()
 
 
-def _without_page_tokens(document: dict[str, Any]) -> dict[str, Any]:
-    """A nextToken is opaque: a random string is not a request a client can make (forged and foreign
-    tokens get a 400, tested in test_api.py), so the generated requests leave it out."""
-    for operation in (op for path in document["paths"].values() for op in path.values()):
-        operation["parameters"] = [p for p in operation.get("parameters", []) if p["name"] != "nextToken"]
-    return document
-
-
 app = WsgiAdapter(api.handler)
-schema = schemathesis.openapi.from_dict(_without_page_tokens(api.openapi_schema()))
+schema = schemathesis.openapi.from_dict(for_generation(api.openapi_schema()))
 schema.app = app  # every request (checks' probes too) goes to the handler in process
 
 
