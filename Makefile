@@ -35,8 +35,9 @@ run: $(STAMP) ## The main job: the whole stack locally (moto) and a real sample 
 up: $(STAMP) ## The local stack, kept running: prints the API endpoint, region and credentials
 	$(PY) -m local.run --serve
 
-chaos: $(STAMP) ## The chaos run at full size: 300 jobs, 4 concurrent trackers, duplicates, poison (minutes)
+chaos: $(STAMP) ## The chaos run at full size: 300 jobs, 4 concurrent trackers, duplicates, poison; then with AWS faults (minutes)
 	$(PY) -m local.chaos --jobs 300 --workers 4
+	$(PY) -m local.chaos --jobs 300 --workers 4 --faults
 
 replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay
@@ -63,11 +64,8 @@ infra: $(STAMP) ## Infra tests only (synthesized template)
 e2e: $(STAMP) ## End-to-end tests only (the local stack over HTTP)
 	$(PY) -m pytest tests/e2e
 
-bench: $(STAMP) ## Benchmarks: handlers' cold import vs import boto3; the Lambda asset's size; the engine vs the FFmpeg CLI; DynamoDB requests per message vs a naive poller
-	$(PY) -m bench.cold_import
-	$(PY) -m bench.asset_size
-	$(PY) -m bench.engine --rounds 2
-	$(PY) -m bench.tracker_requests
+bench: $(STAMP) ## Every benchmark, each next to its baseline, written to docs/benchmarks.md (about 40 minutes)
+	$(PY) -m bench.report
 
 openapi: $(STAMP) ## Write the API's OpenAPI schema to docs/openapi.json
 	$(PY) -m local.openapi

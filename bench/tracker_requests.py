@@ -279,22 +279,34 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         "| consumer | read req/msg | write req/msg | items read/msg | items written/msg | "
-        "max job writes per job per batch | writes for duplicate/stale-only batches | msgs/s |"
+        "max job writes per job per batch | writes for duplicate/stale-only batches | "
+        "msgs/s | x naive msgs/s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, tally, seconds, targets, _failures in rows:
         per_batch = str(targets.max_writes_per_job_per_batch) if targets else "-"
         redundant = f"{targets.redundant_batches_written} of {targets.redundant_batches}" if targets else "-"
         print(
             f"| {name} | {tally.reads / n:.3f} | {tally.writes / n:.3f} | {tally.read_items / n:.3f} | "
-            f"{tally.write_items / n:.3f} | {per_batch} | {redundant} | {n / seconds:,.0f} |"
+            f"{tally.write_items / n:.3f} | {per_batch} | {redundant} | {n / seconds:,.0f} | "
+            f"{naive_seconds / seconds:.2f} |"
         )
     print()
     for name, tally, _seconds, _targets, failures in rows:
         detail = ", ".join(f"{op} {count}" for op, count in sorted(tally.requests.items()))
         print(f"{name}: {detail}; messages not applied: {failures}")
     tracker_100 = rows[2][1]
+    max_per_batch = max(t.max_writes_per_job_per_batch for *_, t, _f in rows[1:] if t)
+    redundant_writes = sum(t.redundant_batches_written for *_, t, _f in rows[1:] if t)
     print()
+    print(
+        f"target at most 1 write per job per batch: {max_per_batch} "
+        f"({'met' if max_per_batch <= 1 else 'NOT met'})"
+    )
+    print(
+        f"target no write for duplicate/stale-only batches: {redundant_writes} "
+        f"({'met' if redundant_writes == 0 else 'NOT met'})"
+    )
     print(
         f"target <= 0.5 writes/msg at batch size 100: {tracker_100.writes / n:.3f} "
         f"({'met' if tracker_100.writes / n <= 0.5 else 'NOT met'}); "

@@ -118,8 +118,6 @@ def chaos(
     # A killed invocation is logged with its traceback by the event source: expected here.
     logging.getLogger("local.event_source").setLevel(os.environ.get("CHAOS_LOG_LEVEL", "CRITICAL"))
     with embedded_aws() as aws:
-        from functions.tracker import handler as tracker_handler  # noqa: PLC0415 - after the environment
-
         sqs = aws.client("sqs")
         create_jobs_table(aws.client("dynamodb"), TABLE)
         queue_url, dlq_url = create_queue_with_dlq(sqs, QUEUE, visibility_timeout=VISIBILITY, max_receives=5)
@@ -137,6 +135,8 @@ def chaos(
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         ):
+            from functions.tracker import handler as tracker_handler  # noqa: PLC0415 - after the environment
+
             binding = TableBinding(TABLE, aws.region, aws.endpoint)
             mortal = MortalStore(DynamoJobStore(binding), plan.kill, seed)
             tracker = BatchTracker(cast(JobStore, mortal), DEFAULT_RULE)

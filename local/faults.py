@@ -2,7 +2,7 @@
 SDK and the service, so the project's code meets them exactly as it would in AWS.
 
 * DynamoDB throttling: a share of requests is answered ``ProvisionedThroughputExceededException``
-  (or ``TransactionConflictException`` for transactions) and not applied.
+  (``TransactionConflictException`` for transactions) and not applied.
 * Conditional-check conflicts: before a share of conditional writes of a job item, a competing
   writer really updates that item (its version moves on, its content does not), so the write's
   condition really fails, as when another tracker got there first.
@@ -84,9 +84,10 @@ class FaultyEdge:
     def _dynamodb(self, operation: str, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         plan = self.plan
         if self._chance(plan.throttle):
-            self.injected["throttled"] += 1
-            if operation == "TransactWriteItems":
+            if operation == "TransactWriteItems":  # how DynamoDB turns a transaction away
+                self.injected["transaction_conflicts"] += 1
                 return _error(start_response, "400 Bad Request", "TransactionConflictException", "injected")
+            self.injected["throttled"] += 1
             return _error(
                 start_response, "400 Bad Request", "ProvisionedThroughputExceededException", "injected"
             )
