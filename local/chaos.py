@@ -41,6 +41,8 @@ QUEUE = "chaos-output"
 # Longer than any invocation here (the stack: 181 s for a 30 s function); poison needs 5 of them.
 VISIBILITY = 6
 POISON = ['{"type": "ACTIVITY_STARTED", "data": 7}', "not json", '{"no": "type"}']
+# moto's SQS costs O(queue length) per send and receive: a bounded backlog keeps a big run linear.
+BACKLOG = 500
 # Each share hits that many DynamoDB requests (kills: store writes); enough that every kind of
 # fault happens many times in a CI-sized run, not so many that botocore's retries give up often.
 FAULTS = FaultPlan(throttle=0.1, conflict=0.1, lost_response=0.05, kill=0.03)
@@ -121,16 +123,12 @@ def chaos(
         sqs = aws.client("sqs")
         create_jobs_table(aws.client("dynamodb"), TABLE)
         queue_url, dlq_url = create_queue_with_dlq(sqs, QUEUE, visibility_timeout=VISIBILITY, max_receives=5)
-        for start in range(0, len(bodies), 10):
-            sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])],
-            )
         with environment(
             **{
                 env.JOBS_TABLE_NAME: TABLE,
                 env.DYNAMODB_ENDPOINT: aws.endpoint,
                 env.POWERTOOLS_SERVICE_NAME: "chaos",
+                env.POWERTOOLS_METRICS_NAMESPACE: "Chaos",  # as deployed: metrics flush at 100 values
                 env.POWERTOOLS_LOG_LEVEL: os.environ.get("CHAOS_LOG_LEVEL", "CRITICAL"),
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
@@ -153,7 +151,7 @@ def chaos(
                     for n in range(workers)
                 ]
                 aws.faults.inject(plan)
-                _consume(sqs, queue_url, sources)
+                _consume(sqs, queue_url, sources, bodies)
                 aws.faults.inject(FaultPlan())
             store = DynamoJobStore(binding)
             actual = {job_id: loaded.job for job_id, loaded in store.get_jobs(list(expected)).items()}
@@ -187,8 +185,9 @@ def chaos(
     return report
 
 
-def _consume(sqs: Any, queue_url: str, sources: list[SqsEventSource]) -> None:
-    """Run the pollers concurrently until the queue has stayed empty for 3 s."""
+def _consume(sqs: Any, queue_url: str, sources: list[SqsEventSource], bodies: list[str]) -> None:
+    """Send the stream as a busy stack does, over time (at most ``BACKLOG`` messages waiting), while
+    the pollers consume it concurrently; stop once all is sent and the queue stayed empty for 3 s."""
     stop = threading.Event()
 
     def poll(source: SqsEventSource) -> None:
@@ -199,17 +198,23 @@ def _consume(sqs: Any, queue_url: str, sources: list[SqsEventSource]) -> None:
     threads = [threading.Thread(target=poll, args=(s,)) for s in sources]
     for thread in threads:
         thread.start()
+    sent = 0
     idle_since = None
     while True:
         attributes = sqs.get_queue_attributes(
             QueueUrl=queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if (
-            int(attributes["ApproximateNumberOfMessages"])
-            + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-            == 0
-        ):
+        waiting = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+        while sent < len(bodies) and waiting < BACKLOG:
+            chunk = bodies[sent : sent + 10]
+            sqs.send_message_batch(
+                QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)]
+            )
+            sent, waiting = sent + len(chunk), waiting + len(chunk)
+        if sent == len(bodies) and waiting == 0:
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > 3:
                 break

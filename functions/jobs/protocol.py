@@ -159,6 +159,11 @@ def _reject_constant(name: str) -> float:
     raise PoisonMessage(PoisonReason.NON_FINITE_NUMBER, f"JSON literal {name} is not allowed")
 
 
+# CT's messages nest 6 levels at most (a probe result in an activity's result); a record nests them
+# a few levels deeper, well within what the serializers take.
+MAX_NESTING = 32
+
+
 def _loads(text: str) -> Any:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
@@ -299,9 +304,6 @@ def _from_scheduled(model: WorkflowScheduledMessage, common: dict[str, Any]) -> 
     )
 
 
-# CT's messages nest 6 levels at most (a probe result in an activity's result); a record nests them
-# a few levels deeper, well within what the serializers take.
-MAX_NESTING = 32
 _LEGACY_RESULT_KEYS = ("reason", "details", "progress", "duration", "done")
 
 

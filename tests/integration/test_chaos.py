@@ -17,6 +17,7 @@ def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_r
     assert report.mismatched == []  # every job equals the in-order reference
     assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison  # only poison
     assert report.parked_left == 0  # nothing left waiting for its WORKFLOW_SCHEDULED
+    assert report.failed_invocations == 0  # no invocation raised
 
 
 @pytest.mark.xdist_group("chaos-faults")
