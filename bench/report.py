@@ -120,9 +120,9 @@ a 5xx stops the run. Schemathesis runs every check on every operation of the run
 )
 
 CHAOS = Section(
-    "Chaos: 300 jobs, 4 concurrent trackers, duplicates, reordering, poison, AWS faults",
+    "Chaos: 100 jobs, 4 concurrent trackers, duplicates, reordering, poison, AWS faults",
     "local.chaos",
-    ("--jobs", "300", "--workers", "4"),
+    ("--jobs", "100", "--workers", "4"),
     ("--jobs", "40", "--workers", "4"),
     """`local.chaos`: every job's messages shuffled (displaced up to 30 positions), 20% duplicated,
 10% of the runs with WORKFLOW_SCHEDULED delivered last, poison among them; four tracker pollers

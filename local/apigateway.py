@@ -77,6 +77,8 @@ def request_parts(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
     """The headers (as API Gateway names them) and the raw body of a WSGI request."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
+    if "RAW_HEADERS" in environ:  # as sent (WSGI's names lose the difference between "-" and "_")
+        return dict(environ["RAW_HEADERS"]), raw
     headers = {
         name[5:].replace("_", "-").title(): value
         for name, value in environ.items()

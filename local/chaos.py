@@ -8,7 +8,7 @@ With ``--faults``, AWS's failures on top (local.faults): DynamoDB throttling, co
 conflicts with a competing writer, responses lost after the write landed, and invocations killed
 mid-batch (their messages come back after the visibility timeout). The same must hold.
 
-    python -m local.chaos [--jobs 300] [--workers 4] [--duplicates 0.2] [--seed 7] [--faults]
+    python -m local.chaos [--jobs 100] [--workers 4] [--duplicates 0.2] [--seed 7] [--faults]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def reference(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def chaos(
-    jobs: int = 300,
+    jobs: int = 100,
     workers: int = 4,
     duplicates: float = 0.2,
     seed: int = 7,
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--duplicates", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)

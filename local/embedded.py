@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
     wsgi.app = _SerializedDynamoDb(faults)
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process, not per server: start empty, and leave nothing behind for
+    # the next emulator in this process (a test module's stack, a second chaos run).
+    _reset(endpoint)
     try:
         with environment(
             **FAKE_CREDENTIALS,
@@ -86,4 +90,11 @@ def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
         ):
             yield EmbeddedAws(endpoint, region, faults)
     finally:
+        _reset(endpoint)
         server.stop()
+
+
+def _reset(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - moto's own endpoint
+        pass

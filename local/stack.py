@@ -90,8 +90,9 @@ class _QuietHandler(WSGIRequestHandler):
 
     def get_environ(self) -> dict[str, Any]:
         environ = super().get_environ()
-        # The path as sent, before WSGI decodes it: SigV4 signs the encoded form.
+        # The path and headers as sent, before WSGI decodes and renames them: SigV4 signs those.
         environ["RAW_URI"] = self.path
+        environ["RAW_HEADERS"] = list(self.headers.items())
         return environ
 
 
@@ -233,6 +234,19 @@ def _detach_moto_mappings() -> None:
                     resource.lambda_event_source_mappings.clear()
 
 
+def _forget_first_use_state() -> None:
+    """The handlers build their settings, clients and store at first use and keep them, as in a
+    Lambda sandbox; a new stack in the same process is a new sandbox."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("functions.") and module is not None:
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == name:
+                    value.cache_clear()
+    delivery = sys.modules.get("functions.notifier.delivery")
+    if delivery is not None:
+        delivery._secrets.update(at=0.0, values=[])
+
+
 @contextmanager
 def local_stack(
     *,
@@ -249,6 +263,8 @@ def local_stack(
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
+        _forget_first_use_state()  # another stack may have run in this process
+        stack.callback(_forget_first_use_state)
         aws = stack.enter_context(embedded_aws())
         session = boto3.Session(region_name=aws.region)
         deployment = deploy(cdk_out, STACK, session)

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from functions.api import handler as api
-from functions.api.service import ApiConfig, JobService
+from functions.api.service import JobService
 from functions.api.validation import check_fetchable_url, check_key
 from functions.jobs.errors import PoisonMessage
 from functions.jobs.rules import DEFAULT_RULE
@@ -22,13 +22,8 @@ from functions.store.memory import MemoryJobStore
 from local.apigateway import proxy_event, response_parts
 from local.ct_simulator import CtRun, Transcode, run_messages
 from local.event_source import LambdaContext
+from tests.builders import API_CONFIG
 
-CONFIG = ApiConfig(
-    client_name="SiteA",
-    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
-    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
-    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
-)
 # What DNS answers in the fuzzers: public names, and names an attacker points inside.
 DNS = {
     "media.example.com": ["93.184.216.34"],
@@ -245,7 +240,7 @@ class FuzzedApi:
 
     def __init__(self) -> None:
         self.queue = MemoryCommandQueue()
-        self.service = JobService(MemoryJobStore(), self.queue, CONFIG, DEFAULT_RULE, resolve=resolve)
+        self.service = JobService(MemoryJobStore(), self.queue, API_CONFIG, DEFAULT_RULE, resolve=resolve)
 
     def __enter__(self) -> FuzzedApi:
         api.app.dependency_overrides[api.get_service] = lambda: self.service

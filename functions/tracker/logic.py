@@ -19,7 +19,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from functions.jobs.errors import (
     JobTooLarge,
@@ -93,6 +93,17 @@ _Orphans = dict[RunKey, list[tuple[InboundMessage, OutputMessage]]]
 
 def _unavailable(exc: StorageUnavailable) -> Failure:
     return Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True)
+
+
+def _keeping_earlier_workflow_link(link: RunLink, entries: dict[RunKey, RunEntry]) -> RunLink:
+    """A re-run of a job may reuse its workflowId (SWF allows it once the earlier run closed): the
+    new run is linked by its runId, and the workflowId stays with the job's earlier run."""
+    if link.workflow_id is None:
+        return link
+    owner = entries.get(RunKey("workflow", link.workflow_id), RunEntry()).link
+    if owner is not None and owner.job_id == link.job_id and owner.run_id != link.run_id:
+        return replace(link, workflow_id=None)
+    return link
 
 
 class BatchTracker:
@@ -224,7 +235,11 @@ class BatchTracker:
         while True:
             current = loaded or LoadedJob(new_job(job_id), None)
             scheduled = self._scheduled_links(items)
-            new_links = [link for link in scheduled if link.run_id not in current.job.runs]
+            new_links = [
+                _keeping_earlier_workflow_link(link, entries)
+                for link in scheduled
+                if link.run_id not in current.job.runs
+            ]
             parked_seen = {
                 key: entries.get(key, RunEntry()).parked for link in new_links for key in link.lookup_keys()
             }

@@ -22,14 +22,9 @@ from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
 from local.apigateway import call, proxy_event, response_parts
 from local.event_source import LambdaContext
-from tests.builders import act, parsed, scheduled
+from tests.builders import API_CONFIG, act, parsed, scheduled
 
-CONFIG = ApiConfig(
-    client_name="SiteA",
-    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
-    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
-    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
-)
+CONFIG = API_CONFIG
 PUBLIC_DNS = {
     "media.example.com": ["93.184.216.34"],
     "hooks.example.com": ["93.184.216.35"],

@@ -4,29 +4,24 @@ the API Gateway proxy emulation) with the in-memory store and queue: every check
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from functions.api import handler as api
-from functions.api.service import ApiConfig, JobService
+from functions.api.service import JobService
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryCommandQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
+from tests.builders import API_CONFIG
 from tests.schemas import for_generation
 
 # Stack options that refuse schema-valid requests (custom commands, URLs to private hosts) are on:
 # their refusals depend on the stack's configuration, not on the schema, and test_api.py tests them.
-CONFIG = ApiConfig(
-    client_name="SiteA",
-    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
-    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
-    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
-    allow_private_urls=True,
-    allow_custom_cmd=True,
-)
+CONFIG = replace(API_CONFIG, allow_private_urls=True, allow_custom_cmd=True)
 
 
 def _no_dns(host: str) -> list[str]:

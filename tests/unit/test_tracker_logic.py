@@ -147,6 +147,21 @@ def test_a_run_claimed_by_another_job_is_rejected():
     assert store.jobs[JOB_ID].job.runs[RUN_ID].activities[V].status.value == "STARTED"
 
 
+def test_a_rerun_reusing_its_workflow_id_is_linked_by_its_run_id():
+    # Found by the fuzzers: the second run's workflowId link was already the job's, so every save
+    # conflicted and the run was retried until it was dead-lettered.
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([scheduled(1)]))
+    rerun = track.track(
+        inbound([scheduled(5, run_id="run-2"), act(M.ACTIVITY_STARTED, V, 6, run_id="run-2")])
+    )
+    assert rerun.failures == {} and rerun.applied == 2
+    assert set(store.jobs[JOB_ID].job.runs) == {RUN_ID, "run-2"}
+    assert store.entries[RunKey("run", "run-2")].link == RunLink("run-2", JOB_ID, None)
+    assert store.entries[RunKey("workflow", WORKFLOW_ID)].link == RunLink(RUN_ID, JOB_ID, WORKFLOW_ID)
+
+
 def test_an_unknown_type_for_an_unknown_job_is_rejected():
     report = tracker(MemoryJobStore()).track(
         inbound([{"time": 1, "type": "JOB_STARTED", "job_id": "nobody"}])
