@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
 import os
 import time
@@ -27,9 +26,6 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.jobs.rules import DEFAULT_RULE
-from functions.store.memory import MemoryJobStore
-from functions.tracker.logic import BatchTracker, InboundMessage
 from tests import hostile
 
 
@@ -39,24 +35,6 @@ class FuzzRun:
     examples: int
     outcomes: Counter[str]
     seconds: float
-
-
-def _tracker_outcome(body: str) -> str:
-    store = MemoryJobStore()
-    for message in hostile.VALID_RUN:
-        BatchTracker(store, DEFAULT_RULE).track([InboundMessage("ok", json.dumps(message), 1.0)])
-    report = BatchTracker(store, DEFAULT_RULE).track([InboundMessage("m", body, 1_700_000_000.0)])
-    failure = report.failures.get("m")
-    if failure is None:
-        return "applied or parked"
-    if failure.retryable or not failure.detail:
-        raise AssertionError(f"{failure} for {body[:200]!r}")
-    return f"rejected {failure.reason}"
-
-
-def _submit_outcome(body: bytes) -> str:
-    with hostile.FuzzedApi() as api:
-        return api.submit_outcome(body)
 
 
 def fuzz(
@@ -84,8 +62,8 @@ def fuzz_all(examples: int) -> list[FuzzRun]:
             bodies: Any = hostile.submit_bodies()
             return [
                 fuzz("output-message parser", messages, hostile.parse_outcome, examples),
-                fuzz("tracker (parser + machine + store)", messages, _tracker_outcome, examples),
-                fuzz("job API: POST /jobs", bodies, _submit_outcome, examples),
+                fuzz("tracker (parser + machine + store)", messages, hostile.track_outcome, examples),
+                fuzz("job API: POST /jobs", bodies, hostile.submit_outcome, examples),
             ]
     finally:
         logging.disable(logging.NOTSET)

@@ -19,6 +19,7 @@ from functions.jobs.errors import PoisonMessage
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryCommandQueue
 from functions.store.memory import MemoryJobStore
+from functions.tracker.logic import BatchTracker, InboundMessage
 from local.apigateway import proxy_event, response_parts
 from local.ct_simulator import CtRun, Transcode, run_messages
 from local.event_source import LambdaContext
@@ -233,6 +234,26 @@ def parse_outcome(body: str) -> str:
             raise AssertionError(f"poison without a detail: {body[:200]!r}") from poison
         return f"poison {poison.reason.value}"
     return f"parsed {message.type.value}"
+
+
+def track_outcome(body: str) -> str:
+    """The message tracked onto a job that exists (so fuzzed messages can land on it)."""
+    store = MemoryJobStore()
+    tracker = BatchTracker(store, DEFAULT_RULE)
+    for message in VALID_RUN:
+        tracker.track([InboundMessage("ok", json.dumps(message), 1.0)])
+    failure = tracker.track([InboundMessage("m", body, 1_700_000_000.0)]).failures.get("m")
+    if failure is None:
+        return "applied or parked"
+    # In memory nothing is temporarily unavailable: a retryable failure would be a defect.
+    if failure.retryable or not failure.reason or not failure.detail:
+        raise AssertionError(f"{failure} for {body[:200]!r}")
+    return f"rejected {failure.reason}"
+
+
+def submit_outcome(body: bytes) -> str:
+    with FuzzedApi() as api:
+        return api.submit_outcome(body)
 
 
 class FuzzedApi:
