@@ -32,7 +32,7 @@ from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.ct_simulator import disturb, interleave, random_run, run_messages
 from local.embedded import embedded_aws, environment
-from local.event_source import SqsEventSource
+from local.event_source import SqsEventSource, dropping_disabled_metrics
 from local.faults import FaultPlan, MortalStore, surviving
 from local.resources import create_jobs_table, create_queue_with_dlq
 
@@ -144,7 +144,7 @@ def chaos(
                     SqsEventSource(
                         sqs,
                         queue_url,
-                        surviving(tracker_handler.handler),
+                        surviving(dropping_disabled_metrics(tracker_handler.handler)),
                         batch_size=10,
                         function_name=f"tracker-{n}",
                     )

@@ -15,6 +15,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local.faults import FaultyEdge
+from local.moto_speedups import faster_moto
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -67,6 +68,11 @@ class _SerializedDynamoDb:
 @contextmanager
 def embedded_aws(region: str = "us-east-1") -> Iterator[EmbeddedAws]:
     """Start moto's server and point every AWS SDK call of this process at it."""
+    with faster_moto():
+        yield from _serving(region)
+
+
+def _serving(region: str) -> Iterator[EmbeddedAws]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

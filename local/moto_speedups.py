@@ -1,24 +1,34 @@
-"""A faster rollback for moto's DynamoDB transactions (at moto's edge; project code is unchanged).
+"""Faster moto for long local runs (at moto's edge; project code is unchanged, moto's semantics kept).
 
-moto deep-copies every table a ``TransactWriteItems`` touches before running it, so that it can
-roll back on failure: the cost of a transaction grows with the size of the table, which makes
-long local runs and benchmarks quadratic. This keeps moto's own implementation and rollback
-semantics but snapshots only the items the transaction touches (and the stream records it adds),
-and puts them back if the transaction fails.
+* DynamoDB: moto deep-copies every table a ``TransactWriteItems`` touches before running it, so
+  that it can roll back on failure: the cost of a transaction grows with the size of the table,
+  which makes long runs quadratic. ``item_level_transaction_rollback`` keeps moto's implementation
+  and rollback semantics but snapshots only the items the transaction touches (and the stream
+  records it adds), and puts them back if the transaction fails.
+* SQS: moto asks a naive UTC ``datetime`` for the time several times per message in the queue
+  on every send and receive, and checks each received message's retention by computing all the
+  queue's attributes (three passes over the queue per message). ``fast_sqs`` gives moto's SQS the
+  same clock from ``time.time()`` and reads the retention period from the queue itself.
+* The server: moto lists its package directory on disk for every request to find the service;
+  ``cached_service_names`` lists it once.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+from moto import backends
+from moto.core import utils as moto_utils
 from moto.dynamodb import models
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.sqs import models as sqs_models
 
 _Snapshot = tuple[Table, DynamoType, DynamoType | None, Item | None]
 
@@ -78,4 +88,47 @@ def item_level_transaction_rollback() -> Iterator[None]:
             raise
 
     with mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact_write_items):
+        yield
+
+
+def _unix_time(dt: Any = None) -> float:
+    return time.time() if dt is None else moto_utils.unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return time.time() * 1000.0 if dt is None else moto_utils.unix_time_millis(dt)
+
+
+def _within_retention(self: Any, queue_name: str, message: Any) -> bool:
+    retention_period = self.get_queue(queue_name).message_retention_period
+    return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+
+@contextmanager
+def fast_sqs() -> Iterator[None]:
+    with (
+        mock.patch.object(sqs_models, "unix_time", _unix_time),
+        mock.patch.object(sqs_models, "unix_time_millis", _unix_time_millis),
+        mock.patch.object(
+            sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", _within_retention
+        ),
+    ):
+        yield
+
+
+@contextmanager
+def cached_service_names() -> Iterator[None]:
+    names = tuple(backends.list_of_moto_modules())
+
+    def listed_once() -> tuple[str, ...]:  # a function, not a Mock: a Mock records every call
+        return names
+
+    with mock.patch.object(backends, "list_of_moto_modules", listed_once):
+        yield
+
+
+@contextmanager
+def faster_moto() -> Iterator[None]:
+    """Every speed-up here, for an embedded moto server's lifetime."""
+    with item_level_transaction_rollback(), fast_sqs(), cached_service_names():
         yield

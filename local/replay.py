@@ -27,7 +27,7 @@ from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
 from local.ct_simulator import expected_status
 from local.embedded import embedded_aws, environment
-from local.event_source import SqsEventSource
+from local.event_source import SqsEventSource, dropping_disabled_metrics
 from local.resources import create_jobs_table, create_queue_with_dlq
 from local.samples import RUNS, SAMPLE
 
@@ -77,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"sent {len(lines)} messages from {args.stream} to the local output queue", file=sys.stderr)
 
-        source = SqsEventSource(sqs, queue_url, handler, batch_size=args.batch_size, function_name="tracker")
+        source = SqsEventSource(
+            sqs,
+            queue_url,
+            dropping_disabled_metrics(handler),
+            batch_size=args.batch_size,
+            function_name="tracker",
+        )
         began = time.monotonic()
         while _messages_left(sqs, queue_url):
             source.drain()

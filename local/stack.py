@@ -35,7 +35,7 @@ from engine.worker import Worker
 from functions import env
 from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
-from local.event_source import DynamoStreamEventSource, SqsEventSource
+from local.event_source import DynamoStreamEventSource, SqsEventSource, dropping_disabled_metrics
 from local.gateway import Gateway, routes_from_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +153,7 @@ def _queue_url(deployment: Any, logical_id: str) -> str:
 
 def _handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
     module, name = dotted.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return dropping_disabled_metrics(getattr(importlib.import_module(module), name))
 
 
 def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: threading.Event) -> None:

@@ -1,18 +1,22 @@
-"""The benchmark's faster transaction rollback for moto keeps moto's semantics."""
+"""The local runs' faster moto (local.moto_speedups) keeps moto's semantics: each behaviour is
+checked with moto as it is and with the speed-up."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
+from typing import Any
 
 import boto3
 import pytest
+from moto.sqs.models import sqs_backends
 
 from functions.jobs.errors import RunClaimed
 from functions.jobs.protocol import RunLink
 from functions.store.base import LoadedJob
 from functions.store.dynamo import DynamoJobStore
-from local.moto_speedups import item_level_transaction_rollback
+from local.moto_speedups import fast_sqs, item_level_transaction_rollback
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, record, scheduled
 from tests.integration.conftest import REGION
 
@@ -53,6 +57,49 @@ def test_a_failed_transaction_leaves_items_and_stream_as_they_were(
     again = record([scheduled(3, job_id="second")])
     store.save_job(LoadedJob(again, None), again, [], {}, 3.0)  # the table still works
     assert list(store.get_jobs(["second"])) == ["second"]
+
+
+@pytest.fixture(params=["moto's SQS", "fast SQS"])
+def sqs(aws: None, request: pytest.FixtureRequest) -> Iterator[Any]:
+    with fast_sqs() if request.param == "fast SQS" else nullcontext():
+        yield boto3.client("sqs", region_name=REGION)
+
+
+def _counts(sqs: Any, url: str) -> dict[str, str]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=[*names, "ApproximateNumberOfMessagesDelayed"]
+    )
+    return dict(attributes["Attributes"])
+
+
+def test_sqs_visibility_delay_and_counts_are_moto_s(sqs: Any):
+    url = sqs.create_queue(QueueName="speed")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+    assert _counts(sqs, url) == {
+        "ApproximateNumberOfMessages": "1",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+        "ApproximateNumberOfMessagesDelayed": "1",
+    }
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1)["Messages"]
+    assert [m["Body"] for m in received] == ["now"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    assert _counts(sqs, url)["ApproximateNumberOfMessagesNotVisible"] == "1"
+    time.sleep(1.1)  # the visibility timeout and the delay both end
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in again) == ["later", "now"]
+
+
+def test_sqs_messages_past_retention_are_never_received(sqs: Any):
+    url = sqs.create_queue(QueueName="old", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="fresh")
+    sqs.send_message(QueueUrl=url, MessageBody="stale")
+    queue = sqs_backends["123456789012"][REGION].queues["old"]
+    stale = next(m for m in queue._messages if m.body == "stale")  # moto's state, to age it
+    stale.sent_timestamp -= 61_000
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in received] == ["fresh"]
 
 
 def _link(job_id: str) -> RunLink:
