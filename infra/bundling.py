@@ -43,14 +43,14 @@ PRUNED = (
     # The API serves /openapi.json; it never serves Swagger UI's 1.7 MB of JavaScript and CSS.
     "aws_lambda_powertools/event_handler/openapi/swagger_ui",
     # Powertools utilities no function uses (batch, data_classes, parser, typing, validation and
-    # jmespath_utils stay: batch and the event handler import them).
+    # jmespath_utils stay: batch and the event handler import them; parameters: the webhook
+    # secrets).
     "aws_lambda_powertools/utilities/auth_alpha",
     "aws_lambda_powertools/utilities/circuit_breaker",
     "aws_lambda_powertools/utilities/data_masking",
     "aws_lambda_powertools/utilities/feature_flags",
     "aws_lambda_powertools/utilities/idempotency",
     "aws_lambda_powertools/utilities/kafka",
-    "aws_lambda_powertools/utilities/parameters",
     "aws_lambda_powertools/utilities/streaming",
     # pydantic's copy of its 1.x API (only ``import pydantic.v1`` loads it).
     "pydantic/v1",

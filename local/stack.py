@@ -27,6 +27,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 from botocore.credentials import Credentials
 
 from engine.activities import EngineOptions
@@ -242,9 +243,7 @@ def _forget_first_use_state() -> None:
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == name:
                     value.cache_clear()
-    delivery = sys.modules.get("functions.notifier.delivery")
-    if delivery is not None:
-        delivery._secrets.update(at=0.0, values=[])
+    parameters.clear_caches()  # Powertools' cached secrets and their clients
 
 
 @contextmanager

@@ -40,22 +40,21 @@ class DeliveryFailed(RuntimeError):
 
 
 @cache
-def _clients() -> tuple[Any, Any]:
+def _sqs() -> Any:
     import boto3  # noqa: PLC0415
 
-    return boto3.client("sqs"), boto3.client("secretsmanager")
-
-
-_secrets: dict[str, Any] = {"at": 0.0, "values": []}
+    return boto3.client("sqs")
 
 
 def secrets() -> list[str]:
-    """The active signing secrets (a rotation keeps two), from Secrets Manager, cached briefly."""
-    if time.monotonic() - _secrets["at"] > SECRETS_CACHE_SECONDS or not _secrets["values"]:
-        value = _clients()[1].get_secret_value(SecretId=os.environ[env.WEBHOOK_SECRET_ARN])["SecretString"]
-        parsed = json.loads(value) if value.strip().startswith("[") else [value]
-        _secrets.update(at=time.monotonic(), values=[str(s) for s in parsed])
-    return list(_secrets["values"])
+    """The active signing secrets, from Secrets Manager: one string, or a JSON list of them while
+    a rotation keeps two. Powertools caches the value for ``SECRETS_CACHE_SECONDS``, so a rotation
+    is signed with within that time."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - boto3 at first use
+
+    value = parameters.get_secret(os.environ[env.WEBHOOK_SECRET_ARN], max_age=SECRETS_CACHE_SECONDS)
+    parsed = json.loads(value) if value.strip().startswith("[") else [value]
+    return [str(secret) for secret in parsed]
 
 
 def deliver(url: str, event: dict[str, Any], *, allow_private: bool, now: int) -> int:
@@ -99,7 +98,7 @@ def handle_record(record: SQSRecord) -> None:
         metrics.add_metric(name="WebhooksDelivered", unit=MetricUnit.Count, value=1)
         return
     delay = backoff_seconds(attempt, random.random())  # noqa: S311 - jitter, not security
-    _clients()[0].change_message_visibility(
+    _sqs().change_message_visibility(
         QueueUrl=queue_url,
         ReceiptHandle=record.receipt_handle,
         VisibilityTimeout=delay,

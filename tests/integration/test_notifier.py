@@ -4,9 +4,11 @@ and into signed webhooks a local receiver verifies."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 from standardwebhooks.webhooks import Webhook
 
@@ -69,7 +72,7 @@ def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", hooks)
     monkeypatch.setenv("PROGRESS_STEP", "25")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
-    caches = (notifier._clients, notifier._settings, delivery._clients, delivery._settings)
+    caches = (notifier._clients, notifier._settings, delivery._sqs, delivery._settings)
     for cached in caches:
         cached.cache_clear()
     yield seen
@@ -151,7 +154,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     arn = secrets.create_secret(Name="webhook-secrets", SecretString=json.dumps([SECRET]))["ARN"]
     monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the receiver is on localhost
-    delivery._secrets.update(at=0.0, values=[])
+    parameters.clear_caches()  # a secret cached by an earlier test is another account's
     Receiver.failures, Receiver.stalls, Receiver.received, Receiver.accepted = 0, 0, [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -221,6 +224,35 @@ def test_a_receiver_that_times_out_gets_the_same_event_again_until_it_answers_in
     ids = {{k.lower(): v for k, v in headers.items()}["webhook-id"] for headers, _ in Receiver.received}
     assert len(ids) == 1 and len({json.loads(body)["id"] for _, body in Receiver.received}) == 1
     assert boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue).get("Messages") is None
+
+
+def test_a_rotated_secret_signs_once_the_cached_one_expires_and_both_verify(
+    invoke_tracker, stream_records, bus, receiver, monkeypatch
+):
+    monkeypatch.setenv("WEBHOOK_URLS", receiver)
+    monkeypatch.setattr(delivery, "SECRETS_CACHE_SECONDS", 1)
+    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)
+    invoke_tracker(sqs_event(run_messages(CtRun("job-r", "run-r", "wf-r"))[:1]))
+    notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
+    queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
+    Receiver.failures = 2
+    delivery.handler(_deliveries(queue, 1), LambdaContext(function_name="delivery"))
+    rotated = "whsec_" + base64.b64encode(b"the next secret, 24 bytes").decode()
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=json.dumps([rotated, SECRET])
+    )
+    delivery.handler(_deliveries(queue, 2), LambdaContext(function_name="delivery"))  # still cached
+    time.sleep(1.1)
+    delivery.handler(_deliveries(queue, 3), LambdaContext(function_name="delivery"))
+    signatures = [
+        {k.lower(): v for k, v in headers.items()}["webhook-signature"].split()
+        for headers, _ in Receiver.received
+    ]
+    assert [len(s) for s in signatures] == [1, 1, 2]
+    ((headers, body),) = Receiver.accepted
+    lowered = {k.lower(): v for k, v in headers.items()}
+    signed = {k: lowered[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    assert Webhook(rotated).verify(body, signed) == Webhook(SECRET).verify(body, signed)
 
 
 def test_an_unsafe_webhook_url_is_dropped_not_retried(
