@@ -243,7 +243,7 @@ def _forget_first_use_state() -> None:
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == name:
                     value.cache_clear()
-    parameters.clear_caches()  # Powertools' cached secrets and their clients
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools' cached secrets, clients
 
 
 @contextmanager
