@@ -272,10 +272,14 @@ class JobApi(Construct):
                 "method.request.querystring.nextToken": False,
             },
         )
-        job.add_resource("cancel").add_method(
-            "POST", integration, request_validator=parameters, request_parameters=job_id
-        )
-        api.root.add_resource("openapi.json").add_method("GET", integration, request_validator=parameters)
+        cancel = job.add_resource("cancel")
+        cancel.add_method("POST", integration, request_validator=parameters, request_parameters=job_id)
+        openapi = api.root.add_resource("openapi.json")
+        openapi.add_method("GET", integration, request_validator=parameters)
+        # A method a route does not declare reaches the handler (authorized like the others), which
+        # answers 405 with Allow; without it API Gateway answers 403 "Missing Authentication Token".
+        for resource in (jobs, job, events, cancel, openapi):
+            resource.add_method("ANY", integration, request_validator=parameters)
 
     @property
     def url(self) -> str:

@@ -96,7 +96,11 @@ class Gateway:
         if full_path != prefix and not full_path.startswith(prefix + "/"):
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         path = full_path[len(prefix) :] or "/"
-        route = next((r for r in self._routes if r.method == method and r.pattern.match(path)), None)
+        # API Gateway prefers a resource's own method to its ANY method.
+        matching = [r for r in self._routes if r.pattern.match(path)]
+        route = next((r for r in matching if r.method == method), None) or next(
+            (r for r in matching if r.method == "ANY"), None
+        )
         if route is None:
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         headers, raw = request_parts(environ)

@@ -160,6 +160,13 @@ def test_requests_without_a_valid_signature_are_refused(stack: LocalStack, api: 
     assert api.list(limit=1)["items"] is not None  # a signed request goes through
 
 
+def test_a_signed_request_with_a_method_a_route_does_not_declare_gets_405_naming_the_allowed(api: JobsClient):
+    with pytest.raises(ApiError) as refused:
+        api._call("DELETE", "/jobs/any-job")  # the client has no such call: its signed transport
+    assert (refused.value.status, refused.value.code) == (405, "METHOD_NOT_ALLOWED")
+    assert refused.value.message == "use GET"
+
+
 def test_the_cli_submits_watches_and_lists_like_the_client(stack: LocalStack, s3, tmp_path: Path):
     import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415

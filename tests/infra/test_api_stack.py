@@ -20,8 +20,19 @@ API = "functions.api.handler.handler"
 
 def test_every_method_is_authorized_with_iam(resources):
     methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert len(methods) == 6
+    assert len(methods) == 6 + 5  # the routes, and an ANY method on each of the five resources
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
+
+
+def test_every_resource_sends_the_methods_it_does_not_declare_to_the_handler(resources):
+    methods = of_type(resources, "AWS::ApiGateway::Method").values()
+    with_routes = {
+        ref(m["Properties"]["ResourceId"]) for m in methods if m["Properties"]["HttpMethod"] != "ANY"
+    }
+    with_any = [ref(m["Properties"]["ResourceId"]) for m in methods if m["Properties"]["HttpMethod"] == "ANY"]
+    assert sorted(with_any) == sorted(with_routes)
+    integrations = {json.dumps(m["Properties"]["Integration"], sort_keys=True) for m in methods}
+    assert len(integrations) == 1  # the same proxy integration: the handler answers 405 with Allow
 
 
 def test_every_method_is_validated_and_job_bodies_against_the_models_schema(resources):
