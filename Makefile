@@ -35,9 +35,9 @@ run: $(STAMP) ## The main job: the whole stack locally (moto) and a real sample 
 up: $(STAMP) ## The local stack, kept running: prints the API endpoint, region and credentials
 	$(PY) -m local.run --serve
 
-chaos: $(STAMP) ## The chaos run at bench size: 100 jobs, 4 concurrent trackers, duplicates, poison; then with AWS faults (minutes)
-	$(PY) -m local.chaos --jobs 100 --workers 4
-	$(PY) -m local.chaos --jobs 100 --workers 4 --faults
+chaos: $(STAMP) ## The chaos run at bench size: 300 jobs, 4 concurrent trackers, duplicates, poison; then with AWS faults (minutes)
+	$(PY) -m local.chaos --jobs 300 --workers 4
+	$(PY) -m local.chaos --jobs 300 --workers 4 --faults
 
 replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay

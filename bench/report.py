@@ -120,11 +120,13 @@ a 5xx stops the run. Schemathesis runs every check on every operation of the run
 )
 
 CHAOS = Section(
-    "Chaos: 100 jobs, 4 concurrent trackers, duplicates, reordering, poison, AWS faults",
+    "Chaos: 300 jobs, 4 concurrent trackers, duplicates, reordering, poison, AWS faults",
     "local.chaos",
-    ("--jobs", "100", "--workers", "4"),
+    ("--jobs", "300", "--workers", "4"),
     ("--jobs", "40", "--workers", "4"),
-    """`local.chaos`: every job's messages shuffled (displaced up to 30 positions), 20% duplicated,
+    """`local.chaos`: generated jobs' streams plus three the engine emits for real work on
+generated media at the start of the run (four outputs completed, a corrupt input, one output
+failed); every job's messages shuffled (displaced up to 30 positions), 20% duplicated,
 10% of the runs with WORKFLOW_SCHEDULED delivered last, poison among them; four tracker pollers
 against moto in server mode through the local SQS event source (6 s visibility timeout, DLQ after
 5 receives). With faults (`local.faults`): 10% of DynamoDB requests throttled, 10% of conditional
@@ -153,8 +155,9 @@ def run(module: str, arguments: tuple[str, ...]) -> tuple[str, float]:
 
 def chaos_table(arguments: tuple[str, ...]) -> tuple[str, float]:
     lines = [
-        "| run | jobs | messages | duplicates | poison | invocations | died | faults injected | "
-        "jobs unlike the reference | good messages dead-lettered | parked left | seconds | msgs/s |",
+        "| run | jobs (engine-recorded) | messages | duplicates | poison | invocations | died | "
+        "faults injected | jobs unlike the reference | good messages dead-lettered | parked left | "
+        "seconds | msgs/s |",
         "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
@@ -165,7 +168,8 @@ def chaos_table(arguments: tuple[str, ...]) -> tuple[str, float]:
         report = json.loads(output[output.rindex("\n{\n") + 1 :] if "\n{\n" in output else output)
         faults = ", ".join(f"{k} {v}" for k, v in report["faults"].items()) or "-"
         lines.append(
-            f"| {label} | {report['jobs']} | {report['messages']} | {report['duplicates']} | "
+            f"| {label} | {report['jobs']} ({len(report['engine_jobs'])}) | {report['messages']} | "
+            f"{report['duplicates']} | "
             f"{report['poison']} | {report['invocations']} | {report['failed_invocations']} | {faults} | "
             f"{len(report['mismatched'])} | {len(report['unexpected_dead_letters'])} | "
             f"{report['parked_left']} | {report['seconds']:.0f} | "

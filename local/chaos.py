@@ -1,14 +1,17 @@
-"""A chaos run of the tracker: hundreds of jobs' message streams as a busy CPE stack and SQS
-deliver them (interleaved, duplicated, displaced, some runs' WORKFLOW_SCHEDULED last, poison among
-them), consumed by several concurrent tracker pollers against moto in server mode through the local
-SQS event source (visibility timeout, partial batch failures, redrive to the DLQ). Every final job
-must equal the in-order reference, only the poison may be dead-lettered, nothing may stay parked.
+"""A chaos run of the tracker: hundreds of jobs' message streams (generated as the tracker's
+property tests generate them, plus a few the engine really emits, recorded at the start of the run
+from real work on generated media) as a busy CPE stack and SQS deliver them (interleaved,
+duplicated, displaced, some runs' WORKFLOW_SCHEDULED last, poison among them), consumed by several
+concurrent tracker pollers against moto in server mode through the local SQS event source
+(visibility timeout, partial batch failures, redrive to the DLQ). Every final job must equal the
+in-order reference, only the poison may be dead-lettered, nothing may stay parked.
 
 With ``--faults``, AWS's failures on top (local.faults): DynamoDB throttling, conditional-check
 conflicts with a competing writer, responses lost after the write landed, and invocations killed
 mid-batch (their messages come back after the visibility timeout). The same must hold.
 
-    python -m local.chaos [--jobs 100] [--workers 4] [--duplicates 0.2] [--seed 7] [--faults]
+    python -m local.chaos [--jobs 300] [--workers 4] [--duplicates 0.2] [--seed 7] [--faults]
+                          [--no-engine]
 """
 
 from __future__ import annotations
@@ -18,19 +21,27 @@ import json
 import logging
 import os
 import random
+import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from unittest import mock
 
+from engine.activities import EngineOptions
+from engine.reporting import RunReporter
+from engine.storage import Storage
+from engine.workflow import new_run_id, new_workflow_id, run_job
 from functions import env
 from functions.jobs.rules import DEFAULT_RULE
 from functions.store.base import JobStore, TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
-from local.ct_simulator import disturb, interleave, random_run, run_messages
+from local import sample_media
+from local.ct_simulator import disturb, interleave, job_input, random_run, run_messages
 from local.embedded import embedded_aws, environment
 from local.event_source import SqsEventSource, dropping_disabled_metrics
 from local.faults import FaultPlan, MortalStore, surviving
@@ -46,11 +57,13 @@ BACKLOG = 500
 # Each share hits that many DynamoDB requests (kills: store writes); enough that every kind of
 # fault happens many times in a CI-sized run, not so many that botocore's retries give up often.
 FAULTS = FaultPlan(throttle=0.1, conflict=0.1, lost_response=0.05, kill=0.03)
+ENGINE_BUCKET = "chaos-media"
 
 
 @dataclass
 class ChaosReport:
     jobs: int
+    engine_jobs: dict[str, str]  # the recorded engine runs' jobs, and the status each must end in
     messages: int
     duplicates: int
     poison: int
@@ -74,10 +87,54 @@ class ChaosReport:
         )
 
 
-def build(jobs: int, duplicates: float, seed: int) -> tuple[list[list[dict[str, Any]]], list[str]]:
-    """(each run's messages in sending order, as sent, the disturbed stream as SQS bodies)."""
+def engine_runs(s3: Any, workdir: Path) -> list[list[dict[str, Any]]]:
+    """The messages the engine sends for real work on generated media in S3, one list per run: four
+    outputs completed (progress, transfers, HLS, thumbnails, audio), a corrupt input, and a job one
+    of whose outputs fails while the other completes."""
+    s3.create_bucket(Bucket=ENGINE_BUCKET)
+    s3.upload_file(str(sample_media.video(workdir / "clip.mp4", seconds=3)), ENGINE_BUCKET, "in/clip.mp4")
+    s3.upload_file(str(sample_media.corrupt(workdir / "bad.mp4")), ENGINE_BUCKET, "in/bad.mp4")
+
+    def output(kind: str, file: str, **settings: Any) -> dict[str, Any]:
+        return {"type": kind, "bucket": ENGINE_BUCKET, "file": file, **settings}
+
+    jobs = {
+        "engine-completed": (
+            "/in/clip.mp4",
+            [
+                output("VIDEO", "/out/1/clip.mp4", preset="360p-16.9-generic"),
+                output("VIDEO", "/out/1/clip.m3u8", preset="hls400k-generic"),
+                output("THUMB", "/out/1/thumb.jpg", mode="intervals", intervals=1),
+                output("AUDIO", "/out/1/clip.m4a"),
+            ],
+        ),
+        "engine-corrupt-input": ("/in/bad.mp4", [output("VIDEO", "/out/2/bad.mp4")]),
+        "engine-one-output-failed": (
+            "/in/clip.mp4",
+            [output("IMAGE", "/out/3/still.jpg"), output("THUMB", "/out/3/thumb.jpg", snapshot_sec=1)],
+        ),
+    }
+    options = EngineOptions(encoder_preset="ultrafast", work_dir=workdir)
+    runs = []
+    for job_id, (source, outputs) in jobs.items():
+        data = job_input(job_id, as_list=True, bucket=ENGINE_BUCKET)
+        data["input_asset"] = {"type": "VIDEO", "bucket": ENGINE_BUCKET, "file": source}
+        data["output_assets"] = outputs
+        sent: list[dict[str, Any]] = []
+        reporter = RunReporter(job_id, new_run_id(), new_workflow_id(), sent.append, progress_interval=0.2)
+        run_job(data, reporter, Storage(s3), options)
+        runs.append(sent)
+    return runs
+
+
+def build(
+    jobs: int, duplicates: float, seed: int, recorded: Sequence[list[dict[str, Any]]] = ()
+) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """(each run's messages in sending order, as sent, the disturbed stream as SQS bodies): ``jobs``
+    generated runs and the ``recorded`` ones."""
     rng = random.Random(seed)
     generated = [run_messages(random_run(rng, index, 1_700_000_000.0)) for index in range(jobs)]
+    generated += recorded
     # Interleaving stamps each message with its sending time: the reference takes those bodies.
     stream = interleave(generated, concurrency=min(50, jobs), rng=rng, start=1_700_000_000.0)
     by_run: dict[str, list[dict[str, Any]]] = {}
@@ -106,20 +163,23 @@ def reference(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {job_id: loaded.job for job_id, loaded in store.get_jobs(job_ids).items()}
 
 
-def chaos(
-    jobs: int = 100,
+def chaos(  # noqa: PLR0917 - the command line's options, in its order
+    jobs: int = 300,
     workers: int = 4,
     duplicates: float = 0.2,
     seed: int = 7,
     faults: FaultPlan | None = None,
+    engine: bool = True,
 ) -> ChaosReport:
     plan = faults or FaultPlan()
-    runs, bodies = build(jobs, duplicates, seed)
-    expected = reference(runs)
-    started = time.monotonic()
     # A killed invocation is logged with its traceback by the event source: expected here.
     logging.getLogger("local.event_source").setLevel(os.environ.get("CHAOS_LOG_LEVEL", "CRITICAL"))
     with embedded_aws() as aws:
+        with tempfile.TemporaryDirectory() as workdir:
+            recorded = engine_runs(aws.client("s3"), Path(workdir)) if engine else []
+        runs, bodies = build(jobs, duplicates, seed, recorded)
+        expected = reference(runs)
+        started = time.monotonic()
         sqs = aws.client("sqs")
         create_jobs_table(aws.client("dynamodb"), TABLE)
         queue_url, dlq_url = create_queue_with_dlq(sqs, QUEUE, visibility_timeout=VISIBILITY, max_receives=5)
@@ -168,7 +228,8 @@ def chaos(
             ExpressionAttributeValues={":p": {"S": "PARKED"}},
         )["Count"]
     report = ChaosReport(
-        jobs=jobs,
+        jobs=jobs + len(recorded),
+        engine_jobs={run[0]["jobId"]: expected[run[0]["jobId"]].status.value for run in recorded},
         messages=len(bodies),
         duplicates=len(bodies) - sum(len(r) for r in runs) - max(1, jobs // 50),
         poison=max(1, jobs // 50),
@@ -230,13 +291,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--duplicates", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--faults", action="store_true", help=f"inject AWS's failures too: {FAULTS}")
+    parser.add_argument(
+        "--no-engine", action="store_true", help="no recorded engine runs, generated ones only"
+    )
     args = parser.parse_args(argv)
-    report = chaos(args.jobs, args.workers, args.duplicates, args.seed, FAULTS if args.faults else None)
+    report = chaos(
+        args.jobs,
+        args.workers,
+        args.duplicates,
+        args.seed,
+        FAULTS if args.faults else None,
+        engine=not args.no_engine,
+    )
     print(json.dumps({**report.__dict__, "ok": report.ok}, indent=2))
     return 0 if report.ok else 1
 

@@ -1,6 +1,7 @@
-"""The chaos run at CI size (``python -m local.chaos`` runs it bigger): jobs' streams shuffled,
-duplicated, with some WORKFLOW_SCHEDULED last and poison among them, consumed by four concurrent
-trackers against moto in server mode through the local SQS event source."""
+"""The chaos run at CI size (``python -m local.chaos`` runs it bigger): jobs' streams (generated,
+and three the engine emits for real work at the start of the run) shuffled, duplicated, with some
+WORKFLOW_SCHEDULED last and poison among them, consumed by four concurrent trackers against moto in
+server mode through the local SQS event source."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos")]
 
 
 def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_reference_does():
-    report = chaos(jobs=20, workers=4, duplicates=0.25, seed=11)
+    report = chaos(jobs=60, workers=4, duplicates=0.25, seed=11)
+    assert report.engine_jobs == {  # real engine streams among the generated ones
+        "engine-completed": "COMPLETED",
+        "engine-corrupt-input": "FAILED",
+        "engine-one-output-failed": "FAILED",
+    }
     assert report.duplicates > 0.1 * report.messages and report.invocations > 4
     assert report.mismatched == []  # every job equals the in-order reference
     assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison  # only poison
@@ -22,7 +28,8 @@ def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_r
 
 @pytest.mark.xdist_group("chaos-faults")
 def test_throttling_conflicts_lost_responses_and_killed_invocations_lose_nothing_and_repeat_nothing():
-    report = chaos(jobs=12, workers=4, duplicates=0.2, seed=5, faults=FAULTS)
+    report = chaos(jobs=40, workers=4, duplicates=0.2, seed=5, faults=FAULTS)
+    assert len(report.engine_jobs) == 3
     # Every kind of fault happened, more than once.
     assert all(report.faults.get(kind, 0) > 1 for kind in ("throttled", "conflicts", "lost_responses"))
     assert report.faults["killed_invocations"] > 1
