@@ -134,9 +134,8 @@ def build(
     generated runs and the ``recorded`` ones."""
     rng = random.Random(seed)
     generated = [run_messages(random_run(rng, index, 1_700_000_000.0)) for index in range(jobs)]
-    generated += recorded
     # Interleaving stamps each message with its sending time: the reference takes those bodies.
-    stream = interleave(generated, concurrency=min(50, jobs), rng=rng, start=1_700_000_000.0)
+    stream = interleave([*generated, *recorded], concurrency=min(50, jobs), rng=rng, start=1_700_000_000.0)
     by_run: dict[str, list[dict[str, Any]]] = {}
     for message in stream:
         run_id = message.get("runId") or message["data"]["workflow"]["runId"]
