@@ -26,7 +26,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import hostile
+from bench import hostile
 
 
 @dataclass

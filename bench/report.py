@@ -112,7 +112,7 @@ No issue set a target for it; the goal line is this report's.""",
         ("--examples", "5000"),
         ("--examples", "500"),
         """The fuzzers of `tests/unit/test_fuzz.py` (400 examples each in the test suite) run longer,
-outcomes counted (tests/hostile.py): real CT messages mutated with hostile values, any JSON, deep
+outcomes counted (bench/hostile.py): real CT messages mutated with hostile values, any JSON, deep
 nesting, surrogates, non-UTF-8 bytes into the parser and the tracker; job bodies with path
 traversal, SSRF URLs, huge strings and unicode in the fields the stack acts on into the API. Every
 outcome is a parse, a poison reason, a 2xx whose job is safe to run, or a 4xx with a code; a crash or

@@ -19,7 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from engine import media
 from engine.errors import ActivityError, Reason
@@ -28,9 +30,8 @@ from engine.probe import probe
 from engine.reporting import ActivityReporter
 from engine.sources import InputRef
 from engine.storage import Storage, StoredObject
+from functions.jobs.payload import CONVERSIONS, InputAsset, OutputAsset, Watermark
 
-# output type -> the input types it can be made from (CT's validate_input(), plus AUDIO from VIDEO).
-CONVERSIONS = {"VIDEO": {"VIDEO"}, "THUMB": {"VIDEO"}, "AUDIO": {"VIDEO", "AUDIO"}, "IMAGE": {"IMAGE"}}
 CUSTOM_CMD_TIMEOUT_SECONDS = 6 * 3600
 
 
@@ -44,7 +45,7 @@ class EngineOptions:
 
 def validate_asset(task: dict[str, Any], reporter: ActivityReporter, storage: Storage) -> dict[str, Any]:
     reporter.started({key: task[key] for key in ("input_asset", "client") if key in task})
-    ref = InputRef.from_asset(task.get("input_asset") or {})
+    ref = InputRef.from_asset(_parsed(InputAsset, task.get("input_asset"), "input_asset"))
     reporter.preparing()
     reader = storage.sources.open_ranged(ref)
     return probe(reader, name=ref.name, size=reader.size)
@@ -74,13 +75,26 @@ def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
     return (height, width) if _rotation(stream) % 180 else (width, height)
 
 
-def _destination(output: dict[str, Any]) -> tuple[str, str, str]:
+def _destination(output: OutputAsset) -> tuple[str, str, str]:
     """(bucket, key prefix, file name) of an output: CT uploads to ``dirname(file)``."""
-    bucket, file = output.get("bucket"), output.get("file")
-    if not isinstance(bucket, str) or not bucket or not isinstance(file, str) or not file.strip("/"):
+    bucket, file = output.bucket, output.file
+    if not bucket or not file or not file.strip("/"):
         raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "output_asset needs bucket and file")
     directory, name = posixpath.split(file.lstrip("/"))
     return bucket, directory, name
+
+
+_Part = TypeVar("_Part", InputAsset, OutputAsset)
+
+
+def _parsed(model: type[_Part], value: Any, name: str) -> _Part:
+    """A part of the task input, read through the CT job's tolerant view."""
+    try:
+        return model.model_validate(value if isinstance(value, dict) else {})
+    except ValidationError as exc:
+        reason = Reason.INPUT_UNREACHABLE if model is InputAsset else Reason.INVALID_OUTPUT_SPEC
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ActivityError(reason, f"{name}: {problems}") from exc
 
 
 class TranscodeAsset:
@@ -91,8 +105,8 @@ class TranscodeAsset:
         self.reporter = reporter
         self.storage = storage
         self.options = options
-        self.output: dict[str, Any] = task.get("output_asset") or {}
-        self.input_asset: dict[str, Any] = task.get("input_asset") or {}
+        self.output = _parsed(OutputAsset, task.get("output_asset"), "output_asset")
+        self.input_asset = _parsed(InputAsset, task.get("input_asset"), "input_asset")
         self.metadata: dict[str, Any] | None = task.get("input_asset_metadata")
         self.duration = _duration(self.metadata)
 
@@ -101,13 +115,13 @@ class TranscodeAsset:
             key: self.task[key] for key in ("input_asset", "output_asset", "client") if key in self.task
         }
         self.reporter.started(echoed)
-        kind = str(self.output.get("type", "")).upper()
-        source_kind = str(self.input_asset.get("type", "")).upper()
-        if kind not in CONVERSIONS or source_kind not in CONVERSIONS[kind]:
+        kind = self.output.type.upper()
+        source_kind = self.input_asset.type.upper()
+        if kind not in CONVERSIONS.get(source_kind, ()):
             raise ActivityError(
                 Reason.CONVERSION_TYPE_ERROR, f"cannot make {kind or '?'} from {source_kind or '?'}"
             )
-        if self.output.get("custom_cmd") and not self.options.allow_custom_cmd:
+        if self.output.custom_cmd and not self.options.allow_custom_cmd:
             raise ActivityError(Reason.CUSTOM_CMD_DISABLED, "custom_cmd is disabled on this stack")
         bucket, prefix, name = _destination(self.output)
         with tempfile.TemporaryDirectory(prefix="cpe-engine-", dir=self.options.work_dir) as work:
@@ -142,7 +156,7 @@ class TranscodeAsset:
     def _produce(self, kind: str, source: Path, main: Path) -> list[Path]:
         stream = _video_stream(self.metadata)
         rotation = _rotation(stream)
-        if self.output.get("custom_cmd"):
+        if self.output.custom_cmd:
             return self._custom(source, main)
         if kind == "VIDEO":
             plan = self._video_plan(stream, source.parent)
@@ -159,11 +173,11 @@ class TranscodeAsset:
             segments = sorted(p for p in main.parent.iterdir() if p != main)
             return [main, *segments]
         if kind == "THUMB":
-            mode = str(self.output.get("mode") or "snapshot")
+            mode = self.output.mode or "snapshot"
             if mode not in ("snapshot", "intervals"):
                 raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"mode {mode!r} is not snapshot or intervals")
-            every = float(self.output.get("intervals") or 10) if mode == "intervals" else None
-            at = None if every else [float(self.output.get("snapshot_sec") or 0)]
+            every = float(self.output.intervals or 10) if mode == "intervals" else None
+            at = None if every else [float(self.output.snapshot_sec or 0)]
             if every is not None and every <= 0:
                 raise ActivityError(
                     Reason.INVALID_OUTPUT_SPEC, "intervals must be a positive number of seconds"
@@ -173,60 +187,56 @@ class TranscodeAsset:
                 main,
                 at=at,
                 every=every,
-                size=self.output.get("size"),
+                size=self.output.size,
                 rotation=rotation,
                 check_cancel=self.reporter.check_cancel,
                 progress=self._progress,
             )
         if kind == "IMAGE":
-            resize = self.output.get("resize") or self.output.get("thumbnail")
-            quality = self.output.get("quality")
+            resize = self.output.resize or self.output.thumbnail
             media.convert_image(
                 source,
                 main,
-                crop=self.output.get("crop"),
+                crop=self.output.crop,
                 resize=resize,
-                quality=int(quality) if quality else None,
+                quality=self.output.quality,
             )
             return [main]
         media.extract_audio(
             source,
             main,
-            codec=self.output.get("audio_codec"),
-            bitrate=media.parse_bitrate(self.output.get("audio_bitrate")) or 128_000,
+            codec=self.output.audio_codec,
+            bitrate=media.parse_bitrate(self.output.audio_bitrate) or 128_000,
             progress=self._progress,
             check_cancel=self.reporter.check_cancel,
         )
         return [main]
 
     def _video_plan(self, stream: dict[str, Any], work_dir: Path) -> media.VideoPlan:
-        chosen = preset(str(self.output["preset"])) if self.output.get("preset") else None
-        box = (
-            media.parse_size(self.output["size"])
-            if self.output.get("size")
-            else (chosen.size if chosen else None)
-        )
+        output = self.output
+        chosen = preset(output.preset) if output.preset else None
+        box = media.parse_size(output.size) if output.size else (chosen.size if chosen else None)
         source_size = _display_size(stream)
         if source_size == (0, 0):
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "the input's probe shows no video stream")
         width, height = media.fit(
             source_size,
             box,
-            keep_ratio=self.output.get("keep_ratio") is not False,
-            allow_upscale=bool(self.output.get("allow_upscale")),
+            keep_ratio=output.keep_ratio is not False,
+            allow_upscale=bool(output.allow_upscale),
         )
-        frame_rate = self.output.get("frame_rate") or (chosen.frame_rate if chosen else None)
-        hls = chosen.hls if chosen else str(self.output.get("file", "")).lower().endswith(".m3u8")
+        frame_rate = output.frame_rate or (chosen.frame_rate if chosen else None)
+        hls = chosen.hls if chosen else (output.file or "").lower().endswith(".m3u8")
         return media.VideoPlan(
             width=width,
             height=height,
-            video_codec=self.output.get("video_codec") or (chosen.video_codec if chosen else "libx264"),
-            audio_codec=self.output.get("audio_codec") or (chosen.audio_codec if chosen else "aac"),
+            video_codec=output.video_codec or (chosen.video_codec if chosen else "libx264"),
+            audio_codec=output.audio_codec or (chosen.audio_codec if chosen else "aac"),
             video_bitrate=media.parse_bitrate(
-                self.output.get("video_bitrate") or (chosen.video_bitrate if chosen else None)
+                output.video_bitrate or (chosen.video_bitrate if chosen else None)
             ),
             audio_bitrate=media.parse_bitrate(
-                self.output.get("audio_bitrate") or (chosen.audio_bitrate if chosen else "128k")
+                output.audio_bitrate or (chosen.audio_bitrate if chosen else "128k")
             ),
             frame_rate=Fraction(str(frame_rate)).limit_denominator(1001) if frame_rate else None,
             hls=hls,
@@ -235,25 +245,25 @@ class TranscodeAsset:
         )
 
     def _watermark(self, work_dir: Path) -> media.Watermark | None:
-        mark = self.output.get("watermark")
-        if not isinstance(mark, dict):
+        mark: Watermark | None = self.output.watermark
+        if mark is None:
             return None
-        ref = InputRef.from_asset(mark)
+        ref = InputRef(bucket=mark.bucket, key=mark.file.lstrip("/"))
         target = work_dir / "watermark.png"  # removed with the job's working directory
         self.storage.sources.download(ref, target, lambda _: self.reporter.preparing())
         width = height = None
-        if mark.get("size"):
-            width, height = (int(v) if int(v) > 0 else None for v in str(mark["size"]).split(":", 1))
-        opacity = float(mark.get("opacity", 1.0))
+        if mark.size:
+            width, height = (int(v) if int(v) > 0 else None for v in mark.size.split(":", 1))
+        opacity = 1.0 if mark.opacity is None else mark.opacity
         if not 0 <= opacity <= 1:
             raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "watermark opacity must be between 0 and 1")
-        return media.Watermark(target, width, height, opacity, int(mark.get("x", 0)), int(mark.get("y", 0)))
+        return media.Watermark(target, width, height, opacity, mark.x or 0, mark.y or 0)
 
     def _custom(self, source: Path, main: Path) -> list[Path]:
         """CT's ``custom_cmd`` (only where the stack allows it): the template split like a shell
         would, the placeholders filled in, and FFmpeg run directly, never through a shell."""
         executable = shutil.which("ffmpeg")
-        words = shlex.split(str(self.output["custom_cmd"]))
+        words = shlex.split(self.output.custom_cmd or "")
         if not words or words[0] != "ffmpeg" or executable is None:
             raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "custom_cmd must run ffmpeg, installed on PATH")
         values = {"${input_file}": str(source), "${output_file}": str(main), "${watermark_options}": ""}
@@ -274,8 +284,8 @@ class TranscodeAsset:
                     path,
                     bucket=bucket,
                     key=posixpath.join(prefix, path.name),
-                    encrypt=bool(self.output.get("s3_encrypt")),
-                    reduced_redundancy=bool(self.output.get("s3_rrs")),
+                    encrypt=bool(self.output.s3_encrypt),
+                    reduced_redundancy=bool(self.output.s3_rrs),
                     progress=lambda _: self.reporter.finishing(),
                 )
             )

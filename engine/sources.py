@@ -16,7 +16,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.errors import ActivityError, Reason
-from functions.api.validation import UnsafeValue, check_fetchable_url
+from functions.jobs.payload import InputAsset
+from functions.shared.urls import UnsafeUrl, check_fetchable_url
 
 BLOCK_SIZE = 256 * 1024
 CACHED_BLOCKS = 16
@@ -86,11 +87,11 @@ class InputRef:
     url: str | None = None
 
     @classmethod
-    def from_asset(cls, asset: dict[str, Any]) -> InputRef:
-        if asset.get("bucket") and asset.get("file"):
-            return cls(bucket=str(asset["bucket"]), key=str(asset["file"]).lstrip("/"))
-        if asset.get("http"):
-            return cls(url=str(asset["http"]))
+    def from_asset(cls, asset: InputAsset) -> InputRef:
+        if asset.bucket and asset.file:
+            return cls(bucket=asset.bucket, key=asset.file.lstrip("/"))
+        if asset.http:
+            return cls(url=asset.http)
         raise ActivityError(Reason.INPUT_UNREACHABLE, "input_asset needs bucket and file, or http")
 
     @property
@@ -156,7 +157,7 @@ class Sources:
             return check_fetchable_url(
                 url, schemes=frozenset({"http", "https"}), allow_private=self._allow_private
             )
-        except UnsafeValue as exc:
+        except UnsafeUrl as exc:
             raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url} {exc}") from exc
 
     def _open_http(self, url: str) -> RangedReader:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.store.base import JobStore
-from functions.store.records import JOB_SK
+from functions.store.layout import JOB_SK
 
 _DYNAMODB = "DynamoDB_20120810."
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from functions.api.service import ApiConfig
 from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import Job
 from functions.jobs.protocol import (
@@ -20,13 +19,6 @@ from functions.jobs.protocol import (
 from functions.jobs.rules import DEFAULT_RULE, CompletionRule
 from local.ct_simulator import job_input as ct_job_input
 
-# The API's configuration in the unit tests and the fuzzers (a stack with the defaults).
-API_CONFIG = ApiConfig(
-    client_name="SiteA",
-    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
-    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
-    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
-)
 JOB_ID = "954e8de9dfa0d44d1e2f21eda6881e74"
 RUN_ID = "22JYNIVqvmTcYlP3DDytCuoUSlLV2zD6B0K3zBg/b8e1Q="
 WORKFLOW_ID = "55adb45aa2d089.51761449"

@@ -24,13 +24,13 @@ from typing import Any
 
 from functions.api.errors import Conflict, InvalidRequest, JobNotFound
 from functions.api.models import SubmitJobRequest
-from functions.api.validation import Resolver, UnsafeValue, check_fetchable_url, system_resolver
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import CommandQueue, QueueUnavailable
+from functions.shared.urls import Resolver, UnsafeUrl, check_fetchable_url, system_resolver
 from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob
 
 UPDATE_ATTEMPTS = 5
@@ -200,7 +200,7 @@ class JobService:
                 allow_private=self._config.allow_private_urls,
                 resolve=self._resolve,
             )
-        except UnsafeValue as exc:
+        except UnsafeUrl as exc:
             return [{"loc": ["body", *where], "msg": f"URL {exc}", "type": "unsafe_url"}]
         return []
 

@@ -1,4 +1,5 @@
-"""CPE commands (client -> stack): START_JOB and CANCEL_JOB, and the CT job payload they carry.
+"""CPE commands (client -> stack): START_JOB and CANCEL_JOB, around the CT job payload they carry
+(functions.jobs.payload).
 
 Shapes and field names follow the PHP client SDK and the InputPoller (docs/protocol.md); bodies
 are written as PHP's ``json_encode`` writes them."""
@@ -10,17 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from functions.jobs.wire import JsonValue, Open
-
-
-class WorkflowSpec(Open):
-    """``data.workflow`` of START_JOB: which SWF workflow the InputPoller starts."""
-
-    name: str
-    version: str
-    taskList: str
-    domain: str
-    executionStartToCloseTimeout: int | None = None
+from functions.jobs.payload import JobPayload, WorkflowSpec
+from functions.jobs.wire import Open
 
 
 class ClientQueues(Open):
@@ -33,64 +25,6 @@ class ClientSpec(Open):
 
     name: str = Field(min_length=3, max_length=64)
     queues: ClientQueues
-
-
-class Watermark(Open):
-    bucket: str
-    file: str
-    size: str | None = None
-    opacity: float | None = None
-    x: int | None = None
-    y: int | None = None
-
-
-class InputAsset(Open):
-    """``input_asset``: the source, in S3 (``bucket`` + ``file``) or at an ``http`` URL."""
-
-    type: str
-    bucket: str | None = None
-    file: str | None = None
-    http: str | None = None
-
-
-class OutputAsset(Open):
-    """One output (``output_asset`` or an item of ``output_assets``); fields per the CT docs."""
-
-    type: str
-    bucket: str | None = None
-    file: str | None = None
-    path: str | None = None
-    s3_rrs: bool | None = None
-    s3_encrypt: bool | None = None
-    preset: str | None = None
-    size: str | None = None
-    video_codec: str | None = None
-    audio_codec: str | None = None
-    video_bitrate: str | None = None
-    audio_bitrate: str | None = None
-    frame_rate: float | None = None
-    keep_ratio: bool | None = None
-    no_enlarge: bool | None = None
-    allow_upscale: bool | None = None
-    watermark: Watermark | None = None
-    custom_cmd: str | None = None
-    mode: str | None = None
-    snapshot_sec: int | None = None
-    intervals: int | None = None
-
-
-class JobPayload(Open):
-    """The CT job: what the web app submits as START_JOB ``data`` (minus the injected ``client``)."""
-
-    workflow: WorkflowSpec | None = None
-    input_asset: InputAsset
-    output_asset: OutputAsset | None = None
-    output_assets: list[OutputAsset] | None = None
-
-    def outputs(self) -> list[OutputAsset]:
-        if self.output_assets is not None:
-            return list(self.output_assets)
-        return [self.output_asset] if self.output_asset is not None else []
 
 
 class StartJobData(JobPayload):
@@ -148,13 +82,3 @@ def php_json(document: BaseModel | dict[str, Any]) -> str:
         document.model_dump(mode="json", exclude_none=True) if isinstance(document, BaseModel) else document
     )
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
-
-
-def count_outputs(payload: JsonValue) -> int:
-    """Number of outputs a job payload asks for (``output_assets`` list or one ``output_asset``)."""
-    if not isinstance(payload, dict):
-        return 0
-    outputs = payload.get("output_assets")
-    if isinstance(outputs, list):
-        return len(outputs)
-    return 1 if isinstance(payload.get("output_asset"), dict) else 0

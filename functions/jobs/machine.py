@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from functions.jobs.commands import count_outputs
 from functions.jobs.errors import PoisonMessage, PoisonReason, UnknownRun
 from functions.jobs.messages import MessageType, OutputMessage
 from functions.jobs.model import (
@@ -31,6 +30,7 @@ from functions.jobs.model import (
     RunView,
     TimelineEvent,
 )
+from functions.jobs.payload import count_outputs
 from functions.jobs.rules import CompletionRule
 from functions.jobs.wire import JsonValue
 

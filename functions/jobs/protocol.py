@@ -17,23 +17,6 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError
 
-from functions.jobs.commands import (
-    CancelJob,
-    CancelJobData,
-    ClientQueues,
-    ClientSpec,
-    InputAsset,
-    JobPayload,
-    OutputAsset,
-    StartJob,
-    StartJobData,
-    Watermark,
-    WorkflowSpec,
-    cancel_job_body,
-    count_outputs,
-    php_json,
-    start_job_body,
-)
 from functions.jobs.errors import PoisonMessage, PoisonReason
 from functions.jobs.messages import (
     ACTIVITY_TYPES,
@@ -49,28 +32,13 @@ from functions.jobs.wire import php_array_as_object as _php_array_as_object
 __all__ = [
     "ACTIVITY_TYPES",
     "ActivityError",
-    "CancelJob",
-    "CancelJobData",
-    "ClientQueues",
-    "ClientSpec",
-    "InputAsset",
-    "JobPayload",
     "JsonValue",
     "MessageType",
-    "OutputAsset",
     "OutputMessage",
     "RunKey",
     "RunLink",
-    "StartJob",
-    "StartJobData",
-    "Watermark",
-    "WorkflowSpec",
     "activity_message",
-    "cancel_job_body",
-    "count_outputs",
     "parse_output_message",
-    "php_json",
-    "start_job_body",
     "workflow_ended",
     "workflow_scheduled",
 ]

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import env
-from functions.api.validation import UnsafeValue, check_fetchable_url
 from functions.notifier.webhooks import backoff_seconds, signed_headers
+from functions.shared.urls import UnsafeUrl, check_fetchable_url
 
 logger = Logger()
 metrics = Metrics()
@@ -86,7 +86,7 @@ def handle_record(record: SQSRecord) -> None:
     queue_url, allow_private = _settings()
     try:
         status = deliver(message["url"], message["event"], allow_private=allow_private, now=int(time.time()))
-    except UnsafeValue as exc:
+    except UnsafeUrl as exc:
         logger.warning("webhook URL refused", url=message["url"], reason=str(exc))
         metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
         return  # never deliverable: dropped, not retried

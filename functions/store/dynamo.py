@@ -41,25 +41,21 @@ from functions.store.base import (
     TableBinding,
     externalize,
 )
-from functions.store.records import (
+from functions.store.layout import (
     ALL_JOBS,
     BLOB_PREFIX,
     IDEMPOTENCY_SK,
     JOB_SK,
     LINK_SK,
     PARKED_PREFIX,
-    BlobItem,
-    IdempotencyItem,
-    JobItem,
-    LinkItem,
-    ParkedItem,
-    bind,
     created_key,
     idempotency_pk,
+    job_id_of,
     job_pk,
     run_pk,
     status_pk,
 )
+from functions.store.records import BlobItem, IdempotencyItem, JobItem, LinkItem, ParkedItem, bind
 
 BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
@@ -285,7 +281,7 @@ class DynamoJobStore:
             partition, condition, scan_index_forward=False, limit=query.limit, last_evaluated_key=start
         )
         keys: list[JobItem] = _guard(partial(list, results))
-        job_ids = [key.pk.removeprefix("JOB#") for key in keys]  # keys-only index: no other attribute
+        job_ids = [job_id_of(key.pk) for key in keys]  # keys-only index: no other attribute
         jobs = self.get_jobs(job_ids) if keys else {}
         ordered = [jobs[job_id] for job_id in job_ids if job_id in jobs]  # the index lags the table
         more = results.last_evaluated_key is not None and bool(keys)

@@ -19,7 +19,7 @@ from functions.store.base import (
     RunEntry,
     externalize,
 )
-from functions.store.records import created_key
+from functions.store.layout import created_key
 
 
 class MemoryJobStore:

@@ -1,14 +1,8 @@
-"""PynamoDB records of the jobs table (one table, several item kinds). Only the store uses them.
+"""PynamoDB records of the jobs table (one table, several item kinds; their keys in
+functions.store.layout). Only the store uses them.
 
 These classes are the single source of the table's schema: the CDK construct and the tests read
 keys, indexes and the TTL attribute from here (see :func:`table_schema`).
-
-Items:
-  ``JOB#<jobId>  / JOB``                      the job (facts and view), one per job
-  ``JOB#<jobId>  / BLOB#<name>#<part>``      a big reported value, zlib-compressed, in parts
-  ``RUN#<runId>  / LINK``                     runId -> jobId (WORKFLOW_SCHEDULED writes it), parking version
-  ``WF#<workflowId> / LINK``                  workflowId -> jobId, runId, parking version
-  ``RUN#<runId> or WF#<workflowId> / PARKED#<digest>``  a message waiting for its run
 """
 
 from __future__ import annotations
@@ -25,36 +19,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from functions.jobs.messages import RunKey
 from functions.store.base import TableBinding
-
-JOB_SK = "JOB"
-LINK_SK = "LINK"
-IDEMPOTENCY_SK = "IDEMPOTENCY"
-PARKED_PREFIX = "PARKED#"
-BLOB_PREFIX = "BLOB#"
-ALL_JOBS = "JOBS"
-
-
-def job_pk(job_id: str) -> str:
-    return f"JOB#{job_id}"
-
-
-def run_pk(key: RunKey) -> str:
-    return f"RUN#{key.value}" if key.kind == "run" else f"WF#{key.value}"
-
-
-def status_pk(status: str) -> str:
-    return f"STATUS#{status}"
-
-
-def idempotency_pk(key_digest: str) -> str:
-    return f"IDEMPOTENCY#{key_digest}"
-
-
-def created_key(created_at: float, job_id: str) -> str:
-    """Sorts jobs by creation time (then id): epoch milliseconds, zero-padded."""
-    return f"{round(created_at * 1000):015d}#{job_id}"
 
 
 class _Item(Model):

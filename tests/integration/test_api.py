@@ -10,7 +10,7 @@ from datetime import datetime
 import boto3
 import pytest
 
-from functions.jobs.protocol import php_json
+from functions.jobs.commands import php_json
 from local.ct_simulator import CtRun, Transcode, run_messages
 from tests.documented import INPUT_VIDEO1 as DOCUMENTED_INPUT_VIDEO1
 from tests.integration.conftest import REGION, sqs_event

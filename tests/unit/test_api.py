@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.hostile import API_CONFIG
 from functions.api import handler as api
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import StorageUnavailable
@@ -22,7 +23,7 @@ from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
 from local.apigateway import call, proxy_event, response_parts
 from local.event_source import LambdaContext
-from tests.builders import API_CONFIG, act, parsed, scheduled
+from tests.builders import act, parsed, scheduled
 
 CONFIG = API_CONFIG
 PUBLIC_DNS = {

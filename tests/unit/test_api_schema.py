@@ -10,13 +10,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from bench.hostile import API_CONFIG
 from functions.api import handler as api
 from functions.api.service import JobService
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryCommandQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
-from tests.builders import API_CONFIG
 from tests.schemas import for_generation
 
 # Stack options that refuse schema-valid requests (custom commands, URLs to private hosts) are on:

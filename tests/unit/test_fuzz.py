@@ -1,4 +1,4 @@
-"""Property-based fuzzing with hostile input (tests/hostile.py): the output-message parser and the
+"""Property-based fuzzing with hostile input (bench/hostile.py): the output-message parser and the
 tracker behind it, and the job API's payload validation. Every input gets a clear outcome: parsed,
 or poison with a reason; a 2xx whose job is safe to run, or a 4xx with a machine-readable code.
 Never an exception, never a 5xx. ``python -m bench.fuzz`` runs the same fuzzers longer and counts
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 
-from tests import hostile
+from bench import hostile
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 

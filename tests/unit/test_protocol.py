@@ -4,16 +4,10 @@ import json
 
 import pytest
 
+from functions.jobs.commands import StartJob
 from functions.jobs.errors import PoisonMessage, PoisonReason
-from functions.jobs.protocol import (
-    JobPayload,
-    MessageType,
-    RunKey,
-    RunLink,
-    StartJob,
-    count_outputs,
-    parse_output_message,
-)
+from functions.jobs.payload import JobPayload, count_outputs
+from functions.jobs.protocol import MessageType, RunKey, RunLink, parse_output_message
 from tests.documented import EXECUTION, INPUT_VIDEO1, WORKFLOW_SCHEDULED
 
 RUN_ID = EXECUTION["runId"]

@@ -13,18 +13,25 @@ from typing import Any
 from hypothesis import strategies as st
 
 from functions.api import handler as api
-from functions.api.service import JobService
-from functions.api.validation import check_fetchable_url, check_key
+from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import PoisonMessage
+from functions.jobs.names import check_key
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryCommandQueue
+from functions.shared.urls import check_fetchable_url
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.apigateway import proxy_event, response_parts
 from local.ct_simulator import CtRun, Transcode, run_messages
 from local.event_source import LambdaContext
-from tests.builders import API_CONFIG
 
+# The API's configuration in the fuzzers and the unit tests: a stack with the defaults.
+API_CONFIG = ApiConfig(
+    client_name="SiteA",
+    input_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-input",
+    output_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/cpe-output",
+    workflow={"name": "Transcode", "version": "1.0", "taskList": "basic_transcode", "domain": "SADomain"},
+)
 # What DNS answers in the fuzzers: public names, and names an attacker points inside.
 DNS = {
     "media.example.com": ["93.184.216.34"],

@@ -1,0 +1,50 @@
+"""The jobs table's item layout: partition and sort keys of each item kind. Plain values and pure
+functions (no runtime objects), so that infra (the stream filter) and the store share them.
+
+Items:
+  ``JOB#<jobId>  / JOB``                      the job (facts and view), one per job
+  ``JOB#<jobId>  / BLOB#<name>#<part>``      a big reported value, zlib-compressed, in parts
+  ``RUN#<runId>  / LINK``                     runId -> jobId (WORKFLOW_SCHEDULED writes it), parking version
+  ``WF#<workflowId> / LINK``                  workflowId -> jobId, runId, parking version
+  ``RUN#<runId> or WF#<workflowId> / PARKED#<digest>``  a message waiting for its run
+  ``IDEMPOTENCY#<digest> / IDEMPOTENCY``      an Idempotency-Key of POST /jobs
+"""
+
+from __future__ import annotations
+
+from functions.jobs.messages import RunKey
+
+JOB_SK = "JOB"
+LINK_SK = "LINK"
+IDEMPOTENCY_SK = "IDEMPOTENCY"
+PARKED_PREFIX = "PARKED#"
+BLOB_PREFIX = "BLOB#"
+ALL_JOBS = "JOBS"
+
+
+JOB_PREFIX = "JOB#"
+
+
+def job_pk(job_id: str) -> str:
+    return f"{JOB_PREFIX}{job_id}"
+
+
+def job_id_of(pk: str) -> str:
+    return pk.removeprefix(JOB_PREFIX)
+
+
+def run_pk(key: RunKey) -> str:
+    return f"RUN#{key.value}" if key.kind == "run" else f"WF#{key.value}"
+
+
+def status_pk(status: str) -> str:
+    return f"STATUS#{status}"
+
+
+def idempotency_pk(key_digest: str) -> str:
+    return f"IDEMPOTENCY#{key_digest}"
+
+
+def created_key(created_at: float, job_id: str) -> str:
+    """Sorts jobs by creation time (then id): epoch milliseconds, zero-padded."""
+    return f"{round(created_at * 1000):015d}#{job_id}"

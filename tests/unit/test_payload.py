@@ -1,0 +1,51 @@
+"""The CT job's two views (functions.jobs.payload) describe one schema."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+from pydantic import BaseModel
+
+from functions.jobs.payload import CONVERSIONS, VIEWS, InputType, JobPayload, OutputType, StrictJobPayload
+
+
+@pytest.mark.parametrize(("strict", "tolerant"), VIEWS, ids=lambda model: model.__name__)
+def test_the_strict_and_the_tolerant_view_name_the_same_fields(strict, tolerant):
+    assert set(strict.model_fields) == set(tolerant.model_fields)
+
+
+def test_every_strict_part_has_its_tolerant_view():
+    nested = {
+        model
+        for strict, _ in VIEWS
+        for field in strict.model_fields.values()
+        for model in _models_in(field.annotation)
+    }
+    assert nested <= {strict for strict, _ in VIEWS}
+
+
+def _models_in(annotation: object) -> set[type]:
+    """The pydantic models an annotation names (``X | None``, ``list[X]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {annotation}
+    return {model for part in get_args(annotation) for model in _models_in(part)}
+
+
+def test_the_conversions_cover_every_input_and_output_type():
+    assert set(CONVERSIONS) == set(get_args(InputType))
+    assert set().union(*CONVERSIONS.values()) == set(get_args(OutputType))
+
+
+def test_a_job_the_strict_view_accepts_reads_the_same_through_the_tolerant_view():
+    thumbs = {"mode": "intervals", "intervals": 4}
+    job = {
+        "input_asset": {"type": "VIDEO", "bucket": "in-bucket", "file": "/in/clip.mp4"},
+        "output_assets": [
+            {"type": "VIDEO", "bucket": "out-bucket", "file": "/out/a.mp4", "preset": "720p", "quality": 80},
+            {"type": "THUMB", "bucket": "out-bucket", "file": "/out/t.jpg", **thumbs},
+        ],
+    }
+    strict = StrictJobPayload.model_validate(job)
+    tolerant = JobPayload.model_validate(job)
+    assert strict.model_dump(exclude_none=True) == tolerant.model_dump(exclude_none=True) == job
