@@ -45,9 +45,10 @@ replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker
 test: lint typecheck ## Everything: ruff, mypy, unit, integration, infra and e2e tests
 	$(PY) -m pytest
 
-lint: $(STAMP) ## ruff (lint and format check)
+lint: $(STAMP) ## ruff (lint and format check) and the import rules between the packages (import-linter)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP) ## mypy --strict
 	$(PY) -m mypy

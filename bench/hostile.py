@@ -17,7 +17,7 @@ from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import PoisonMessage
 from functions.jobs.names import check_key
 from functions.jobs.rules import DEFAULT_RULE
-from functions.messaging.memory import MemoryCommandQueue
+from functions.messaging.memory import MemoryQueue
 from functions.shared.urls import check_fetchable_url
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
@@ -267,7 +267,7 @@ class FuzzedApi:
     """The API handler in process, on the in-memory store and queue, with the fuzzers' DNS."""
 
     def __init__(self) -> None:
-        self.queue = MemoryCommandQueue()
+        self.queue = MemoryQueue()
         self.service = JobService(MemoryJobStore(), self.queue, API_CONFIG, DEFAULT_RULE, resolve=resolve)
 
     def __enter__(self) -> FuzzedApi:

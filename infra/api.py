@@ -18,6 +18,7 @@ from constructs import Construct
 from pydantic import BaseModel
 
 from functions import env
+from functions.api import routes
 from functions.api.models import ErrorBody, SubmitJobRequest
 from functions.store.records import table_schema
 from infra.api_schema import draft4_schema
@@ -231,6 +232,10 @@ class JobApi(Construct):
         return api_model
 
     def _routes(self) -> None:
+        """Every route of functions.api.routes, with its parameters validated by API Gateway, and an
+        ANY method on each resource: a method a route does not declare reaches the handler
+        (authorized like the others), which answers 405 with Allow; without it API Gateway answers
+        403 "Missing Authentication Token"."""
         api = self.api
         integration = apigateway.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False)
         parameters = api.add_request_validator("Parameters", validate_request_parameters=True)
@@ -239,46 +244,24 @@ class JobApi(Construct):
         )
         submit_model = self._model("SubmitJobModel", SubmitJobRequest)
         self._model("ErrorModel", ErrorBody)
-
-        job_id = {"method.request.path.job_id": True}
-        listing = {
-            f"method.request.querystring.{name}": False
-            for name in ("status", "createdAfter", "createdBefore", "limit", "nextToken")
-        }
-        jobs = api.root.add_resource("jobs")
-        jobs.add_method("GET", integration, request_validator=parameters, request_parameters=listing)
-        jobs.add_method(
-            "POST",
-            integration,
-            request_validator=body,
-            request_models={"application/json": submit_model},
-            request_parameters={"method.request.header.Idempotency-Key": False},
-        )
-        job = jobs.add_resource("{job_id}")
-        job.add_method(
-            "GET",
-            integration,
-            request_validator=parameters,
-            request_parameters={**job_id, "method.request.querystring.include": False},
-        )
-        events = job.add_resource("events")
-        events.add_method(
-            "GET",
-            integration,
-            request_validator=parameters,
-            request_parameters={
-                **job_id,
-                "method.request.querystring.limit": False,
-                "method.request.querystring.nextToken": False,
-            },
-        )
-        cancel = job.add_resource("cancel")
-        cancel.add_method("POST", integration, request_validator=parameters, request_parameters=job_id)
-        openapi = api.root.add_resource("openapi.json")
-        openapi.add_method("GET", integration, request_validator=parameters)
-        # A method a route does not declare reaches the handler (authorized like the others), which
-        # answers 405 with Allow; without it API Gateway answers 403 "Missing Authentication Token".
-        for resource in (jobs, job, events, cancel, openapi):
+        resources: dict[str, apigateway.IResource] = {}
+        for path in routes.resource_paths():
+            parent, _, part = path.rpartition("/")
+            resources[path] = (resources[parent] if parent else api.root).add_resource(part)
+        for route in routes.ROUTES:
+            request_parameters = {
+                **{f"method.request.path.{name}": True for name in route.path_parameters},
+                **{f"method.request.querystring.{name}": False for name in route.query},
+                **{f"method.request.header.{name}": False for name in route.headers},
+            }
+            resources[route.path].add_method(
+                route.method,
+                integration,
+                request_validator=body if route.body else parameters,
+                request_models={"application/json": submit_model} if route.body else None,
+                request_parameters=request_parameters or None,
+            )
+        for resource in resources.values():
             resource.add_method("ANY", integration, request_validator=parameters)
 
     @property

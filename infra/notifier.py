@@ -18,7 +18,8 @@ from constructs import Construct
 
 from functions import env
 from functions.notifier.changes import SOURCE
-from functions.notifier.delivery import MAX_ATTEMPTS, TIMEOUT_SECONDS
+from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
+from functions.store.layout import JOB_ITEM_FILTER
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 from infra.queues import SECURE, QueueWithDeadLetters
@@ -30,8 +31,6 @@ STREAM_BATCH_SIZE = 100
 STREAM_RETRIES = 10
 MAX_RECORD_AGE = Duration.hours(24)
 ARCHIVE_RETENTION = Duration.days(30)
-# Lambda filters the stream before invoking: only the job items, created or changed.
-JOB_ITEM_FILTER = {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["JOB"]}}}}
 
 
 class Notifier(Construct):

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.metrics import API_METRICS, DELIVERY_METRICS, NOTIFIER_METRICS, TRACKER_METRICS
 from infra.api import JobApi
 from infra.config import LOG_RETENTION_DAYS, StackConfig
 from infra.jobs_table import JobsTable
@@ -19,10 +20,6 @@ from infra.tracker import Tracker, visibility_timeout_for_tracker
 
 # The InputPoller long-polls and starts a workflow within seconds; 5 minutes covers a slow start.
 INPUT_VISIBILITY = Duration.minutes(5)
-TRACKER_METRICS = ("MessagesApplied", "MessagesParked", "MessagesRejected", "WriteConflicts")
-API_METRICS = ("JobsSubmitted", "JobsReplayed", "CancelsRequested")
-NOTIFIER_METRICS = ("EventsPublished", "WebhooksQueued", "ChangesIgnored")
-DELIVERY_METRICS = ("WebhooksDelivered", "WebhookAttemptsFailed", "WebhooksRefused")
 
 
 class CpeServerlessStack(Stack):

@@ -13,9 +13,10 @@ OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 def render() -> str:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "openapi")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "openapi")
-    from functions.api.handler import openapi_schema  # noqa: PLC0415 - after Powertools' environment
+    from functions.api.handler import app  # noqa: PLC0415 - after Powertools' environment
+    from functions.api.openapi import openapi_schema  # noqa: PLC0415
 
-    return json.dumps(openapi_schema(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(openapi_schema(app), indent=2, sort_keys=True) + "\n"
 
 
 def main() -> None:

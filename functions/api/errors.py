@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from functions.api.models import ErrorBody
 from functions.jobs.errors import DomainError, JobTooLarge, StaleJob, StorageUnavailable
 from functions.messaging.base import QueueUnavailable
 
@@ -57,38 +58,40 @@ class UnsupportedMediaType(ApiError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class MethodNotAllowed(ApiError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "METHOD_NOT_ALLOWED"
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(f"use {', '.join(allowed)}")
+        self.allowed = allowed
+
+
+def error_body(error: Exception) -> tuple[HTTPStatus, ErrorBody, dict[str, str]]:
+    """(status, body, extra headers) of the answer to ``error``."""
+    status, code, message, details = to_http(error)
+    headers = {"Allow": ", ".join(error.allowed)} if isinstance(error, MethodNotAllowed) else {}
+    return status, ErrorBody(code=code, message=message, details=details), headers
+
+
 def to_http(error: Exception) -> tuple[HTTPStatus, str, str, Any]:
     """(status, code, message, details) for any error a route can end with."""
     if isinstance(error, ApiError):
         return error.status, error.code, error.message, error.details
-    if isinstance(error, QueueUnavailable):
+    if isinstance(error, QueueUnavailable | StorageUnavailable):
+        code, what = (
+            ("QUEUE_UNAVAILABLE", "job queue")
+            if isinstance(error, QueueUnavailable)
+            else ("STORE_UNAVAILABLE", "job store")
+        )
         if error.throttled:
             return (
                 HTTPStatus.TOO_MANY_REQUESTS,
                 "THROTTLED",
-                "the job queue is throttling requests; retry",
+                f"the {what} is throttling requests; retry",
                 None,
             )
-        return (
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "QUEUE_UNAVAILABLE",
-            "the job queue is unavailable; retry",
-            None,
-        )
-    if isinstance(error, StorageUnavailable):
-        if "Throughput" in str(error) or "Throttl" in str(error) or "LimitExceeded" in str(error):
-            return (
-                HTTPStatus.TOO_MANY_REQUESTS,
-                "THROTTLED",
-                "the job store is throttling requests; retry",
-                None,
-            )
-        return (
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "STORE_UNAVAILABLE",
-            "the job store is unavailable; retry",
-            None,
-        )
+        return HTTPStatus.SERVICE_UNAVAILABLE, code, f"the {what} is unavailable; retry", None
     if isinstance(error, StaleJob):
         return HTTPStatus.CONFLICT, "CONCURRENT_UPDATE", "the job kept changing; retry", None
     if isinstance(error, JobTooLarge):

@@ -1,17 +1,14 @@
-"""Lambda entry point of the job API (API Gateway REST API, proxy integration).
+"""Lambda entry point of the job API (API Gateway REST API, proxy integration): the app and its
+routes (declared in functions.api.routes).
 
 Thin: Powertools parses and validates requests against the models (which also make the OpenAPI
 schema), the routes call :class:`~functions.api.service.JobService`, and every error leaves as
-one JSON shape: ``{"code", "message", "details"}``.
+one JSON shape: ``{"code", "message", "details"}`` (functions.api.errors).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import os
-import re
 from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -24,57 +21,32 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
-from functions.api.errors import (
-    ApiError,
-    InvalidJson,
-    PayloadTooLarge,
-    RouteNotFound,
-    UnsupportedMediaType,
-    to_http,
-)
+from functions.api import routes
+from functions.api.edge import method_not_allowed, refused_before_routing
+from functions.api.errors import InvalidJson, InvalidRequest, RouteNotFound, UnsupportedMediaType, error_body
 from functions.api.models import ErrorBody, EventList, JobList, JobOut, SubmitJobRequest
+from functions.api.openapi import documented, openapi_schema
+from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
 from functions.api.settings import ApiSettings
 from functions.api.views import event, job_detail, job_summary
 from functions.jobs.errors import DomainError
 from functions.jobs.model import JobStatus
-
-MAX_BODY_BYTES = 64 * 1024
-JOB_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+from functions.jobs.names import JOB_ID_PATTERN
+from functions.metrics import Metric
 
 logger = Logger()
 metrics = Metrics()
-
-
-def _strict_json(text: str) -> Any:
-    """JSON bodies without NaN/Infinity (not JSON) and without pathological nesting."""
-
-    def refuse(name: str) -> Any:
-        raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
-
-    try:
-        return json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", "", 0) from None
-
-
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_strict_json)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json)
 
 
 @cache
 def _service() -> JobService:
-    from functions.messaging.sqs import SqsCommandQueue  # noqa: PLC0415 - AWS clients at first use
-    from functions.store.dynamo import DynamoJobStore  # noqa: PLC0415
-
-    settings = ApiSettings.from_environ(os.environ)
-    queue = SqsCommandQueue(settings.input_queue_url, region=settings.region, endpoint=settings.sqs_endpoint)
-    return JobService(DynamoJobStore(settings.table), queue, settings.config, settings.rule)
+    return ApiSettings.from_environ(os.environ).service()
 
 
 def get_service() -> JobService:
@@ -82,46 +54,7 @@ def get_service() -> JobService:
 
 
 Service = Annotated[JobService, Depends(get_service)]
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def _rfc3339(value: Any) -> Any:
-    """Only RFC 3339 date-times with an offset (pydantic alone would take "0.5" as a timestamp)."""
-    match = _RFC3339.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError("expected an RFC 3339 date-time with a time zone, e.g. 2026-11-28T10:00:00Z")
-    if match.group(1) == "60":  # a leap second: Python's datetime stops at :59
-        value = value[: match.start(1)] + "59" + value[match.end(1) :]
-    return value.upper()
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job's id")]
-ERRORS: dict[int, OpenAPIResponse] = {
-    code: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-    for code, description in (
-        (400, "Invalid request"),
-        (404, "No such job"),
-        (409, "Conflict"),
-        (413, f"Body over {MAX_BODY_BYTES} bytes"),
-        (415, "Body is not application/json"),
-        (429, "Throttled: retry later"),
-        (503, "A dependency is unavailable: retry later"),
-    )
-}
-
-
-def _documented(status: int, model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
-    success: OpenAPIResponse = {"description": description, "content": {"application/json": {"model": model}}}
-    return {status: success, **ERRORS}
-
-
-def _error(status: HTTPStatus | int, code: str, message: str, details: Any = None) -> Response[ErrorBody]:
-    return Response(
-        status_code=int(status),
-        content_type="application/json",
-        body=ErrorBody(code=code, message=message, details=details),
-    )
 
 
 def _location(job_id: str) -> str:
@@ -132,11 +65,11 @@ def _location(job_id: str) -> str:
 
 
 @app.post(
-    "/jobs",
+    routes.SUBMIT_JOB.rule,
     summary="Submit a job",
     description="Records the job (SUBMITTED) and sends START_JOB to the stack, as the PHP client SDK does. "
     "Idempotent: the same Idempotency-Key, or the same jobId, returns the original job and sends nothing.",
-    responses=_documented(202, JobOut, "Accepted: the job, as recorded"),
+    responses=documented(202, JobOut, "Accepted: the job, as recorded"),
 )
 def submit_job(
     body: SubmitJobRequest,
@@ -147,18 +80,22 @@ def submit_job(
 ) -> Response[JobOut]:
     submission = service.submit(body, idempotency_key, app.current_event.json_body)
     metrics.add_metric(
-        name="JobsReplayed" if submission.replayed else "JobsSubmitted", unit=MetricUnit.Count, value=1
+        name=Metric.JOBS_REPLAYED if submission.replayed else Metric.JOBS_SUBMITTED,
+        unit=MetricUnit.Count,
+        value=1,
     )
-    job_id = submission.view.job.job.jobId
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
         body=job_detail(submission.view),
-        headers={"Location": _location(job_id), "Idempotent-Replayed": str(submission.replayed).lower()},
+        headers={
+            "Location": _location(submission.view.job.jobId),
+            "Idempotent-Replayed": str(submission.replayed).lower(),
+        },
     )
 
 
-@app.get("/jobs/<job_id>", summary="Get a job", responses=_documented(200, JobOut, "The job"))
+@app.get(routes.GET_JOB.rule, summary="Get a job", responses=documented(200, JobOut, "The job"))
 def get_job(
     job_id: JobIdPath,
     service: Service,
@@ -169,7 +106,11 @@ def get_job(
     return job_detail(service.get(job_id, include_results=include == "results"))
 
 
-@app.get("/jobs", summary="List jobs, newest first", responses=_documented(200, JobList, "A page of jobs"))
+@app.get(
+    routes.LIST_JOBS.rule,
+    summary="List jobs, newest first",
+    responses=documented(200, JobList, "A page of jobs"),
+)
 def list_jobs(  # noqa: PLR0917 - one parameter per query string field
     service: Service,
     status: Annotated[JobStatus | None, Query()] = None,
@@ -189,9 +130,9 @@ def list_jobs(  # noqa: PLR0917 - one parameter per query string field
 
 
 @app.get(
-    "/jobs/<job_id>/events",
+    routes.JOB_EVENTS.rule,
     summary="A job's timeline, oldest first",
-    responses=_documented(200, EventList, "A page of events"),
+    responses=documented(200, EventList, "A page of events"),
 )
 def job_events(
     job_id: JobIdPath,
@@ -204,37 +145,30 @@ def job_events(
 
 
 @app.post(
-    "/jobs/<job_id>/cancel",
+    routes.CANCEL_JOB.rule,
     summary="Request a job's cancellation",
     description="Marks the job cancel-requested and sends CANCEL_JOB; the job becomes CANCELED when its run "
     "then ends without completing. The original CPE stack ignores CANCEL_JOB (its InputPoller never "
     "implemented it): there, the job keeps running.",
-    responses=_documented(202, JobOut, "Accepted: the job, cancel requested"),
+    responses=documented(202, JobOut, "Accepted: the job, cancel requested"),
 )
 def cancel_job(job_id: JobIdPath, service: Service) -> Response[JobOut]:
     view = service.cancel(job_id)
-    metrics.add_metric(name="CancelsRequested", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.CANCELS_REQUESTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=job_detail(view))
 
 
-@app.get("/openapi.json", summary="This API's OpenAPI schema", include_in_schema=False)
+@app.get(routes.OPENAPI.rule, summary="This API's OpenAPI schema", include_in_schema=False)
 def openapi() -> dict[str, Any]:
-    return openapi_schema()
-
-
-def openapi_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(title="CPE serverless job API", version="1.0.0", openapi_version="3.1.0")
-    )
-    # Powertools documents its default 422 for invalid requests; this API answers 400 instead.
-    for operation in (op for path in schema["paths"].values() for op in path.values()):
-        operation.get("responses", {}).pop("422", None)
-    for name in ("HTTPValidationError", "ValidationError"):
-        schema.get("components", {}).get("schemas", {}).pop(name, None)
-    return schema
+    return openapi_schema(app)
 
 
 # ------------------------------------------------------------------ errors
+
+
+def _answer(error: Exception) -> Response[ErrorBody]:
+    status, body, headers = error_body(error)
+    return Response(status_code=int(status), content_type="application/json", body=body, headers=headers)
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -248,77 +182,46 @@ def _invalid(error: RequestValidationError) -> Response[ErrorBody]:
         for e in error.errors()
     ]
     if any(p["type"] == "json_invalid" for p in problems):
-        return _error(HTTPStatus.BAD_REQUEST, "INVALID_JSON", "the body is not valid JSON", problems)
-    return _error(
-        HTTPStatus.BAD_REQUEST, "INVALID_REQUEST", "the request does not match the API's schema", problems
-    )
+        return _answer(InvalidJson("the body is not valid JSON", problems))
+    return _answer(InvalidRequest("the request does not match the API's schema", problems))
 
 
 @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
 def _unsupported(error: RequestUnsupportedContentType) -> Response[ErrorBody]:
-    return _error(UnsupportedMediaType.status, UnsupportedMediaType.code, "send application/json")
+    return _answer(UnsupportedMediaType("send application/json"))
 
 
 @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
 def _domain(error: DomainError) -> Response[ErrorBody]:
-    status, code, message, details = to_http(error)
-    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        logger.warning("request failed", code=code, error=str(error))
-    return _error(status, code, message, details)
+    response = _answer(error)
+    if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("request failed", code=response.body.code if response.body else None, error=str(error))
+    return response
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def _unexpected(error: Exception) -> Response[ErrorBody]:
     logger.error("unexpected error", exc_info=error)
-    status, code, message, details = to_http(error)
-    return _error(status, code, message, details)
+    return _answer(error)
 
 
 @app.not_found
 def _not_found(error: Exception) -> Response[ErrorBody]:
-    path = app.current_event.path
-    allowed = sorted(
-        {route.method for route in app._static_routes + app._dynamic_routes if route.rule.match(path)}
-    )
-    if allowed:
-        response = _error(HTTPStatus.METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", f"use {', '.join(allowed)}")
-        response.headers["Allow"] = ", ".join(allowed)
-        return response
-    return _error(RouteNotFound.status, RouteNotFound.code, "no such route")
-
-
-def _refused_before_routing(event: dict[str, Any]) -> ApiError | None:
-    """What API Gateway would let through but the routes must never parse: bodies over the limit,
-    and bodies that are not JSON (Powertools would try forms and multipart)."""
-    body = event.get("body") or ""
-    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
-        return PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-    if body and event.get("isBase64Encoded"):
-        try:
-            base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return InvalidJson("the body is not UTF-8 JSON")
-    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    content_type = str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if body and content_type not in ("", "application/json"):
-        return UnsupportedMediaType("send application/json")
-    return None
-
-
-def _proxy_error(error: ApiError) -> dict[str, Any]:
-    return {
-        "statusCode": int(error.status),
-        "headers": {"Content-Type": "application/json"},
-        "body": ErrorBody(code=error.code, message=error.message).model_dump_json(),
-        "isBase64Encoded": False,
-    }
+    request = app.current_event
+    return _answer(method_not_allowed(request.http_method, request.path) or RouteNotFound("no such route"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    refused = _refused_before_routing(event)
+    metrics.add_metric(name=Metric.REQUESTS, unit=MetricUnit.Count, value=1)
+    refused = refused_before_routing(event)
     if refused is not None:
-        return _proxy_error(refused)
+        status, body, headers = error_body(refused)
+        return {
+            "statusCode": int(status),
+            "headers": {"Content-Type": "application/json", **headers},
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

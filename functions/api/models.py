@@ -6,7 +6,6 @@ the edge with a 400 naming the field when it does not fit.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -28,13 +27,6 @@ class SubmitJobRequest(StrictJobPayload):
 
 
 # ------------------------------------------------------------------ responses
-
-
-def iso(at: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC with milliseconds."""
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ErrorBody(BaseModel):

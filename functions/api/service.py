@@ -29,7 +29,8 @@ from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
 from functions.jobs.rules import CompletionRule
-from functions.messaging.base import CommandQueue, QueueUnavailable
+from functions.messaging.base import MessageQueue, QueueUnavailable
+from functions.shared.retry import OptimisticRetry
 from functions.shared.urls import Resolver, UnsafeUrl, check_fetchable_url, system_resolver
 from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob
 
@@ -59,11 +60,16 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class JobView:
-    """A job with the values the store may keep beside it: its payload, and activity results."""
+    """A job as stored, with the values the store may keep beside it: its payload, and activity
+    results."""
 
-    job: LoadedJob
+    loaded: LoadedJob
     payload: dict[str, Any]
     results: dict[str, Any]
+
+    @property
+    def job(self) -> Job:
+        return self.loaded.job
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,14 @@ class JobService:
     def __init__(
         self,
         store: JobStore,
-        queue: CommandQueue,
+        queue: MessageQueue,
         config: ApiConfig,
         rule: CompletionRule,
         *,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         resolve: Resolver = system_resolver,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -91,6 +98,7 @@ class JobService:
         self._clock = clock
         self._new_id = new_id
         self._resolve = resolve
+        self._retry = OptimisticRetry(UPDATE_ATTEMPTS, sleep=sleep)
 
     # ------------------------------------------------------------------ submit
 
@@ -295,7 +303,7 @@ class JobService:
 
     def _update(self, loaded: LoadedJob, change: Callable[[Job], Any]) -> LoadedJob:
         """Apply ``change`` and write it, re-reading and re-applying when the tracker wrote meanwhile."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in self._retry:
             job = loaded.job.model_copy(deep=True)
             change(job)
             derive(job, self._rule)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions import env
-from functions.api.service import ApiConfig
+from functions.api.service import ApiConfig, JobService
 from functions.jobs.rules import CompletionRule
 from functions.shared.settings import completion_rule, load_settings
 from functions.store.base import TableBinding
@@ -65,6 +65,17 @@ class ApiSettings(BaseModel):
     @property
     def table(self) -> TableBinding:
         return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)
+
+    def service(self) -> JobService:
+        """The job service on the stack's table and input queue (AWS clients built here, once)."""
+        from functions.messaging.sqs import SqsQueue  # noqa: PLC0415 - AWS clients at first use
+        from functions.shared import aws  # noqa: PLC0415
+        from functions.store.dynamo import DynamoJobStore  # noqa: PLC0415
+
+        sqs = aws.client("sqs", region=self.region, endpoint=self.sqs_endpoint)
+        return JobService(
+            DynamoJobStore(self.table), SqsQueue(sqs, self.input_queue_url), self.config, self.rule
+        )
 
     @property
     def config(self) -> ApiConfig:

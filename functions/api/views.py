@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functions.api.models import ActivityOut, EventOut, JobOut, JobSummaryOut, RunOut, iso
+from functions.api.models import ActivityOut, EventOut, JobOut, JobSummaryOut, RunOut
 from functions.api.service import JobView
-from functions.jobs.model import TimelineEvent
+from functions.jobs.model import TimelineEvent, iso
 from functions.store.base import LoadedJob
 
 
@@ -24,7 +24,7 @@ def job_summary(loaded: LoadedJob) -> JobSummaryOut:
 
 
 def job_detail(view: JobView) -> JobOut:
-    loaded, results = view.job, view.results
+    loaded, results = view.loaded, view.results
     job = loaded.job
     activities = []
     shown = job.runs.get(job.runId) if job.runId else None

@@ -63,5 +63,14 @@ class JobTooLarge(DomainError):
         self.job_id = job_id
 
 
-class StorageUnavailable(DomainError):
+class DependencyUnavailable(DomainError):
+    """A service the function depends on could not be reached, or throttled us beyond the SDK's
+    retries (``throttled``: it asked us to slow down). Retryable."""
+
+    def __init__(self, detail: str, *, throttled: bool = False) -> None:
+        super().__init__(detail)
+        self.throttled = throttled
+
+
+class StorageUnavailable(DependencyUnavailable):
     """The store could not be reached or throttled us beyond the SDK's retries."""

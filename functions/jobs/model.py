@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -93,6 +94,13 @@ class ActivityStatus(StrEnum):
 
 
 _ACTIVITY_RANK = {status: rank for rank, status in enumerate(ActivityStatus)}
+
+
+def iso(at: float | None) -> str | None:
+    """Epoch seconds (how the record keeps times) as RFC 3339 UTC with milliseconds."""
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def json_digest(value: JsonValue) -> str:

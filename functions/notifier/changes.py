@@ -8,28 +8,14 @@ version, which every write of the job increments, so consumers can order and de-
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from functions.jobs.model import Job
+from functions.jobs.model import Job, iso
+from functions.store.base import LoadedJob
 
 SOURCE = "cpe.serverless"
 DETAIL_TYPE = "Job State Change"
 SCHEMA_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class JobImage:
-    job: Job
-    version: int
-
-
-def image(item: dict[str, Any] | None) -> JobImage | None:
-    """A job item's image (as the stream gives it, deserialized), or None for another item."""
-    if not item or item.get("sk") != "JOB" or "record" not in item:
-        return None
-    return JobImage(Job.model_validate_json(item["record"]), int(item.get("version") or 0))
 
 
 def _activities(job: Job) -> dict[str, str]:
@@ -37,14 +23,6 @@ def _activities(job: Job) -> dict[str, str]:
     if run is None:
         return {}
     return {activity_id: activity.status.value for activity_id, activity in run.activities.items()}
-
-
-def _iso(at: float | None) -> str | None:
-    return (
-        datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if at
-        else None
-    )
 
 
 def changes(old: Job | None, new: Job, *, progress_step: int) -> list[str]:
@@ -70,7 +48,7 @@ def changes(old: Job | None, new: Job, *, progress_step: int) -> list[str]:
     return found
 
 
-def state_change_event(old: JobImage | None, new: JobImage, *, progress_step: int) -> dict[str, Any] | None:
+def state_change_event(old: LoadedJob | None, new: LoadedJob, *, progress_step: int) -> dict[str, Any] | None:
     """The event for this write, or None when nothing a user cares about changed."""
     changed = changes(old.job if old else None, new.job, progress_step=progress_step)
     if not changed:
@@ -93,5 +71,5 @@ def state_change_event(old: JobImage | None, new: JobImage, *, progress_step: in
         "error": job.error,
         "clientName": job.clientName,
         "runId": job.runId,
-        "updatedAt": _iso(job.lastEventAt or job.createdAt),
+        "updatedAt": iso(job.lastEventAt or job.createdAt or None),
     }

@@ -7,7 +7,6 @@ publishes an event consumers can recognize as the same."""
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
 from typing import Any
@@ -18,71 +17,43 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions import env
-from functions.notifier.changes import DETAIL_TYPE, SOURCE, image, state_change_event
+from functions.messaging.events import EventBridgeBus
+from functions.messaging.sqs import SqsQueue
+from functions.metrics import Metric
+from functions.notifier.logic import StateChangeNotifier
+from functions.notifier.settings import NotifierSettings
+from functions.shared import aws
+from functions.store.stream import job_image
 
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-class PublishFailed(RuntimeError):
-    pass
-
-
 @cache
-def _clients() -> tuple[Any, Any]:
-    import boto3  # noqa: PLC0415 - at first use, not at import
-
-    return boto3.client("events"), boto3.client("sqs")
-
-
-@cache
-def _settings() -> dict[str, Any]:
-    """Read once per execution environment (the stack sets these)."""
-    return {
-        "bus": os.environ[env.EVENT_BUS_NAME],
-        "queue": os.environ.get(env.WEBHOOK_QUEUE_URL) or None,
-        "endpoints": [u.strip() for u in os.environ.get(env.WEBHOOK_URLS, "").split(",") if u.strip()],
-        "step": int(os.environ.get(env.PROGRESS_STEP, "10")),
-    }
+def _notifier() -> StateChangeNotifier:
+    settings = NotifierSettings.from_environ(os.environ)
+    return StateChangeNotifier(
+        EventBridgeBus(aws.client("events", region=settings.region), settings.event_bus),
+        SqsQueue(aws.client("sqs", region=settings.region), settings.webhook_queue_url),
+        webhook_urls=settings.webhook_urls,
+        progress_step=settings.progress_step,
+    )
 
 
 def handle_record(record: DynamoDBRecord) -> None:
-    settings = _settings()
-    new = image(record.dynamodb.new_image if record.dynamodb else None)
+    new = job_image(record.dynamodb.new_image if record.dynamodb else None)
     if new is None:
         return  # a removed job, or another kind of item
-    old = image(record.dynamodb.old_image if record.dynamodb else None)
-    event = state_change_event(old, new, progress_step=settings["step"])
-    if event is None:
-        metrics.add_metric(name="ChangesIgnored", unit=MetricUnit.Count, value=1)
+    old = job_image(record.dynamodb.old_image if record.dynamodb else None)
+    notified = _notifier().notify(old, new)
+    if notified.event is None:
+        metrics.add_metric(name=Metric.CHANGES_IGNORED, unit=MetricUnit.Count, value=1)
         return
-    events, sqs = _clients()
-    answer = events.put_events(
-        Entries=[
-            {
-                "Source": SOURCE,
-                "DetailType": DETAIL_TYPE,
-                "Detail": json.dumps(event),
-                "EventBusName": settings["bus"],
-                "Resources": [],
-            }
-        ]
-    )
-    if answer.get("FailedEntryCount"):
-        raise PublishFailed(f"EventBridge refused event {event['id']}: {answer['Entries']}")
-    metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
-    targets = list(settings["endpoints"]) + ([new.job.callbackUrl] if new.job.callbackUrl else [])
-    if targets and settings["queue"]:
-        sqs.send_message_batch(
-            QueueUrl=settings["queue"],
-            Entries=[
-                {"Id": str(n), "MessageBody": json.dumps({"url": url, "event": event})}
-                for n, url in enumerate(targets)
-            ],
-        )
-        metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=len(targets))
+    metrics.add_metric(name=Metric.EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
+    if notified.webhooks:
+        metrics.add_metric(name=Metric.WEBHOOKS_QUEUED, unit=MetricUnit.Count, value=notified.webhooks)
+    event = notified.event
     logger.info(
         "job state change", job_id=event["jobId"], sequence=event["sequence"], changes=event["changes"]
     )

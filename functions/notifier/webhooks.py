@@ -1,6 +1,8 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com): ``webhook-id``,
+"""Webhook delivery's policy, in plain values and pure functions (infra reads the limits too):
+Standard Webhooks signatures (https://www.standardwebhooks.com): ``webhook-id``,
 ``webhook-timestamp`` and ``webhook-signature`` = ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``
-for each active secret (several during a rotation), separated by spaces."""
+for each active secret (several during a rotation), separated by spaces; the attempts and their
+backoff."""
 
 from __future__ import annotations
 
@@ -9,6 +11,10 @@ import hashlib
 import hmac
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+TIMEOUT_SECONDS = 10  # for a receiver to answer one delivery
+# Attempts before the DLQ: their least total span (every jitter at its lowest) is over 24 hours
+# (tests/unit/test_notifier.py). The delivery queue's maxReceiveCount is this number.
+MAX_ATTEMPTS = 18
 
 
 def secret_bytes(secret: str) -> bytes:

@@ -17,6 +17,9 @@ outside the job item so that the item stays small (DynamoDB bills writes per KB 
 JOB_ITEM_LIMIT = 350_000
 """Refuse to write a job item bigger than this (DynamoDB's hard limit is 400 KB)."""
 
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+"""How long an ``Idempotency-Key`` replays its first answer; an older claim counts as free."""
+
 
 @dataclass(frozen=True)
 class TableBinding:

@@ -29,7 +29,9 @@ from pynamodb.transactions import TransactWrite
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
 from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
+from functions.shared.aws import is_throttling
 from functions.store.base import (
+    IDEMPOTENCY_TTL_SECONDS,
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,
     IdempotencyClaim,
@@ -61,7 +63,6 @@ BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
 TRANSACTION_ITEMS = 100
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # how long an Idempotency-Key replays its first answer
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
 
@@ -363,6 +364,7 @@ def _guard(call: Callable[[], _T]) -> _T:
 
 
 def _unavailable(exc: PynamoDBException) -> StorageUnavailable:
-    return StorageUnavailable(
-        f"{type(exc).__name__}: {exc.cause_response_code or ''} {exc.msg or ''}".strip()
-    )
+    code = exc.cause_response_code or ""
+    reasons = getattr(exc, "cancellation_reasons", None) or []  # a transaction's, item by item
+    throttled = is_throttling(code) or any(r is not None and r.code == "ThrottlingError" for r in reasons)
+    return StorageUnavailable(f"{type(exc).__name__}: {code} {exc.msg or ''}".strip(), throttled=throttled)

@@ -15,11 +15,17 @@ from __future__ import annotations
 from functions.jobs.messages import RunKey
 
 JOB_SK = "JOB"
+# Attributes of a job item that its stream images are read by (functions.store.stream).
+RECORD_ATTRIBUTE = "record"  # the whole job, as JSON
+VERSION_ATTRIBUTE = "version"  # incremented by every write
+UPDATED_AT_ATTRIBUTE = "updatedAt"
 LINK_SK = "LINK"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
 PARKED_PREFIX = "PARKED#"
 BLOB_PREFIX = "BLOB#"
 ALL_JOBS = "JOBS"
+# A Lambda event filter for the table's stream: only the job items' writes reach the function.
+JOB_ITEM_FILTER = {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [JOB_SK]}}}}
 
 
 JOB_PREFIX = "JOB#"

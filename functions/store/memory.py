@@ -9,6 +9,7 @@ from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, Sta
 from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
 from functions.store.base import (
+    IDEMPOTENCY_TTL_SECONDS,
     INLINE_VALUE_LIMIT,
     JOB_ITEM_LIMIT,
     IdempotencyClaim,
@@ -30,7 +31,7 @@ class MemoryJobStore:
         self.entries: dict[RunKey, RunEntry] = {}
         self.parked_messages: dict[RunKey, dict[str, ParkedMessage]] = {}
         self.blobs: dict[tuple[str, str], Reported] = {}
-        self.idempotency: dict[str, IdempotencyClaim] = {}
+        self.idempotency: dict[str, tuple[IdempotencyClaim, float]] = {}  # the claim, its expiry
         self.writes = 0
 
     def get_jobs(self, job_ids: Collection[str]) -> dict[str, LoadedJob]:
@@ -119,9 +120,10 @@ class MemoryJobStore:
     ) -> IdempotencyClaim | None:
         with self._lock:
             held = self.idempotency.get(key_digest)
-            if held is None:
-                self.idempotency[key_digest] = claim
-            return held
+            if held is not None and held[1] >= now:
+                return held[0]
+            self.idempotency[key_digest] = (claim, now + IDEMPOTENCY_TTL_SECONDS)
+            return None
 
     def release_idempotency_key(self, key_digest: str) -> None:
         with self._lock:

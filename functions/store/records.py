@@ -20,6 +20,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from functions.store.base import TableBinding
+from functions.store.layout import RECORD_ATTRIBUTE, UPDATED_AT_ATTRIBUTE, VERSION_ATTRIBUTE
 
 
 class _Item(Model):
@@ -69,9 +70,9 @@ class JobItem(_Item):
     client_name = UnicodeAttribute(attr_name="clientName", null=True)
     run_id = UnicodeAttribute(attr_name="runId", null=True)
     created_at = NumberAttribute(attr_name="createdAt")
-    updated_at = NumberAttribute(attr_name="updatedAt")
-    record = UnicodeAttribute()
-    version = VersionAttribute()
+    updated_at = NumberAttribute(attr_name=UPDATED_AT_ATTRIBUTE)
+    record = UnicodeAttribute(attr_name=RECORD_ATTRIBUTE)
+    version = VersionAttribute(attr_name=VERSION_ATTRIBUTE)
 
 
 class BlobItem(_Item):

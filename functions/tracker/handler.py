@@ -1,5 +1,6 @@
 """Lambda entry point: the output queue's messages become job records (SQS event source with
-``ReportBatchItemFailures``)."""
+``ReportBatchItemFailures``). The whole batch is applied at once (many messages of one job cost one
+write), and the messages that failed are reported by id."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.shared.batch import WholeBatchProcessor
+from functions.metrics import Metric
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchReport, BatchTracker, InboundMessage
 from functions.tracker.settings import TrackerSettings
@@ -30,18 +30,6 @@ def _tracker() -> BatchTracker:
     return BatchTracker(DynamoJobStore(settings.table), settings.rule)
 
 
-def track_records(records: Sequence[SQSRecord]) -> dict[str, str]:
-    batch = [
-        InboundMessage(record.message_id, record.body, int(record.attributes.sent_timestamp) / 1000)
-        for record in records
-    ]
-    report = _tracker().track(batch)
-    _observe(report, records)
-    return {
-        message_id: f"{failure.reason}: {failure.detail}" for message_id, failure in report.failures.items()
-    }
-
-
 def _observe(report: BatchReport, records: Sequence[SQSRecord]) -> None:
     receives = {record.message_id: record.attributes.approximate_receive_count for record in records}
     for message_id, failure in report.failures.items():
@@ -54,16 +42,16 @@ def _observe(report: BatchReport, records: Sequence[SQSRecord]) -> None:
             receive_count=receives.get(message_id),
         )
     for name, value in (
-        ("MessagesReceived", len(records)),
-        ("MessagesApplied", report.applied),
-        ("MessagesParked", report.parked),
-        ("ParkedMessagesDrained", report.drained),
-        ("MessagesRejected", sum(report.rejected.values())),
-        ("MessagesRetried", sum(1 for f in report.failures.values() if f.retryable)),
-        ("UnknownMessageTypes", report.unknown_types),
-        ("JobWrites", report.job_writes),
-        ("JobsUnchanged", report.unchanged_jobs),
-        ("WriteConflicts", report.conflicts),
+        (Metric.MESSAGES_RECEIVED, len(records)),
+        (Metric.MESSAGES_APPLIED, report.applied),
+        (Metric.MESSAGES_PARKED, report.parked),
+        (Metric.PARKED_MESSAGES_DRAINED, report.drained),
+        (Metric.MESSAGES_REJECTED, sum(report.rejected.values())),
+        (Metric.MESSAGES_RETRIED, sum(1 for f in report.failures.values() if f.retryable)),
+        (Metric.UNKNOWN_MESSAGE_TYPES, report.unknown_types),
+        (Metric.JOB_WRITES, report.job_writes),
+        (Metric.JOBS_UNCHANGED, report.unchanged_jobs),
+        (Metric.WRITE_CONFLICTS, report.conflicts),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -71,6 +59,18 @@ def _observe(report: BatchReport, records: Sequence[SQSRecord]) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=track_records, processor=WholeBatchProcessor(), context=context
+    records = list(SQSEvent(event).records)
+    report = _tracker().track(
+        [
+            InboundMessage(record.message_id, record.body, int(record.attributes.sent_timestamp) / 1000)
+            for record in records
+        ]
     )
+    _observe(report, records)
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": record.message_id}
+            for record in records
+            if record.message_id in report.failures
+        ]
+    }

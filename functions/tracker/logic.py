@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import Job
 from functions.jobs.protocol import MessageType, OutputMessage, RunKey, RunLink, parse_output_message
 from functions.jobs.rules import CompletionRule
+from functions.shared.retry import OptimisticRetry
 from functions.store.base import JobStore, LoadedJob, ParkedMessage, RunEntry
 
 MAX_ATTEMPTS = 6
@@ -117,7 +117,7 @@ class BatchTracker:
         self._store = store
         self._rule = rule
         self._clock = clock
-        self._sleep = sleep
+        self._retry = OptimisticRetry(MAX_ATTEMPTS, sleep=sleep)
 
     def track(self, batch: Sequence[InboundMessage]) -> BatchReport:
         report = BatchReport()
@@ -231,8 +231,16 @@ class BatchTracker:
         report: BatchReport,
     ) -> None:
         drained: dict[str, _Item] = {}
-        attempt = 0
-        while True:
+        for attempt in self._retry:
+            if attempt:
+                report.conflicts += 1
+                try:
+                    loaded = self._store.get_jobs([job_id]).get(job_id)
+                    keys = [key for link in self._scheduled_links(items) for key in link.lookup_keys()]
+                    entries.update(self._store.lookup_runs(keys) if keys else {})
+                except StorageUnavailable as exc:
+                    self._fail_all(items, _unavailable(exc), report)
+                    return
             current = loaded or LoadedJob(new_job(job_id), None)
             scheduled = self._scheduled_links(items)
             new_links = [
@@ -263,9 +271,10 @@ class BatchTracker:
                 self._discard(drained)
                 return
             except StaleJob:
-                pass
+                continue
             except RunClaimed as exc:
                 items = self._reject_claimed(items, exc, report)
+                continue
             except JobTooLarge as exc:
                 failure = Failure(PoisonReason.LIMIT_EXCEEDED.value, str(exc), retryable=False)
                 self._fail_all(items, failure, report)
@@ -273,20 +282,8 @@ class BatchTracker:
             except StorageUnavailable as exc:
                 self._fail_all(items, _unavailable(exc), report)
                 return
-            attempt += 1
-            if attempt >= MAX_ATTEMPTS:
-                failure = Failure("CONFLICT", f"job {job_id} kept changing concurrently", retryable=True)
-                self._fail_all(items, failure, report)
-                return
-            report.conflicts += 1
-            self._sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not crypto
-            try:
-                loaded = self._store.get_jobs([job_id]).get(job_id)
-                keys = [key for link in self._scheduled_links(items) for key in link.lookup_keys()]
-                entries.update(self._store.lookup_runs(keys) if keys else {})
-            except StorageUnavailable as exc:
-                self._fail_all(items, _unavailable(exc), report)
-                return
+        failure = Failure("CONFLICT", f"job {job_id} kept changing concurrently", retryable=True)
+        self._fail_all(items, failure, report)
 
     @staticmethod
     def _scheduled_links(items: list[_Item]) -> list[RunLink]:

@@ -15,6 +15,7 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, settings
 
 from functions.api import handler as api
+from functions.api.openapi import openapi_schema
 from local.embedded import FAKE_CREDENTIALS
 from local.stack import LocalStack
 from tests.schemas import for_generation
@@ -50,7 +51,7 @@ def session(stack: LocalStack) -> requests.Session:
 # custom_cmd is refused by this stack's configuration (as by default); private URLs are allowed
 # (the stack's webhook receiver is on localhost), so no generated URL waits for DNS.
 schema = schemathesis.openapi.from_dict(
-    for_generation(api.openapi_schema(), refused_by_configuration=("custom_cmd",))
+    for_generation(openapi_schema(api.app), refused_by_configuration=("custom_cmd",))
 )
 
 

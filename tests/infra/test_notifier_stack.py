@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from functions.notifier.delivery import MAX_ATTEMPTS
-from infra.notifier import JOB_ITEM_FILTER
+from functions.notifier.webhooks import MAX_ATTEMPTS
+from functions.store.layout import JOB_ITEM_FILTER
 from tests.infra.test_stack import actions, granted, of_type, ref, statements_of
 
 pytestmark = pytest.mark.infra

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from functions.notifier.delivery import MAX_ATTEMPTS
+from functions.notifier.webhooks import MAX_ATTEMPTS
 from functions.store.records import table_schema
 from infra.lambda_defaults import ARCHITECTURE, RUNTIME
 from infra.tracker import TABLE_ACTIONS

@@ -55,8 +55,13 @@ def table(aws: None) -> str:
 
 
 @pytest.fixture
-def store(table: str) -> DynamoJobStore:
+def dynamo_store(table: str) -> DynamoJobStore:
     return DynamoJobStore(TableBinding(table, REGION))
+
+
+@pytest.fixture
+def store(dynamo_store: DynamoJobStore) -> DynamoJobStore:
+    return dynamo_store
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 from standardwebhooks.webhooks import Webhook
 
-from functions.notifier import delivery
+from functions.notifier import delivery, sender
 from functions.notifier import handler as notifier
+from functions.notifier.webhooks import MAX_ATTEMPTS
 from local.ct_simulator import CtRun, run_messages
 from local.event_source import LambdaContext
 from tests.integration.conftest import REGION, sqs_event
@@ -72,7 +73,7 @@ def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", hooks)
     monkeypatch.setenv("PROGRESS_STEP", "25")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
-    caches = (notifier._clients, notifier._settings, delivery._sqs, delivery._settings)
+    caches = (notifier._notifier, delivery._sender, delivery._settings)
     for cached in caches:
         cached.cache_clear()
     yield seen
@@ -192,7 +193,7 @@ def test_a_receiver_that_fails_three_times_gets_the_event_once_signed(
     hooks = boto3.client("sqs", region_name=REGION)
     queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
     Receiver.failures = 3
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)  # no waiting in the test
+    monkeypatch.setattr(sender, "backoff_seconds", lambda attempt, jitter: 0)  # no waiting in the test
     for attempt in range(1, 5):
         answer = delivery.handler(_deliveries(queue, attempt), LambdaContext(function_name="delivery"))
         assert len(answer["batchItemFailures"]) == (1 if attempt <= 3 else 0)
@@ -209,8 +210,8 @@ def test_a_receiver_that_times_out_gets_the_same_event_again_until_it_answers_in
     invoke_tracker, stream_records, bus, receiver, monkeypatch
 ):
     monkeypatch.setenv("WEBHOOK_URLS", receiver)
-    monkeypatch.setattr(delivery, "TIMEOUT_SECONDS", STALL_SECONDS / 3)
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)
+    monkeypatch.setattr(sender, "TIMEOUT_SECONDS", STALL_SECONDS / 3)
+    monkeypatch.setattr(sender, "backoff_seconds", lambda attempt, jitter: 0)
     invoke_tracker(sqs_event(run_messages(CtRun("job-t", "run-t", "wf-t"))[:1]))
     notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
     queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
@@ -231,7 +232,7 @@ def test_a_rotated_secret_signs_once_the_cached_one_expires_and_both_verify(
 ):
     monkeypatch.setenv("WEBHOOK_URLS", receiver)
     monkeypatch.setattr(delivery, "SECRETS_CACHE_SECONDS", 1)
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)
+    monkeypatch.setattr(sender, "backoff_seconds", lambda attempt, jitter: 0)
     invoke_tracker(sqs_event(run_messages(CtRun("job-r", "run-r", "wf-r"))[:1]))
     notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
     queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
@@ -279,18 +280,18 @@ def test_a_receiver_that_always_fails_ends_in_the_dlq_and_replay_resends(
     dlq = sqs.create_queue(QueueName="webhooks-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.get_queue_url(QueueName="webhooks")["QueueUrl"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(delivery.MAX_ATTEMPTS)}
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_ATTEMPTS)}
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"RedrivePolicy": json.dumps(redrive)})
     monkeypatch.setenv("WEBHOOK_URLS", receiver)
-    monkeypatch.setattr(delivery, "backoff_seconds", lambda attempt, jitter: 0)  # the day, compressed
+    monkeypatch.setattr(sender, "backoff_seconds", lambda attempt, jitter: 0)  # the day, compressed
     invoke_tracker(sqs_event(run_messages(CtRun("job-d", "run-d", "wf-d"))[:1]))
     notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
 
     Receiver.failures = 10**6  # always fails
     source = SqsEventSource(sqs, queue, delivery.handler, batch_size=10, function_name="delivery")
-    for _ in range(delivery.MAX_ATTEMPTS + 2):
+    for _ in range(MAX_ATTEMPTS + 2):
         source.poll_once()
-    assert source.stats.failed == delivery.MAX_ATTEMPTS  # every attempt, then SQS parked it
+    assert source.stats.failed == MAX_ATTEMPTS  # every attempt, then SQS parked it
     parked = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     assert parked["Attributes"]["ApproximateNumberOfMessages"] == "1"
     assert Receiver.accepted == []

@@ -12,13 +12,14 @@ import pytest
 
 from bench.hostile import API_CONFIG
 from functions.api import handler as api
+from functions.api.edge import MAX_BODY_BYTES
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import StorageUnavailable
 from functions.jobs.machine import apply, derive
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.base import QueueUnavailable
-from functions.messaging.memory import MemoryCommandQueue
+from functions.messaging.memory import MemoryQueue
 from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
 from local.apigateway import call, proxy_event, response_parts
@@ -60,7 +61,7 @@ class Clock:
 class Api:
     def __init__(self, config: ApiConfig = CONFIG) -> None:
         self.store = MemoryJobStore()
-        self.queue = MemoryCommandQueue()
+        self.queue = MemoryQueue()
         self.clock = Clock()
         ids = iter(f"job{n:04d}" for n in range(10_000))
         self.service = JobService(
@@ -375,7 +376,7 @@ def test_custom_commands_are_refused_unless_enabled(client: Api):
 
 
 def test_a_body_over_the_limit_is_413(client: Api):
-    body = json.dumps({**VIDEO_JOB, "jobId": "x", "pad": "y" * api.MAX_BODY_BYTES})
+    body = json.dumps({**VIDEO_JOB, "jobId": "x", "pad": "y" * MAX_BODY_BYTES})
     status, _, answer = client.call("POST", "/jobs", body)
     assert (status, error(answer)[0]) == (413, "PAYLOAD_TOO_LARGE")
 
@@ -606,13 +607,13 @@ def test_unknown_routes_are_404_and_unknown_methods_405(client: Api):
 
 
 def test_storage_failures_are_503_or_429_never_500(client: Api, monkeypatch: pytest.MonkeyPatch):
-    for detail, expected in (
-        ("ProvisionedThroughputExceededException", (429, "THROTTLED")),
-        ("InternalServerError", (503, "STORE_UNAVAILABLE")),
+    for detail, throttled, expected in (
+        ("ProvisionedThroughputExceededException", True, (429, "THROTTLED")),
+        ("InternalServerError", False, (503, "STORE_UNAVAILABLE")),
     ):
 
-        def broken(job_ids: Any, detail: str = detail) -> Any:
-            raise StorageUnavailable(detail)
+        def broken(job_ids: Any, detail: str = detail, throttled: bool = throttled) -> Any:
+            raise StorageUnavailable(detail, throttled=throttled)
 
         monkeypatch.setattr(client.store, "get_jobs", broken)
         status, _, body = client.call("GET", "/jobs/j1")

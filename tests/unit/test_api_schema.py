@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, settings
 
 from bench.hostile import API_CONFIG
 from functions.api import handler as api
+from functions.api.openapi import openapi_schema
 from functions.api.service import JobService
 from functions.jobs.rules import DEFAULT_RULE
-from functions.messaging.memory import MemoryCommandQueue
+from functions.messaging.memory import MemoryQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
 from tests.schemas import for_generation
@@ -30,14 +31,14 @@ def _no_dns(host: str) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def in_memory_service() -> object:
-    service = JobService(MemoryJobStore(), MemoryCommandQueue(), CONFIG, DEFAULT_RULE, resolve=_no_dns)
+    service = JobService(MemoryJobStore(), MemoryQueue(), CONFIG, DEFAULT_RULE, resolve=_no_dns)
     api.app.dependency_overrides[api.get_service] = lambda: service
     yield service
     api.app.dependency_overrides.clear()
 
 
 app = WsgiAdapter(api.handler)
-schema = schemathesis.openapi.from_dict(for_generation(api.openapi_schema()))
+schema = schemathesis.openapi.from_dict(for_generation(openapi_schema(api.app)))
 schema.app = app  # every request (checks' probes too) goes to the handler in process
 
 

@@ -11,9 +11,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from functions.jobs.model import ActivityState, ActivityStatus, Job, JobStatus, Phase, RunState
-from functions.notifier.changes import JobImage, image, state_change_event
-from functions.notifier.delivery import MAX_ATTEMPTS
-from functions.notifier.webhooks import backoff_seconds, retry_schedule, signed_headers
+from functions.notifier.changes import state_change_event
+from functions.notifier.webhooks import MAX_ATTEMPTS, backoff_seconds, retry_schedule, signed_headers
+from functions.store.base import LoadedJob
+from functions.store.stream import job_image
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_SECRET = "whsec_c2VjcmV0LWFmdGVyLXJvdGF0aW9uLTEyMzQ1Njc4"
@@ -37,7 +38,7 @@ def job(**changes: Any) -> Job:
 
 def event(old: Job | None, new: Job, version: int = 7, step: int = 10) -> dict[str, Any] | None:
     return state_change_event(
-        JobImage(old, version - 1) if old else None, JobImage(new, version), progress_step=step
+        LoadedJob(old, version - 1) if old else None, LoadedJob(new, version), progress_step=step
     )
 
 
@@ -81,8 +82,8 @@ def test_the_event_id_is_stable_per_write_and_the_sequence_is_the_items_version(
 
 def test_only_job_items_are_images():
     record = job().model_dump_json()
-    assert image({"pk": "JOB#j1", "sk": "JOB", "record": record, "version": 3}) == JobImage(job(), 3)
-    assert image({"pk": "RUN#r1", "sk": "LINK"}) is None and image(None) is None
+    assert job_image({"pk": "JOB#j1", "sk": "JOB", "record": record, "version": 3}) == LoadedJob(job(), 3)
+    assert job_image({"pk": "RUN#r1", "sk": "LINK"}) is None and job_image(None) is None
 
 
 def test_signatures_verify_with_the_standard_webhooks_library_through_a_rotation():

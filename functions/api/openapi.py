@@ -1,0 +1,47 @@
+"""The API's OpenAPI schema: the error responses every route documents, and the schema as served
+(``GET /openapi.json``) and published (docs/openapi.json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
+
+from functions.api.edge import MAX_BODY_BYTES
+from functions.api.models import ErrorBody
+
+TITLE = "CPE serverless job API"
+VERSION = "1.0.0"
+ERRORS: dict[int, OpenAPIResponse] = {
+    code: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+    for code, description in (
+        (400, "Invalid request"),
+        (404, "No such job"),
+        (409, "Conflict"),
+        (413, f"Body over {MAX_BODY_BYTES} bytes"),
+        (415, "Body is not application/json"),
+        (429, "Throttled: retry later"),
+        (503, "A dependency is unavailable: retry later"),
+    )
+}
+
+
+def documented(status: int, model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
+    """The responses of a route: its success, and the errors every route may answer."""
+    success: OpenAPIResponse = {"description": description, "content": {"application/json": {"model": model}}}
+    return {status: success, **ERRORS}
+
+
+def openapi_schema(app: APIGatewayRestResolver) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(title=TITLE, version=VERSION, openapi_version="3.1.0")
+    )
+    # Powertools documents its default 422 for invalid requests; this API answers 400 instead.
+    for operation in (op for path in schema["paths"].values() for op in path.values()):
+        operation.get("responses", {}).pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return schema

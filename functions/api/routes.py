@@ -1,0 +1,50 @@
+"""The job API's routes, declared once: the handler registers them (functions.api.handler), infra
+builds API Gateway's resources, methods and request parameters from them (infra.api), and the 405
+answer lists the methods they declare. Plain values: no runtime objects."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway's form: /jobs/{job_id}
+    query: tuple[str, ...] = ()  # the query string parameters it takes (all optional)
+    headers: tuple[str, ...] = ()  # the request headers it reads (all optional)
+    body: bool = False  # takes a JSON body (POST /jobs: the SubmitJobRequest model)
+
+    @property
+    def rule(self) -> str:
+        """Powertools' form of the path: /jobs/<job_id>."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"\{(\w+)\}", self.path))
+
+    def matches(self, path: str) -> bool:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(self.path))
+        return re.fullmatch(pattern, path) is not None
+
+
+SUBMIT_JOB = Route("POST", "/jobs", headers=("Idempotency-Key",), body=True)
+LIST_JOBS = Route("GET", "/jobs", query=("status", "createdAfter", "createdBefore", "limit", "nextToken"))
+GET_JOB = Route("GET", "/jobs/{job_id}", query=("include",))
+JOB_EVENTS = Route("GET", "/jobs/{job_id}/events", query=("limit", "nextToken"))
+CANCEL_JOB = Route("POST", "/jobs/{job_id}/cancel")
+OPENAPI = Route("GET", "/openapi.json")
+
+ROUTES = (SUBMIT_JOB, LIST_JOBS, GET_JOB, JOB_EVENTS, CANCEL_JOB, OPENAPI)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the routes declare for ``path`` (empty: no such resource)."""
+    return sorted({route.method for route in ROUTES if route.matches(path)})
+
+
+def resource_paths() -> list[str]:
+    """Every resource path, parents first."""
+    return sorted({route.path for route in ROUTES}, key=lambda path: (path.count("/"), path))

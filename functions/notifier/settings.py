@@ -1,0 +1,55 @@
+"""The notifier's and the webhook delivery's settings, read once at cold start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions import env
+from functions.shared.settings import load_settings
+
+
+class NotifierSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_bus: str = Field(min_length=1, description="the bus's name or ARN")
+    webhook_queue_url: str = Field(pattern=r"^https?://")
+    webhook_urls: tuple[str, ...] = ()  # endpoints that get every job's events
+    progress_step: int = Field(ge=1, le=100)
+    region: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> NotifierSettings:
+        urls = environ.get(env.WEBHOOK_URLS, "")
+        return load_settings(
+            cls,
+            {
+                "event_bus": environ.get(env.EVENT_BUS_NAME),
+                "webhook_queue_url": environ.get(env.WEBHOOK_QUEUE_URL),
+                "webhook_urls": tuple(url.strip() for url in urls.split(",") if url.strip()),
+                "progress_step": environ.get(env.PROGRESS_STEP),
+                "region": environ.get(env.AWS_REGION),
+            },
+        )
+
+
+class DeliverySettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    webhook_queue_url: str = Field(pattern=r"^https?://")
+    webhook_secret_arn: str = Field(min_length=1)
+    allow_private_urls: bool = False  # the local stack only: receivers on localhost
+    region: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
+        return load_settings(
+            cls,
+            {
+                "webhook_queue_url": environ.get(env.WEBHOOK_QUEUE_URL),
+                "webhook_secret_arn": environ.get(env.WEBHOOK_SECRET_ARN),
+                "allow_private_urls": environ.get(env.ALLOW_PRIVATE_URLS, "false"),
+                "region": environ.get(env.AWS_REGION),
+            },
+        )

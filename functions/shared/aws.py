@@ -1,0 +1,55 @@
+"""The functions' AWS SDK clients: built from one botocore session per execution environment (a
+session loads the SDK's data files once; each boto3 client would load its own), with bounded
+retries and timeouts, and an error classifier shared by every adapter."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# The error codes AWS services answer when they ask the caller to slow down.
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "AWS.SimpleQueueService.RequestThrottled",
+    }
+)
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+
+
+@cache
+def session() -> botocore.session.Session:
+    return botocore.session.get_session()
+
+
+def client(service: str, *, region: str | None = None, endpoint: str | None = None) -> Any:
+    """A client of ``service``; ``endpoint`` for the local stack and tests (None: AWS's)."""
+    return session().create_client(service, region_name=region, endpoint_url=endpoint, config=_CONFIG)
+
+
+def error_code(error: BaseException) -> str:
+    """The service's error code of a failed call ("" when none answered)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_throttling(code: str) -> bool:
+    return code in THROTTLING_CODES
+
+
+def describe(error: BotoCoreError | ClientError) -> str:
+    code = error_code(error)
+    return code or f"unreachable: {type(error).__name__}"
