@@ -9,9 +9,11 @@ runs every candidate once, in a new interpreter, in an interleaved order, so tha
 noise hits them alike; the table gives the median over the rounds of each process's CPU time (user
 + system, from the kernel's accounting of that child), which other tenants of a shared machine
 inflate far less than wall time, and the wall time beside it. An import is CPU-bound, as a Lambda
-init is (one process, its own CPU share). "import + first use" also builds
-what the handler builds on its first request (settings, the AWS SDK clients, the store), without
-sending anything: the part of a cold start the import alone does not show.
+init is (one process, its own CPU share). "import + first request" also handles a first request
+as API Gateway sends it, against a moto server this process runs: a GET of a job (settings, the AWS
+SDK clients, the store, a consistent read), and a POST of a job (validation of the CT job, two
+conditional writes, a send to SQS): what a caller waits for on a cold start, which the import alone
+does not show. The server's work is the server's: the CPU time is the handler's process only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ import time
 from pathlib import Path
 
 from infra.bundling import build_bundle
+from local.embedded import embedded_aws
+from local.resources import create_jobs_table
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "bench",
@@ -42,20 +48,50 @@ ENVIRONMENT = {
     "CLIENT_NAME": "BenchClient",
 }
 
+FIRST_GET = """
+import functions.api.handler as h
+from local.apigateway import proxy_event
+from local.event_source import LambdaContext
+event = proxy_event("GET", "/jobs/no-such-job", resource="/jobs/{job_id}")
+answer = h.handler(event, LambdaContext(function_name="api"))
+assert answer["statusCode"] == 404, answer
+"""
+FIRST_POST = """
+import json
+import functions.api.handler as h
+from local.apigateway import proxy_event
+from local.event_source import LambdaContext
+job = {"input_asset": {"type": "VIDEO", "bucket": "media", "file": "/in/clip.mp4"},
+       "output_asset": {"type": "VIDEO", "bucket": "media", "file": "/out/clip.mp4", "preset": "720p"}}
+event = proxy_event("POST", "/jobs", body=json.dumps(job), headers={"Content-Type": "application/json"})
+answer = h.handler(event, LambdaContext(function_name="api"))
+assert answer["statusCode"] == 202, answer
+"""
 CANDIDATES = {
     "bare interpreter": "pass",
     "import boto3 (baseline)": "import boto3",
     "API handler: import": "import functions.api.handler",
-    "API handler: import + first use": "import functions.api.handler as h; h._service()",
+    "API handler: import + first GET": FIRST_GET,
+    "API handler: import + first POST": FIRST_POST,
     "tracker handler: import": "import functions.tracker.handler",
     "tracker handler: import + first use": "import functions.tracker.handler as h; h._tracker()",
     "authorizer handler: import": "import functions.authorizer.handler",
 }
 
 
-def run_once(statement: str, bundle: Path) -> tuple[float, float]:
+def run_once(statement: str, bundle: Path, endpoint: str) -> tuple[float, float]:
     """(CPU ms, wall ms) of one fresh interpreter running ``statement``."""
-    environment = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(bundle), "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = {
+        **os.environ,
+        **ENVIRONMENT,
+        "AWS_ENDPOINT_URL": endpoint,
+        "DYNAMODB_ENDPOINT": endpoint,
+        "SQS_ENDPOINT": endpoint,
+        "INPUT_QUEUE_URL": f"{endpoint}/123456789012/bench-input",
+        # The handlers from the bundle; the local emulation (proxy events) from this checkout, after.
+        "PYTHONPATH": f"{bundle}{os.pathsep}{ROOT}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     command = [sys.executable, "-c", statement]
     started = time.perf_counter()
     child = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed statements
@@ -87,17 +123,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="cold-import-") as directory:
+    with tempfile.TemporaryDirectory(prefix="cold-import-") as directory, embedded_aws() as aws:
+        create_jobs_table(aws.client("dynamodb"), ENVIRONMENT["JOBS_TABLE_NAME"])
+        aws.client("sqs").create_queue(QueueName="bench-input")
         bundle = local_bundle(Path(directory))
         for statement in CANDIDATES.values():
-            run_once(statement, bundle)  # warm the file cache, outside the measurements
+            run_once(statement, bundle, aws.endpoint)  # warm the file cache, outside the measurements
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CANDIDATES}
         rng = random.Random(0)
         for _ in range(args.rounds):
             order = list(CANDIDATES.items())
             rng.shuffle(order)
             for name, statement in order:
-                samples[name].append(run_once(statement, bundle))
+                samples[name].append(run_once(statement, bundle, aws.endpoint))
     cpu = {name: statistics.median(c for c, _ in values) for name, values in samples.items()}
     wall = {name: statistics.median(w for _, w in values) for name, values in samples.items()}
     baseline, wall_baseline = cpu["import boto3 (baseline)"], wall["import boto3 (baseline)"]
@@ -111,10 +149,15 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} | {cpu[name]:.0f} | {cpu[name] / baseline:.2f} | {wall[name]:.0f} | "
             f"{wall[name] / wall_baseline:.2f} |"
         )
-    ratio = cpu["API handler: import"] / baseline
     print()
-    verdict = "met" if ratio <= 1.5 else "NOT met"
-    print(f"target API handler import <= 1.5x import boto3 (CPU time): {ratio:.2f}x ({verdict})")
+    for name, target in (
+        ("API handler: import", 1.5),
+        ("API handler: import + first GET", 2.0),
+        ("API handler: import + first POST", 2.0),
+    ):
+        ratio = cpu[name] / baseline
+        verdict = "met" if ratio <= target else "NOT met"
+        print(f"target {name} <= {target}x import boto3 (CPU time): {ratio:.2f}x ({verdict})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ retries and timeouts, and an error classifier shared by every adapter."""
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import Any
 
 import botocore.session
@@ -27,11 +27,17 @@ THROTTLING_CODES = frozenset(
     }
 )
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+# One session per thread: a Lambda sandbox runs one thread, so its clients share one session; a
+# botocore session is not safe to create clients from in several threads at once (the local stack).
+_local = threading.local()
 
 
-@cache
 def session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    """This thread's botocore session (the SDK's data files are loaded once per session)."""
+    current: botocore.session.Session | None = getattr(_local, "session", None)
+    if current is None:
+        current = _local.session = botocore.session.get_session()
+    return current
 
 
 def client(service: str, *, region: str | None = None, endpoint: str | None = None) -> Any:

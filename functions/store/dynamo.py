@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+import pynamodb.connection.base
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -29,6 +30,7 @@ from pynamodb.transactions import TransactWrite
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob, StorageUnavailable
 from functions.jobs.messages import RunKey, RunLink
 from functions.jobs.model import Job, Reported
+from functions.shared import aws
 from functions.shared.aws import is_throttling
 from functions.store.base import (
     IDEMPOTENCY_TTL_SECONDS,
@@ -67,8 +69,18 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
 
 
+def share_sdk_session() -> None:
+    """PynamoDB builds a botocore session for each connection it opens (one per model class and
+    thread, here six), and each loads the SDK's data files again: about 100 ms of CPU a cold start
+    each (bench.cold_import). PynamoDB has no public hook for a session: its module-level factory
+    is pointed at the functions' per-thread session instead (tests/integration/test_dynamo_store.py
+    checks that no other session is made)."""
+    pynamodb.connection.base.get_session = aws.session  # type: ignore[attr-defined]
+
+
 class DynamoJobStore:
     def __init__(self, binding: TableBinding, inline_limit: int = INLINE_VALUE_LIMIT) -> None:
+        share_sdk_session()
         self._inline_limit = inline_limit
         self._jobs = bind(JobItem, binding)
         self._blobs = bind(BlobItem, binding)

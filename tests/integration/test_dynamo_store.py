@@ -12,6 +12,7 @@ from functions.jobs.errors import StorageUnavailable
 from functions.jobs.model import Job, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
+from functions.shared import aws
 from functions.store.base import LoadedJob, ParkedMessage, TableBinding
 from functions.store.dynamo import BLOB_PART_BYTES, PARKED_TTL_SECONDS, DynamoJobStore
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, record, scheduled
@@ -72,3 +73,26 @@ def test_inline_values_are_read_back_without_a_request(store: DynamoJobStore, ca
     value = Reported.of({"small": True}, 1.0)
     assert store.load_value(JOB_ID, value) is value
     assert sum(calls.values()) == 0
+
+
+def test_every_table_connection_shares_the_functions_sdk_session(table: str, monkeypatch):
+    """One botocore session (the SDK's data files loaded once) for all the store's connections."""
+    import botocore.session  # noqa: PLC0415
+
+    made: list[object] = []
+    original = botocore.session.Session.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        made.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(botocore.session.Session, "__init__", counting)
+    monkeypatch.setattr(aws._local, "session", None, raising=False)  # a fresh sandbox's thread
+    store = DynamoJobStore(TableBinding(table, REGION))
+    job = scheduled_job()
+    saved = store.save_job(LoadedJob(job, None), job, [LINK], {}, 1.0)  # a transaction: links
+    store.save_job(saved, job.model_copy(update={"dispatchedAt": 2.0}), [], {}, 2.0)  # a put
+    store.park(RunKey("run", "another"), [parked_message("d9", RunKey("run", "another"))], 3.0)
+    store.get_jobs([JOB_ID])
+    store.lookup_runs([RunKey("run", RUN_ID)])
+    assert len(made) == 1 and made[0] is aws.session()

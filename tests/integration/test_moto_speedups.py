@@ -3,10 +3,12 @@ checked with moto as it is and with the speed-up."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -16,7 +18,7 @@ from functions.jobs.errors import RunClaimed
 from functions.jobs.protocol import RunLink
 from functions.store.base import LoadedJob
 from functions.store.dynamo import DynamoJobStore
-from local.moto_speedups import fast_sqs, item_level_transaction_rollback
+from local.moto_speedups import fast_sqs, item_level_transaction_rollback, thread_safe_sqs
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, record, scheduled
 from tests.integration.conftest import REGION
 
@@ -104,3 +106,56 @@ def test_sqs_messages_past_retention_are_never_received(sqs: Any):
 
 def _link(job_id: str) -> RunLink:
     return RunLink(RUN_ID, job_id, WORKFLOW_ID)
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["moto as it is", "thread-safe SQS"])
+def test_a_send_beside_two_deletes_is_kept_only_with_the_thread_safe_queue(aws: None, fixed: bool):
+    """Delete A pauses inside moto's rebuild of the queue's list; meanwhile delete B and a send run:
+    moto as it is loses the sent message (and revives B's); under the queue's lock nothing is lost.
+    Events order the threads: nothing here depends on timing."""
+    from moto.sqs import models as sqs_models  # noqa: PLC0415 - the class the test pauses in
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="race", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    for body in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    handles = {
+        m["Body"]: m["ReceiptHandle"]
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    }
+    paused, resume = threading.Event(), threading.Event()
+    original = sqs_models.Message.had_receipt_handle
+    calls = 0
+
+    def pausing(self: Any, handle: str) -> bool:
+        nonlocal calls
+        if threading.current_thread().name == "delete-a" and self.body == "c":
+            calls += 1
+            if calls == 1:  # inside the rebuild of the list (the check before it stops at "a")
+                paused.set()
+                resume.wait(10)
+        return bool(original(self, handle))
+
+    def delete_b_then_send() -> None:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["b"])
+        sqs.send_message(QueueUrl=url, MessageBody="new")
+
+    with (
+        thread_safe_sqs() if fixed else nullcontext(),
+        mock.patch.object(sqs_models.Message, "had_receipt_handle", pausing),
+    ):
+        first = threading.Thread(
+            name="delete-a", target=lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["a"])
+        )
+        first.start()
+        assert paused.wait(10)
+        second = threading.Thread(target=delete_b_then_send)
+        second.start()
+        if not fixed:
+            second.join(10)  # moto as it is lets it run beside the paused delete
+        resume.set()
+        first.join(10)
+        second.join(10)
+    queue = sqs_backends["123456789012"][REGION].get_queue("race")
+    left = sorted(message.body for message in queue._messages)
+    assert left == (["c", "new"] if fixed else ["b", "c"])
