@@ -67,15 +67,15 @@ class ApiSettings(BaseModel):
         return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)
 
     def service(self) -> JobService:
-        """The job service on the stack's table and input queue (AWS clients built here, once)."""
+        """The job service on the stack's table and input queue (AWS clients built at first use)."""
         from functions.messaging.sqs import SqsQueue  # noqa: PLC0415 - AWS clients at first use
         from functions.shared import aws  # noqa: PLC0415
         from functions.store.dynamo import DynamoJobStore  # noqa: PLC0415
 
-        sqs = aws.client("sqs", region=self.region, endpoint=self.sqs_endpoint)
-        return JobService(
-            DynamoJobStore(self.table), SqsQueue(sqs, self.input_queue_url), self.config, self.rule
+        queue = SqsQueue(
+            lambda: aws.client("sqs", region=self.region, endpoint=self.sqs_endpoint), self.input_queue_url
         )
+        return JobService(DynamoJobStore(self.table), queue, self.config, self.rule)
 
     @property
     def config(self) -> ApiConfig:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,9 +16,16 @@ BATCH_ATTEMPTS = 3  # SQS reports failed entries without raising: retry them thi
 
 
 class SqsQueue:
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._client = client
+    """A queue; ``client`` makes its SQS client when the queue is first used (a request that never
+    sends, like a GET of the API, never pays for building one)."""
+
+    def __init__(self, client: Callable[[], Any], queue_url: str) -> None:
+        self._make_client = client
         self.url = queue_url
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._make_client()
 
     def send(self, body: str) -> str:
         response = self._call("send_message", QueueUrl=self.url, MessageBody=body)

@@ -42,7 +42,7 @@ def _settings() -> DeliverySettings:
 @cache
 def _sender() -> WebhookSender:
     settings = _settings()
-    queue = SqsQueue(aws.client("sqs", region=settings.region), settings.webhook_queue_url)
+    queue = SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url)
     return WebhookSender(queue, secrets, allow_private=settings.allow_private_urls)
 
 

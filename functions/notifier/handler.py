@@ -35,7 +35,7 @@ def _notifier() -> StateChangeNotifier:
     settings = NotifierSettings.from_environ(os.environ)
     return StateChangeNotifier(
         EventBridgeBus(aws.client("events", region=settings.region), settings.event_bus),
-        SqsQueue(aws.client("sqs", region=settings.region), settings.webhook_queue_url),
+        SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url),
         webhook_urls=settings.webhook_urls,
         progress_step=settings.progress_step,
     )
