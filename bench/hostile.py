@@ -18,7 +18,7 @@ from functions.jobs.errors import PoisonMessage
 from functions.jobs.names import check_key
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryQueue
-from functions.shared.urls import check_fetchable_url
+from functions.shared.urls import UrlPolicy, check_fetchable_url
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.apigateway import proxy_event, response_parts
@@ -306,4 +306,4 @@ def _assert_safe(payload: dict[str, Any]) -> None:
         if asset.get("watermark"):
             check_key(asset["watermark"]["file"])
         if asset.get("http"):
-            check_fetchable_url(asset["http"], schemes=frozenset({"http", "https"}), resolve=resolve)
+            check_fetchable_url(asset["http"], UrlPolicy(frozenset({"http", "https"}), resolve=resolve))

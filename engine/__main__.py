@@ -14,8 +14,10 @@ import threading
 import boto3
 
 from engine.activities import EngineOptions
+from engine.sources import InputLimits
 from engine.storage import Storage
 from engine.worker import Worker
+from functions.shared.urls import UrlPolicy
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,17 +31,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allow-custom-cmd", action="store_true", help="run jobs' custom_cmd (FFmpeg, no shell)"
     )
-    parser.add_argument("--allow-private-urls", action="store_true", help="local use: inputs on localhost")
+    parser.add_argument(
+        "--trusted-url-host", action="append", default=[], help="local use: a host:port inputs may be on"
+    )
     args = parser.parse_args(argv)
     if not args.queue_url:
         parser.error("--queue-url (or INPUT_QUEUE_URL) is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = EngineOptions(
         allow_custom_cmd=args.allow_custom_cmd,
-        allow_private_urls=args.allow_private_urls,
         encoder_preset=args.encoder_preset,
     )
-    storage = Storage(boto3.client("s3"), allow_private_urls=args.allow_private_urls)
+    policy = UrlPolicy(schemes=frozenset({"http", "https"}), trusted=frozenset(args.trusted_url_host))
+    storage = Storage(boto3.client("s3"), InputLimits(http_policy=policy))
     worker = Worker(
         boto3.client("sqs"),
         storage,

@@ -38,7 +38,6 @@ CUSTOM_CMD_TIMEOUT_SECONDS = 6 * 3600
 @dataclass(frozen=True)
 class EngineOptions:
     allow_custom_cmd: bool = False
-    allow_private_urls: bool = False
     encoder_preset: str = "medium"
     work_dir: Path | None = None
 

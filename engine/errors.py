@@ -16,6 +16,8 @@ class Reason(StrEnum):
     # Ours: CT failed these with a generic error or not at all.
     INPUT_NOT_MEDIA = "INPUT_NOT_MEDIA"  # the input is not a file FFmpeg can read
     INPUT_UNREACHABLE = "INPUT_UNREACHABLE"  # missing S3 object, HTTP error, unsafe URL
+    INPUT_TOO_LARGE = "INPUT_TOO_LARGE"  # over the stack's limits: bytes, pixels or duration
+    INPUT_TOO_SLOW = "INPUT_TOO_SLOW"  # the server did not send it within the download deadline
     INVALID_OUTPUT_SPEC = "INVALID_OUTPUT_SPEC"  # unknown preset, bad size, no destination...
     CUSTOM_CMD_DISABLED = "CUSTOM_CMD_DISABLED"  # custom_cmd sent to a stack that does not allow it
     CANCELED = "CANCELED"  # CANCEL_JOB stopped the run

@@ -5,24 +5,25 @@ a working directory (transcoding reads everything anyway)."""
 from __future__ import annotations
 
 import io
-import urllib.error
-import urllib.request
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.errors import ActivityError, Reason
 from functions.jobs.payload import InputAsset
-from functions.shared.urls import UnsafeUrl, check_fetchable_url
+from functions.shared.http import Answer, HttpFailed, SafeHttp, TooLarge, TooSlow
+from functions.shared.urls import UnsafeUrl, UrlPolicy
 
 BLOCK_SIZE = 256 * 1024
 CACHED_BLOCKS = 16
-COPY_CHUNK = 1024 * 1024
-HTTP_TIMEOUT_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 30  # for each read: the whole download has its own deadline (InputLimits)
+_T = TypeVar("_T")
+INPUT_URLS = UrlPolicy(schemes=frozenset({"http", "https"}))
 
 Fetch = Callable[[int, int], bytes]  # (first byte, last byte) inclusive -> bytes
 
@@ -99,20 +100,32 @@ class InputRef:
         return self.url or f"s3://{self.bucket}/{self.key}"
 
 
-class Sources:
-    """Opens inputs. ``allow_private_urls`` is for the local stack only (inputs on localhost)."""
+@dataclass(frozen=True)
+class InputLimits:
+    """What the engine takes from an input's server: bytes in all, and seconds in all for a whole
+    download (a server that drips a byte at a time, or never ends, is cut off)."""
 
-    def __init__(self, s3: Any, *, allow_private_urls: bool = False) -> None:
+    max_bytes: int = 20 * 1024**3
+    download_seconds: float = 600.0
+    http_policy: UrlPolicy = INPUT_URLS
+
+
+class Sources:
+    """Opens inputs, from S3 or over http(s) through the SSRF-safe client (every request, and
+    every redirect's target, checked; connections to the checked address only)."""
+
+    def __init__(
+        self, s3: Any, limits: InputLimits | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._s3 = s3
-        self._allow_private = allow_private_urls
+        self.limits = limits or InputLimits()
+        self._http = SafeHttp(self.limits.http_policy, read_timeout=HTTP_TIMEOUT_SECONDS, clock=clock)
+        self._clock = clock
 
     def open_ranged(self, ref: InputRef) -> RangedReader:
         if ref.url is not None:
             return self._open_http(ref.url)
-        try:
-            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
-        except (ClientError, BotoCoreError) as exc:
-            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
+        size = self._s3_size(ref)
 
         def fetch(first: int, last: int) -> bytes:
             try:
@@ -121,7 +134,7 @@ class Sources:
             except (ClientError, BotoCoreError) as exc:
                 raise ActivityError(Reason.S3_OPS_FAILED, f"{ref.name}: {exc}") from exc
 
-        return RangedReader(fetch, int(head["ContentLength"]))
+        return RangedReader(fetch, size)
 
     def download(self, ref: InputRef, target: Path, progress: Callable[[int], None]) -> Path:
         """The whole input, copied to ``target`` in one transfer (S3's managed download, or one
@@ -134,55 +147,75 @@ class Sources:
             progress(copied)
 
         if ref.url is None:
+            self._s3_size(ref)  # refused before anything is copied if it is over the limit
             try:
                 self._s3.download_file(ref.bucket, ref.key, str(target), Callback=count)
             except (ClientError, BotoCoreError) as exc:
                 raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
             return target
-        request = urllib.request.Request(self._checked(ref.url))  # noqa: S310 - http(s) only
-        try:
-            with (
-                urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response,  # noqa: S310
-                target.open("wb") as out,
-            ):
-                while chunk := response.read(COPY_CHUNK):
-                    out.write(chunk)
-                    count(len(chunk))
-        except (OSError, urllib.error.URLError) as exc:
-            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.url}: {exc}") from exc
+        deadline = self._clock() + self.limits.download_seconds
+        answer = self._get(ref.url, {})
+        if answer.status != 200:
+            answer.close()
+            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.url}: HTTP {answer.status}")
+        with target.open("wb") as out:
+            self._read(ref.url, lambda: answer.copy_to(out, self.limits.max_bytes, deadline, count))
         return target
 
-    def _checked(self, url: str) -> str:
+    def _s3_size(self, ref: InputRef) -> int:
         try:
-            return check_fetchable_url(
-                url, schemes=frozenset({"http", "https"}), allow_private=self._allow_private
+            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
+        return self._within_limit(ref.name, int(head["ContentLength"]))
+
+    def _within_limit(self, name: str, size: int) -> int:
+        if size > self.limits.max_bytes:
+            raise ActivityError(
+                Reason.INPUT_TOO_LARGE, f"{name} has {size} bytes, over this stack's {self.limits.max_bytes}"
             )
+        return size
+
+    def _get(self, url: str, headers: dict[str, str], method: str = "GET") -> Answer:
+        """A request whose redirects are followed, each target checked (DNS rebinding included)."""
+        try:
+            return self._http.request(method, url, headers=headers, follow_redirects=True)
         except UnsafeUrl as exc:
             raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url} {exc}") from exc
+        except HttpFailed as exc:
+            raise ActivityError(Reason.INPUT_UNREACHABLE, str(exc)) from exc
+
+    @staticmethod
+    def _read(url: str, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except TooLarge as exc:
+            raise ActivityError(Reason.INPUT_TOO_LARGE, str(exc)) from exc
+        except TooSlow as exc:
+            raise ActivityError(Reason.INPUT_TOO_SLOW, str(exc)) from exc
+        except (HttpFailed, OSError) as exc:
+            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: {exc}") from exc
 
     def _open_http(self, url: str) -> RangedReader:
-        url = self._checked(url)
+        head = self._get(url, {}, method="HEAD")
+        head.close()
+        length = head.headers.get("content-length")
+        if head.status != 200 or length is None or not length.isdigit():
+            raise ActivityError(
+                Reason.INPUT_UNREACHABLE, f"{url}: HTTP {head.status}, no size (Content-Length) given"
+            )
+        size = self._within_limit(url, int(length))
+        deadline = self._clock() + self.limits.download_seconds
 
         def fetch(first: int, last: int) -> bytes:
-            # Checked again per request: the name may resolve elsewhere by now (DNS rebinding).
-            checked = self._checked(url)  # http(s) only
-            request = urllib.request.Request(checked, headers={"Range": f"bytes={first}-{last}"})  # noqa: S310
-            try:
-                with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310
-                    if response.status == 206:
-                        return bytes(response.read())
-                    # No range support: skip to the range (costly, but correct).
-                    response.read(first)
-                    return bytes(response.read(last - first + 1))
-            except (OSError, urllib.error.URLError) as exc:
-                raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: {exc}") from exc
+            wanted = last - first + 1
+            answer = self._get(url, {"Range": f"bytes={first}-{last}"})
+            if answer.status == 206:
+                return self._read(url, lambda: answer.read(wanted, deadline))
+            if answer.status != 200:
+                answer.close()
+                raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: HTTP {answer.status}")
+            # No range support: read up to the range's end (costly, but correct) and stop there.
+            return self._read(url, lambda: answer.read_prefix(last + 1, deadline))[first:]
 
-        request = urllib.request.Request(url, method="HEAD")  # noqa: S310 (checked: http(s) only)
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310
-                length = response.headers.get("Content-Length")
-        except (OSError, urllib.error.URLError) as exc:
-            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: {exc}") from exc
-        if length is None:
-            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: the server does not say the size")
-        return RangedReader(fetch, int(length))
+        return RangedReader(fetch, size)

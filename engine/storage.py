@@ -12,7 +12,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.errors import ActivityError, Reason
-from engine.sources import Sources
+from engine.sources import InputLimits, Sources
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -52,9 +52,9 @@ class StoredObject:
 
 
 class Storage:
-    def __init__(self, s3: Any, *, allow_private_urls: bool = False) -> None:
+    def __init__(self, s3: Any, limits: InputLimits | None = None) -> None:
         self.s3 = s3
-        self.sources = Sources(s3, allow_private_urls=allow_private_urls)
+        self.sources = Sources(s3, limits)
 
     def upload(
         self,

@@ -18,12 +18,13 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import boto3
@@ -31,6 +32,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.credentials import Credentials
 
 from engine.activities import EngineOptions
+from engine.sources import INPUT_URLS, InputLimits
 from engine.storage import Storage
 from engine.worker import Worker
 from functions import env
@@ -113,6 +115,12 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         }
+
+
+def host_and_port(url: str) -> str:
+    """``host:port`` of a URL, as functions.shared.urls names trusted endpoints."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _functions(
@@ -254,11 +262,13 @@ def local_stack(
     progress_interval: float = 2.0,
     retry_after_seconds: int | None = None,
     webhook_urls: list[str] | None = None,
+    trusted_urls: Sequence[str] = (),
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
     within seconds: for tests and demonstrations only. ``webhook_urls`` replaces the stack's webhook
-    endpoints, and may name localhost (over http) as only the local stack allows."""
+    endpoints, and may name localhost (over http) as only the local stack allows: their hosts, and
+    those of ``trusted_urls`` (local servers of inputs), are the only local endpoints trusted."""
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -277,9 +287,11 @@ def local_stack(
         for function in functions.values():
             variables.update(function["environment"])
         variables.update(_stand_ins(deployment, variables, aws))
+        # Local endpoints are trusted by name (host:port), never "anything private".
+        trusted = {host_and_port(url) for url in [*(webhook_urls or []), *trusted_urls]}
         if webhook_urls is not None:
             variables[env.WEBHOOK_URLS] = ",".join(webhook_urls)
-            variables[env.ALLOW_PRIVATE_URLS] = "true"  # delivery to a receiver on localhost
+        variables[env.TRUSTED_URL_HOSTS] = ",".join(sorted(trusted))
         variables.update(
             {
                 env.DYNAMODB_ENDPOINT: aws.endpoint,
@@ -316,7 +328,9 @@ def local_stack(
 
         worker = Worker(
             sqs,
-            Storage(aws.client("s3")),
+            Storage(
+                aws.client("s3"), InputLimits(http_policy=replace(INPUT_URLS, trusted=frozenset(trusted)))
+            ),
             deployment.outputs["InputQueueUrl"],
             options=EngineOptions(encoder_preset="veryfast"),
             max_jobs=engine_jobs,

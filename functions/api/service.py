@@ -31,7 +31,7 @@ from functions.jobs.model import Job, TimelineEvent, json_digest
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import MessageQueue, QueueUnavailable
 from functions.shared.retry import OptimisticRetry
-from functions.shared.urls import Resolver, UnsafeUrl, check_fetchable_url, system_resolver
+from functions.shared.urls import Resolver, UnsafeUrl, UrlPolicy, check_fetchable_url, system_resolver
 from functions.store.base import IdempotencyClaim, JobPage, JobQuery, JobStore, LoadedJob
 
 UPDATE_ATTEMPTS = 5
@@ -46,7 +46,7 @@ class ApiConfig:
     input_queue_url: str
     output_queue_url: str
     workflow: dict[str, Any]  # the default data.workflow
-    allow_private_urls: bool = False
+    trusted_url_hosts: frozenset[str] = frozenset()  # the local stack's own endpoints
     allow_custom_cmd: bool = False
 
     @property
@@ -203,10 +203,7 @@ class JobService:
     def _url_problem(self, where: tuple[str, ...], url: str, schemes: set[str]) -> list[dict[str, Any]]:
         try:
             check_fetchable_url(
-                url,
-                schemes=frozenset(schemes),
-                allow_private=self._config.allow_private_urls,
-                resolve=self._resolve,
+                url, UrlPolicy(frozenset(schemes), self._config.trusted_url_hosts, self._resolve)
             )
         except UnsafeUrl as exc:
             return [{"loc": ["body", *where], "msg": f"URL {exc}", "type": "unsafe_url"}]

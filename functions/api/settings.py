@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions import env
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.rules import CompletionRule
-from functions.shared.settings import completion_rule, load_settings
+from functions.shared.settings import completion_rule, host_list, load_settings
 from functions.store.base import TableBinding
 
 DEFAULT_WORKFLOW = {
@@ -32,7 +32,7 @@ class ApiSettings(BaseModel):
     output_queue_url: str = Field(pattern=r"^https?://")
     client_name: str = Field(min_length=3, max_length=64)
     workflow: dict[str, str]
-    allow_private_urls: bool = False
+    trusted_url_hosts: frozenset[str] = frozenset()
     allow_custom_cmd: bool = False
     rule: CompletionRule
 
@@ -56,7 +56,7 @@ class ApiSettings(BaseModel):
             "output_queue_url": environ.get(env.OUTPUT_QUEUE_URL),
             "client_name": environ.get(env.CLIENT_NAME),
             "workflow": workflow,
-            "allow_private_urls": environ.get(env.ALLOW_PRIVATE_URLS, "false"),
+            "trusted_url_hosts": host_list(environ.get(env.TRUSTED_URL_HOSTS, "")),
             "allow_custom_cmd": environ.get(env.ALLOW_CUSTOM_CMD, "false"),
             "rule": completion_rule(environ),
         }
@@ -84,6 +84,6 @@ class ApiSettings(BaseModel):
             input_queue_url=self.input_queue_url,
             output_queue_url=self.output_queue_url,
             workflow=dict(self.workflow),
-            allow_private_urls=self.allow_private_urls,
+            trusted_url_hosts=self.trusted_url_hosts,
             allow_custom_cmd=self.allow_custom_cmd,
         )

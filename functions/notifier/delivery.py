@@ -21,6 +21,7 @@ from functions.metrics import Metric
 from functions.notifier.sender import Outcome, WebhookSender
 from functions.notifier.settings import DeliverySettings
 from functions.shared import aws
+from functions.shared.urls import UrlPolicy
 
 logger = Logger()
 metrics = Metrics()
@@ -43,7 +44,7 @@ def _settings() -> DeliverySettings:
 def _sender() -> WebhookSender:
     settings = _settings()
     queue = SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url)
-    return WebhookSender(queue, secrets, allow_private=settings.allow_private_urls)
+    return WebhookSender(queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts))
 
 
 def secrets() -> list[str]:

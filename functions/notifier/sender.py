@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import random
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from functions.messaging.base import MessageQueue
 from functions.notifier.webhooks import TIMEOUT_SECONDS, backoff_seconds, signed_headers
-from functions.shared.urls import UnsafeUrl, check_fetchable_url
-
-Post = Callable[[str, bytes, Mapping[str, str], float], int]  # (url, body, headers, timeout) -> status
+from functions.shared.http import HttpFailed, SafeHttp
+from functions.shared.urls import UnsafeUrl, UrlPolicy
 
 
 class Outcome(StrEnum):
@@ -31,48 +28,37 @@ class Attempt:
     next_in: int | None = None  # seconds, for RETRY
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))  # noqa: S310 - checked
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
 class WebhookSender:
     def __init__(
         self,
         queue: MessageQueue,
         secrets: Callable[[], list[str]],
         *,
-        allow_private: bool,
-        post: Post = post_json,
+        policy: UrlPolicy,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._queue = queue
         self._secrets = secrets
-        self._allow_private = allow_private
-        self._post = post
+        self._policy = policy
         self._jitter = jitter
 
     def attempt(self, message: str, receipt_handle: str, attempt: int, now: int) -> Attempt:
         """Attempt number ``attempt`` of the delivery ``message`` ({url, event}) at ``now``."""
         delivery = json.loads(message)
         url, event = delivery["url"], delivery["event"]
-        schemes = frozenset({"https"} | ({"http"} if self._allow_private else set()))
-        try:
-            check_fetchable_url(url, schemes=schemes, allow_private=self._allow_private)
-        except UnsafeUrl as exc:
-            return Attempt(Outcome.REFUSED, f"{url} {exc}")
         body = json.dumps(event, separators=(",", ":"))
         headers = signed_headers(self._secrets(), event["id"], now, body)
+        # A redirect is an answer like any other (a failed attempt), never followed: its target
+        # would get a signed event, and a 303 would turn the POST into a GET of anything.
+        http = SafeHttp(self._policy, connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
         try:
-            status = self._post(url, body.encode(), headers, TIMEOUT_SECONDS)
-        except OSError as exc:
+            answer = http.request("POST", url, headers=headers, body=body.encode(), follow_redirects=False)
+            answer.close()  # the status is the answer; its body is not read
+            status, detail = answer.status, f"HTTP {answer.status}"
+        except UnsafeUrl as exc:
+            return Attempt(Outcome.REFUSED, f"{url} {exc}")
+        except (HttpFailed, OSError) as exc:
             status, detail = 0, str(exc)
-        else:
-            detail = f"HTTP {status}"
         if 200 <= status < 300:
             return Attempt(Outcome.DELIVERED, detail)
         delay = backoff_seconds(attempt, self._jitter())

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions import env
-from functions.shared.settings import load_settings
+from functions.shared.settings import host_list, load_settings
 
 
 class NotifierSettings(BaseModel):
@@ -39,7 +39,7 @@ class DeliverySettings(BaseModel):
 
     webhook_queue_url: str = Field(pattern=r"^https?://")
     webhook_secret_arn: str = Field(min_length=1)
-    allow_private_urls: bool = False  # the local stack only: receivers on localhost
+    trusted_url_hosts: frozenset[str] = frozenset()  # the local stack only: its receiver
     region: str | None = None
 
     @classmethod
@@ -49,7 +49,7 @@ class DeliverySettings(BaseModel):
             {
                 "webhook_queue_url": environ.get(env.WEBHOOK_QUEUE_URL),
                 "webhook_secret_arn": environ.get(env.WEBHOOK_SECRET_ARN),
-                "allow_private_urls": environ.get(env.ALLOW_PRIVATE_URLS, "false"),
+                "trusted_url_hosts": host_list(environ.get(env.TRUSTED_URL_HOSTS, "")),
                 "region": environ.get(env.AWS_REGION),
             },
         )

@@ -25,6 +25,11 @@ def load_settings(model: type[_S], values: Mapping[str, object]) -> _S:
         raise SettingsError(f"invalid {model.__name__}: {problems}") from exc
 
 
+def host_list(value: str) -> frozenset[str]:
+    """A comma-separated list of ``host:port`` (``TRUSTED_URL_HOSTS``)."""
+    return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+
+
 def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
     """The completion rule from ``COMPLETION_MODE``, ``FINAL_ACTIVITY_TYPES`` (comma separated) and
     ``FINAL_ACTIVITY_COUNT`` (a number, or ``outputs`` for one per output of the job)."""

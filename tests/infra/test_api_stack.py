@@ -100,7 +100,7 @@ def test_the_api_function_is_told_where_things_are(resources):
     variables = function["Properties"]["Environment"]["Variables"]
     assert {"JOBS_TABLE_NAME", "INPUT_QUEUE_URL", "OUTPUT_QUEUE_URL", "CLIENT_NAME"} <= set(variables)
     assert variables["CLIENT_NAME"] == "CpeServerless"
-    assert "ALLOW_PRIVATE_URLS" not in variables and "ALLOW_CUSTOM_CMD" not in variables
+    assert "TRUSTED_URL_HOSTS" not in variables and "ALLOW_CUSTOM_CMD" not in variables
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import random
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from engine.activities import EngineOptions
 from engine.errors import Reason
 from engine.reporting import RunReporter
-from engine.sources import InputRef
+from engine.sources import INPUT_URLS, InputLimits, InputRef
 from engine.storage import Storage
 from engine.worker import Worker
 from engine.workflow import new_run_id, new_workflow_id, run_job
@@ -371,7 +372,8 @@ def test_an_http_input_is_read_with_ranges_and_localhost_only_where_allowed(s3, 
         assert refused.error is not None and refused.error.reason is Reason.INPUT_UNREACHABLE
         sent: list[dict[str, Any]] = []
         reporter = RunReporter("job-h", new_run_id(), new_workflow_id(), sent.append)
-        outcome = run_job(data, reporter, Storage(s3, allow_private_urls=True), OPTIONS)
+        trusted = replace(INPUT_URLS, trusted=frozenset({f"127.0.0.1:{server.server_address[1]}"}))
+        outcome = run_job(data, reporter, Storage(s3, InputLimits(http_policy=trusted)), OPTIONS)
         assert outcome.completed, sent[-2]
         assert s3.head_object(Bucket=BUCKET, Key="o/web.jpg")["ContentType"] == "image/jpeg"
     finally:

@@ -154,10 +154,10 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     secrets = boto3.client("secretsmanager", region_name=REGION)
     arn = secrets.create_secret(Name="webhook-secrets", SecretString=json.dumps([SECRET]))["ARN"]
     monkeypatch.setenv("WEBHOOK_SECRET_ARN", arn)
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the receiver is on localhost
     parameters.clear_caches()  # a secret cached by an earlier test is another account's
     Receiver.failures, Receiver.stalls, Receiver.received, Receiver.accepted = 0, 0, [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    monkeypatch.setenv("TRUSTED_URL_HOSTS", f"127.0.0.1:{server.server_address[1]}")  # it is on localhost
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
@@ -260,7 +260,6 @@ def test_an_unsafe_webhook_url_is_dropped_not_retried(
     invoke_tracker, stream_records, bus, receiver, monkeypatch
 ):
     monkeypatch.setenv("WEBHOOK_URLS", "http://169.254.169.254/latest")
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "false")
     invoke_tracker(sqs_event(run_messages(CtRun("job-u", "run-u", "wf-u"))[:1]))
     notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
     queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]

@@ -340,12 +340,17 @@ def test_public_input_urls_are_accepted(client: Api):
     assert client.call("POST", "/jobs", body)[0] == 202
 
 
-def test_private_urls_are_accepted_when_the_stack_allows_them():
-    config = ApiConfig(**{**CONFIG.__dict__, "allow_private_urls": True})
+def test_only_the_local_endpoints_the_stack_names_are_trusted():
+    config = ApiConfig(**{**CONFIG.__dict__, "trusted_url_hosts": frozenset({"127.0.0.1:9000"})})
     client = next(_client(config))
     try:
-        body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": "http://127.0.0.1:9000/v.mp4"}}
-        assert client.call("POST", "/jobs", body)[0] == 202
+        for url, expected in (
+            ("http://127.0.0.1:9000/v.mp4", 202),
+            ("http://127.0.0.1:9001/v.mp4", 400),  # another local port: not named, not trusted
+            ("http://169.254.169.254/latest/meta-data", 400),
+        ):
+            body = {**VIDEO_JOB, "input_asset": {"type": "VIDEO", "http": url}}
+            assert client.call("POST", "/jobs", body)[0] == expected, url
     finally:
         api.app.dependency_overrides.clear()
 
