@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 from typing import Any
 
@@ -129,6 +130,28 @@ deep_nesting = st.integers(50, 20_000).flatmap(
 )
 
 
+# Number literals a JSON parser must refuse or read without failing: more digits than Python turns
+# into an int by default, long fractions, exponents past a float's range, negative zero.
+number_literals = st.one_of(
+    st.sampled_from([4300, 4301, 5000, 100_000]).map(lambda n: "1" + "0" * n),
+    st.sampled_from([20, 400, 5000]).map(lambda n: "-" + "9" * n),
+    st.sampled_from([20, 400, 10_000]).map(lambda n: "0." + "3" * n),
+    st.sampled_from(["1e999", "-1E999", "1e-999", "1e+308", "2e308", "4.9e-324", "-0", "-0.0e0"]),
+    st.integers(0, 10**6).map(lambda n: f"{n}e{n}"),
+)
+_NUMBER = re.compile(r"(?<=[:\[,] )-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?<=[:\[,])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+@st.composite
+def with_hostile_number(draw: st.DrawFn, text: str) -> str:
+    """JSON text with one of its number literals replaced by a hostile one."""
+    found = list(_NUMBER.finditer(text))
+    if not found:
+        return text
+    where = draw(st.sampled_from(found))
+    return text[: where.start()] + draw(number_literals) + text[where.end() :]
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix]
     if isinstance(value, dict):
@@ -188,6 +211,7 @@ def output_bodies() -> st.SearchStrategy[str]:
     documents = st.sampled_from(VALID_RUN)
     return st.one_of(
         documents.flatmap(mutated).map(json.dumps),
+        documents.map(json.dumps).flatmap(with_hostile_number),
         json_values.map(json.dumps),
         deep_nesting,
         st.text(max_size=200),
@@ -222,6 +246,7 @@ def submit_bodies() -> st.SearchStrategy[bytes]:
     return st.one_of(
         hostile_fields().map(lambda d: json.dumps(d).encode()),
         mutated(VIDEO_JOB).map(lambda d: json.dumps(d).encode()),
+        st.just(json.dumps(VIDEO_JOB)).flatmap(with_hostile_number).map(str.encode),
         json_values.map(lambda d: json.dumps(d).encode()),
         deep_nesting.map(str.encode),
         st.binary(max_size=200),

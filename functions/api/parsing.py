@@ -8,17 +8,16 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
 
+from functions.jobs import jsontext
+
 
 def strict_json(text: str) -> Any:
-    """JSON bodies without NaN/Infinity (not JSON) and without pathological nesting."""
-
-    def refuse(name: str) -> Any:
-        raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
-
+    """Request bodies read strictly (functions.jobs.jsontext); a refusal is a JSON decoding error,
+    which the API answers with 400 INVALID_JSON."""
     try:
-        return json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+        return jsontext.loads(text)
+    except jsontext.NotStrictJson as exc:
+        raise json.JSONDecodeError(str(exc), "", 0) from None
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError
 
+from functions.jobs import jsontext
 from functions.jobs.errors import PoisonMessage, PoisonReason
 from functions.jobs.messages import (
     ACTIVITY_TYPES,
@@ -123,10 +124,6 @@ class OtherMessage(_Message):
 # --------------------------------------------------------------------------- parsing
 
 
-def _reject_constant(name: str) -> float:
-    raise PoisonMessage(PoisonReason.NON_FINITE_NUMBER, f"JSON literal {name} is not allowed")
-
-
 # CT's messages nest 6 levels at most (a probe result in an activity's result); a record nests them
 # a few levels deeper, well within what the serializers take.
 MAX_NESTING = 32
@@ -134,11 +131,13 @@ MAX_NESTING = 32
 
 def _loads(text: str) -> Any:
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise PoisonMessage(PoisonReason.NOT_JSON, f"body is not JSON: {exc.msg} at {exc.pos}") from exc
-    except RecursionError as exc:
-        raise PoisonMessage(PoisonReason.NOT_JSON, "JSON nesting too deep") from exc
+    except jsontext.NonFiniteNumber as exc:
+        raise PoisonMessage(PoisonReason.NON_FINITE_NUMBER, str(exc)) from exc
+    except jsontext.TooDeep as exc:
+        raise PoisonMessage(PoisonReason.NOT_JSON, str(exc)) from exc
     if _deeper_than(document, MAX_NESTING):
         # Kept whole in the job record, it could never be serialized (nor read by a client).
         raise PoisonMessage(PoisonReason.LIMIT_EXCEEDED, f"JSON nested deeper than {MAX_NESTING} levels")
@@ -178,7 +177,7 @@ def _as_time(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an int too big for a float: no time
         return None
     return number if math.isfinite(number) and number >= 0 else None
 

@@ -242,6 +242,8 @@ def test_a_replay_dispatches_a_job_whose_first_request_died_before_sending(clien
     [
         ("{not json", "INVALID_JSON", None),
         ('{"input_asset": NaN}', "INVALID_JSON", None),
+        ('{"output_asset": {"snapshot_sec": 1' + "0" * 5000 + "}}", "INVALID_JSON", None),
+        ('{"output_asset": {"snapshot_sec": 1e999}}', "INVALID_JSON", None),
         ("[" * 5000 + "]" * 5000, "INVALID_JSON", None),
         ([1, 2], "INVALID_REQUEST", None),
         ({}, "INVALID_REQUEST", ["body", "input_asset"]),

@@ -197,6 +197,8 @@ def test_duplicates_share_a_digest_and_different_messages_do_not():
         (b"\xff\xfe", PoisonReason.NOT_JSON),
         ('{"type": "ACTIVITY_PROGRESS", "time": NaN}', PoisonReason.NON_FINITE_NUMBER),
         ('{"type": "ACTIVITY_PROGRESS", "x": Infinity}', PoisonReason.NON_FINITE_NUMBER),
+        ('{"type": "ACTIVITY_PROGRESS", "time": 1' + "0" * 5000 + "}", PoisonReason.NON_FINITE_NUMBER),
+        ('{"type": "ACTIVITY_PROGRESS", "time": 1e999}', PoisonReason.NON_FINITE_NUMBER),
         ("[1, 2]", PoisonReason.NOT_AN_OBJECT),
         ('"WORKFLOW_SCHEDULED"', PoisonReason.NOT_AN_OBJECT),
         ("{}", PoisonReason.NO_TYPE),
