@@ -139,7 +139,8 @@ number_literals = st.one_of(
     st.sampled_from(["1e999", "-1E999", "1e-999", "1e+308", "2e308", "4.9e-324", "-0", "-0.0e0"]),
     st.integers(0, 10**6).map(lambda n: f"{n}e{n}"),
 )
-_NUMBER = re.compile(r"(?<=[:\[,] )-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?<=[:\[,])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_LITERAL = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+_NUMBER = re.compile(rf"(?<=[:\[,] ){_LITERAL}|(?<=[:\[,]){_LITERAL}")  # a value, after ": " or ","
 
 
 @st.composite
