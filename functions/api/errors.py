@@ -67,10 +67,24 @@ class MethodNotAllowed(ApiError):
         self.allowed = allowed
 
 
+class InProgress(Conflict):
+    """The same request is being handled: retry after ``Retry-After`` seconds for its outcome."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("REQUEST_IN_PROGRESS", message)
+
+
+# Answers a client should simply repeat, and after how many seconds (the Retry-After header).
+RETRY_AFTER_SECONDS = 2
+_RETRYABLE = frozenset({"REQUEST_IN_PROGRESS", "CONCURRENT_UPDATE"})
+
+
 def error_body(error: Exception) -> tuple[HTTPStatus, ErrorBody, dict[str, str]]:
     """(status, body, extra headers) of the answer to ``error``."""
     status, code, message, details = to_http(error)
     headers = {"Allow": ", ".join(error.allowed)} if isinstance(error, MethodNotAllowed) else {}
+    if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE) or code in _RETRYABLE:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return status, ErrorBody(code=code, message=message, details=details), headers
 
 

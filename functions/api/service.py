@@ -5,7 +5,10 @@ Submitting is idempotent. The identity of a request is its ``Idempotency-Key`` i
 ``jobId`` if given: a replay with the same body returns the original job and sends nothing more; the
 same identity with another body is a 409. The job is written (``SUBMITTED``) before ``START_JOB`` is
 sent; if the send fails, the job is removed again, so no job claims to be submitted without its
-command. A job written but whose send outcome was lost (a crash) is dispatched by its replay.
+command. A replay that finds the job written but not dispatched yet is told to retry (409
+``REQUEST_IN_PROGRESS`` with ``Retry-After``), never that it was accepted: the first request may
+still fail and remove it. A job whose send outcome was lost (a crash) is dispatched by a replay
+once ``DISPATCH_GRACE_SECONDS`` have passed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from functions.api.errors import Conflict, InvalidRequest, JobNotFound
+from functions.api.errors import Conflict, InProgress, InvalidRequest, JobNotFound
 from functions.api.models import SubmitJobRequest
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
@@ -148,8 +151,11 @@ class JobService:
         if existing.job.requestDigest != digest:
             raise Conflict("JOB_ID_TAKEN", f"job {job_id} exists with a different request")
         job = existing.job
-        stalled = self._clock() - (job.submittedAt or 0.0) > DISPATCH_GRACE_SECONDS
-        if job.dispatchedAt is None and not job.runs and stalled:
+        if job.dispatchedAt is None and not job.runs:
+            if self._clock() - (job.submittedAt or 0.0) <= DISPATCH_GRACE_SECONDS:
+                # The first request is most likely still sending START_JOB, and may yet fail and
+                # remove the job: a replay is never told "accepted" for a job not dispatched.
+                raise InProgress(f"job {job_id} is being submitted by an earlier request; retry")
             existing = self._dispatch(existing, payload, None)
         # Same digest, same payload: no need to fetch it from the store.
         return Submission(JobView(existing, payload, {}), replayed=True)

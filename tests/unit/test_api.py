@@ -13,6 +13,8 @@ import pytest
 from bench.hostile import API_CONFIG
 from functions.api import handler as api
 from functions.api.edge import MAX_BODY_BYTES
+from functions.api.errors import InProgress
+from functions.api.models import SubmitJobRequest
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import StorageUnavailable
 from functions.jobs.machine import apply, derive
@@ -230,8 +232,11 @@ def test_a_replay_dispatches_a_job_whose_first_request_died_before_sending(clien
     stored = client.store.jobs["orphan"]
     stored.job.dispatchedAt = None  # as if the process died between writing the job and sending
     client.queue.sent.clear()
-    assert client.submit({**VIDEO_JOB, "jobId": "orphan"})[0] == 202
-    assert client.queue.sent == []  # within the grace period: the first request may still be sending
+    status, headers, body = client.submit({**VIDEO_JOB, "jobId": "orphan"})
+    # Within the grace period the first request may still be sending (and may yet fail and remove
+    # the job): the replay is told to retry, never that the job was accepted.
+    assert (status, error(body)[0], headers["Retry-After"]) == (409, "REQUEST_IN_PROGRESS", "2")
+    assert client.queue.sent == []
     client.clock.now += 120
     status, _, body = client.submit({**VIDEO_JOB, "jobId": "orphan"})
     assert (status, len(client.queue.sent), body["dispatchedAt"] is not None) == (202, 1, True)
@@ -674,3 +679,42 @@ def test_a_big_job_is_sent_whole_and_read_back_whole(client: Api):
     assert client.call("GET", "/jobs/big")[2]["payload"]["output_assets"] == outputs
     assert client.call("POST", "/jobs/big/cancel")[0] == 202
     assert sent(client)[-1]["data"]["workflow"] == CONFIG.workflow
+
+
+class FailingAfter(MemoryQueue):
+    """A queue whose send, while it is slow, lets another request run, then fails."""
+
+    def __init__(self, meanwhile: Any) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def send(self, body: str) -> str:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+            raise QueueUnavailable("SQS InternalError")
+        return super().send(body)
+
+
+def test_a_replay_while_the_first_send_is_failing_is_never_told_the_job_was_accepted():
+    """Request A writes the job; its START_JOB send is slow, then fails, and A removes the job.
+    Request B, the same key and body, arrives during A's send: it must not get a 202 for a job that
+    is then gone. B is told to retry; its retry submits the job and sends START_JOB once."""
+    store, clock, outcomes = MemoryJobStore(), Clock(), {}
+    request = SubmitJobRequest.model_validate(VIDEO_JOB)
+
+    def replay() -> None:
+        try:
+            outcomes["B"] = service.submit(request, "key-1", VIDEO_JOB)
+        except InProgress as exc:
+            outcomes["B"] = exc
+
+    queue = FailingAfter(replay)
+    service = JobService(store, queue, CONFIG, DEFAULT_RULE, clock=clock, resolve=_dns)
+    with pytest.raises(QueueUnavailable):
+        service.submit(request, "key-1", VIDEO_JOB)  # request A
+    assert isinstance(outcomes["B"], InProgress)
+    assert store.jobs == {} and queue.sent == []
+    retried = service.submit(request, "key-1", VIDEO_JOB)  # B again, as told
+    assert not retried.replayed and retried.view.job.dispatchedAt is not None
+    assert len(queue.sent) == 1 and list(store.jobs) == [retried.view.job.jobId]
