@@ -14,6 +14,7 @@ from functions.jobs.errors import PoisonMessage, PoisonReason, UnknownRun
 from functions.jobs.messages import MessageType, OutputMessage
 from functions.jobs.model import (
     ERROR_DETAILS_SHOWN,
+    ERROR_REASON_SHOWN,
     MAX_ACTIVITIES_PER_RUN,
     MAX_OTHER_TYPES,
     MAX_OUTPUTS_SHOWN,
@@ -129,8 +130,8 @@ def apply(job: Job, message: OutputMessage, run_id: str | None = None) -> None:
         ):
             # The earliest report wins, whatever the order they arrive in (a join, like the rest).
             run.workflowError = {
-                "reason": message.error.reason,
-                "details": _short(message.error.details),
+                "reason": _short(message.error.reason, ERROR_REASON_SHOWN),
+                "details": _short(message.error.details, ERROR_DETAILS_SHOWN),
                 "at": message.time,
                 "digest": message.digest,
             }
@@ -222,7 +223,10 @@ def _apply_activity(run: RunState, message: OutputMessage) -> None:
         report = Reported.of(error, message.time)
         if report.precedes(activity.error):
             activity.error = report
-            activity.errorSummary = {"reason": message.error.reason, "details": _short(message.error.details)}
+            activity.errorSummary = {
+                "reason": _short(message.error.reason, ERROR_REASON_SHOWN),
+                "details": _short(message.error.details, ERROR_DETAILS_SHOWN),
+            }
 
 
 def _type_order(pair: tuple[str | None, str | None]) -> tuple[str, bool, str]:
@@ -235,11 +239,17 @@ def _detail_key(detail: dict[str, float] | None) -> tuple[float, float, float]:
     return (detail.get("progress", -1.0), detail.get("done", -1.0), detail.get("duration", -1.0))
 
 
-def _short(details: JsonValue) -> JsonValue:
-    if details is None or isinstance(details, bool | int | float):
-        return details
-    text = details if isinstance(details, str) else str(details)
-    return text if len(text) <= ERROR_DETAILS_SHOWN else text[: ERROR_DETAILS_SHOWN - 1] + "\u2026"
+def _short(value: JsonValue, limit: int) -> JsonValue:
+    """``value`` as text of at most ``limit`` bytes of UTF-8 (a job item is measured in bytes: 100
+    activities' details of 1,024 emoji each would be 400 KB, DynamoDB's limit), cut on a
+    character boundary and marked with an ellipsis."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode("utf-8", "ignore") + "\u2026"
 
 
 # --------------------------------------------------------------------------- results: probes and outputs

@@ -15,7 +15,8 @@ INLINE_VALUE_LIMIT = 4096
 outside the job item so that the item stays small (DynamoDB bills writes per KB and stops at 400 KB)."""
 
 JOB_ITEM_LIMIT = 350_000
-"""Refuse to write a job item bigger than this (DynamoDB's hard limit is 400 KB)."""
+"""Refuse to write a job item bigger than this, in bytes (DynamoDB's hard limit is 400 KB; the
+other attributes of the item take a few hundred bytes)."""
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 """How long an ``Idempotency-Key`` replays its first answer; an older claim counts as free."""
@@ -162,6 +163,11 @@ def held_values(job: Job) -> Iterator[tuple[str, Reported]]:
                 yield blob_name(run.runId, activity.activityId, "result"), activity.result
             if activity.error is not None:
                 yield blob_name(run.runId, activity.activityId, "error"), activity.error
+
+
+def record_bytes(stored: Job) -> int:
+    """Bytes of the job's record on its item (UTF-8, as DynamoDB counts them)."""
+    return len(stored.model_dump_json().encode())
 
 
 def externalize(job: Job, limit: int = INLINE_VALUE_LIMIT) -> tuple[Job, dict[str, Reported]]:

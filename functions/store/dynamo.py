@@ -44,6 +44,7 @@ from functions.store.base import (
     RunEntry,
     TableBinding,
     externalize,
+    record_bytes,
 )
 from functions.store.layout import (
     ALL_JOBS,
@@ -185,8 +186,9 @@ class DynamoJobStore:
             status_pk=status_pk(stored.status.value),
             created_key=created_key(stored.createdAt, job.jobId),
         )
-        if len(item.record) > JOB_ITEM_LIMIT:
-            raise JobTooLarge(job.jobId, len(item.record))
+        size = record_bytes(stored)
+        if size > JOB_ITEM_LIMIT:
+            raise JobTooLarge(job.jobId, size)
         if loaded.version is not None:
             item.version = loaded.version
         blob_items = [
@@ -199,6 +201,8 @@ class DynamoJobStore:
             except PutError as exc:
                 if exc.cause_response_code == _CONDITION_FAILED:
                     raise StaleJob(job.jobId) from exc
+                if _refused(exc):
+                    raise JobTooLarge(job.jobId, size) from exc
                 raise _unavailable(exc) from exc
             return LoadedJob(stored, item.version, now)
         if (
@@ -222,6 +226,8 @@ class DynamoJobStore:
             failed = _failed_conditions(exc)
             if 0 in failed or _conflicted(exc):
                 raise StaleJob(job.jobId) from exc
+            if _refused(exc):
+                raise JobTooLarge(job.jobId, size) from exc
             if not failed:
                 raise _unavailable(exc) from exc
             key, link = link_items[failed[0] - 1]
@@ -360,6 +366,14 @@ def _failed_conditions(exc: TransactWriteError) -> list[int]:
         for index, reason in enumerate(exc.cancellation_reasons)
         if reason is not None and reason.code == "ConditionalCheckFailed"
     ]
+
+
+def _refused(exc: PynamoDBException) -> bool:
+    """DynamoDB refused the write itself (an item over its size limit): retrying cannot help."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return exc.cause_response_code == "ValidationException" or any(
+        reason is not None and reason.code == "ValidationError" for reason in reasons
+    )
 
 
 def _conflicted(exc: TransactWriteError) -> bool:

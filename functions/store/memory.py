@@ -19,6 +19,7 @@ from functions.store.base import (
     ParkedMessage,
     RunEntry,
     externalize,
+    record_bytes,
 )
 from functions.store.layout import created_key
 
@@ -78,7 +79,7 @@ class MemoryJobStore:
         now: float,
     ) -> LoadedJob:
         stored, blobs = externalize(job, self._inline_limit)
-        size = len(stored.model_dump_json())
+        size = record_bytes(stored)
         if size > JOB_ITEM_LIMIT:
             raise JobTooLarge(job.jobId, size)
         with self._lock:

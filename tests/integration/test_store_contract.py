@@ -176,3 +176,12 @@ def test_jobs_are_listed_newest_first_by_page_and_filtered(store: JobStore):
     submitted = store.list_jobs(JobQuery(limit=10, status="SUBMITTED", created_from=103.0))
     assert [loaded.job.jobId for loaded in submitted.jobs] == ["j4", "j3"]
     assert store.list_jobs(JobQuery(limit=10, status="COMPLETED")).jobs == []
+
+
+def test_the_item_limit_counts_bytes_not_characters(store: JobStore):
+    job = submitted_job(JOB_ID, {"output_assets": []}, 1.0, "c")
+    fire = "\U0001f525" * 1000
+    job.otherTypes = {f"T{fire}{i}": 1.0 for i in range(100)}  # 100K characters, 400 KB of UTF-8
+    derive(job, DEFAULT_RULE)
+    with pytest.raises(JobTooLarge):
+        store.save_job(LoadedJob(job, None), job, [], {}, 1.0)

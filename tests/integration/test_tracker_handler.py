@@ -226,3 +226,32 @@ def test_a_failed_link_transaction_writes_nothing_and_heals_on_redelivery(
     assert invoke_tracker(sqs_event(DOCUMENTED_RUN[:1], first_id=20)) == {"batchItemFailures": []}
     job = store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job
     assert job.runs[EXECUTION["runId"]].activities["ValidateAssetStep"].status.value == "STARTED"
+
+
+def test_a_hundred_failures_with_long_unicode_details_are_recorded_within_the_item_limit(
+    invoke_tracker, store: DynamoJobStore, table: str
+):
+    """A run whose 99 activities failed with 1,100 emoji of details each: the details are kept
+    beside the job (each over 4 KB of UTF-8) and the job item keeps 1 KB of each, measured in bytes,
+    so the item stays under DynamoDB's 400 KB and the batch is applied (it was refused as over the
+    limit on every redelivery, and dead-lettered)."""
+    details = "\U0001f525" * 1100
+    failures = [
+        act(
+            M.ACTIVITY_FAILED,
+            f"TranscodeAssetStep{n}",
+            2.0 + n,
+            result={"reason": "TRANSCODE_FAIL", "details": details},
+        )
+        for n in range(99)
+    ]
+    response = invoke_tracker(sqs_event([scheduled(1), *failures]))
+    assert response == {"batchItemFailures": []}
+    job = store.get_jobs([JOB_ID])[JOB_ID].job
+    assert job.status.value == "FAILED" and len(job.runs[RUN_ID].activities) == 99
+    shown = job.runs[RUN_ID].activities["TranscodeAssetStep7"].errorSummary
+    assert (
+        shown is not None and len(shown["details"].encode()) <= 1024 and shown["details"].endswith("\u2026")
+    )
+    (item,) = [i for i in items(table, f"JOB#{JOB_ID}") if i["sk"]["S"] == "JOB"]
+    assert len(item["record"]["S"].encode()) < 350_000

@@ -192,7 +192,7 @@ def test_failed_job_explains_why():
     )
     assert job.error is not None
     assert (job.error["activityId"], job.error["reason"]) == (T, "TRANSCODE_FAIL")
-    assert len(job.error["details"]) == 1024
+    assert len(job.error["details"].encode()) == 1024  # bytes of UTF-8, as the item is measured
     full = job.runs[RUN_ID].activities[T].error
     assert full is not None
     assert full.value == {"reason": "TRANSCODE_FAIL", "details": "x" * 5000}
