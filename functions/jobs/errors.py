@@ -15,6 +15,7 @@ class PoisonReason(StrEnum):
     NO_IDENTIFIER = "NO_IDENTIFIER"
     INVALID_SHAPE = "INVALID_SHAPE"
     RUN_CLAIMED = "RUN_CLAIMED"
+    AMBIGUOUS_WORKFLOW = "AMBIGUOUS_WORKFLOW"  # only a workflowId, which names several runs
     UNKNOWN_JOB = "UNKNOWN_JOB"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from functions.jobs.errors import PoisonMessage, PoisonReason, UnknownRun
-from functions.jobs.messages import MessageType, OutputMessage
+from functions.jobs.messages import WORKFLOW_ENDINGS, MessageType, OutputMessage, is_swf_cancel
 from functions.jobs.model import (
     ERROR_DETAILS_SHOWN,
     ERROR_REASON_SHOWN,
@@ -120,10 +120,12 @@ def apply(job: Job, message: OutputMessage, run_id: str | None = None) -> None:
     run = job.runs.get(run_id)
     if run is None:
         raise UnknownRun(f"run {run_id} is not part of job {job.jobId}")
-    if message.type in (MessageType.WORKFLOW_COMPLETED, MessageType.WORKFLOW_FAILED):
+    if message.type in WORKFLOW_ENDINGS:
         run.workflowReports[message.type.value] = _earliest(
             run.workflowReports.get(message.type.value), message.time
         )
+        if message.type is MessageType.WORKFLOW_CANCELED:  # canceled in SWF (settled rule 10)
+            run.cancelRequestedAt = _earliest(run.cancelRequestedAt, message.time)
         known = run.workflowError
         if message.error is not None and (
             known is None or (message.time, message.digest) < (known["at"], known["digest"])
@@ -221,6 +223,8 @@ def _apply_activity(run: RunState, message: OutputMessage) -> None:
     if message.error is not None:
         error = {"reason": message.error.reason, "details": message.error.details}
         report = Reported.of(error, message.time)
+        if is_swf_cancel(message.error):  # settled rule 10: a cancel requested in SWF
+            run.cancelRequestedAt = _earliest(run.cancelRequestedAt, message.time)
         if report.precedes(activity.error):
             activity.error = report
             activity.errorSummary = {
@@ -349,7 +353,10 @@ def _summarize_result(result: JsonValue) -> tuple[dict[str, Any] | None, list[di
 
 def derive(job: Job, rule: CompletionRule) -> None:
     """Recompute ``job``'s view from its facts (settled rules 1-6)."""
-    views = {run_id: _view_run(run, rule, job.cancelRequested) for run_id, run in job.runs.items()}
+    views = {
+        run_id: _view_run(run, rule, job.cancelRequested or run.cancelRequestedAt is not None)
+        for run_id, run in job.runs.items()
+    }
     job.runViews = [views[run_id] for run_id in sorted(views)]
     times = [job.submittedAt] if job.submittedAt is not None else []
     times += [run.scheduledAt for run in job.runs.values()]
@@ -398,7 +405,10 @@ def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool) -> Ru
         reached.add(JobStatus.COMPLETED)
     if any(a.status is ActivityStatus.TIMED_OUT for a in activities):
         reached.add(JobStatus.TIMED_OUT)
-    if MessageType.WORKFLOW_FAILED.value in run.workflowReports or any(
+    if {
+        MessageType.WORKFLOW_FAILED.value,
+        MessageType.WORKFLOW_CANCELED.value,
+    } & run.workflowReports.keys() or any(
         a.status in (ActivityStatus.FAILED, ActivityStatus.CANCELED) for a in activities
     ):
         reached.add(JobStatus.FAILED)

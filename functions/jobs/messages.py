@@ -13,6 +13,7 @@ class MessageType(StrEnum):
     WORKFLOW_SCHEDULED = "WORKFLOW_SCHEDULED"
     WORKFLOW_COMPLETED = "WORKFLOW_COMPLETED"
     WORKFLOW_FAILED = "WORKFLOW_FAILED"
+    WORKFLOW_CANCELED = "WORKFLOW_CANCELED"
     ACTIVITY_SCHEDULED = "ACTIVITY_SCHEDULED"
     ACTIVITY_STARTED = "ACTIVITY_STARTED"
     ACTIVITY_PREPARING = "ACTIVITY_PREPARING"
@@ -26,12 +27,25 @@ class MessageType(StrEnum):
 
 
 ACTIVITY_TYPES = frozenset(t for t in MessageType if t.value.startswith("ACTIVITY_"))
+WORKFLOW_ENDINGS = frozenset(
+    {MessageType.WORKFLOW_COMPLETED, MessageType.WORKFLOW_FAILED, MessageType.WORKFLOW_CANCELED}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ActivityError:
     reason: str
     details: JsonValue = None
+
+
+def is_swf_cancel(error: ActivityError | None) -> bool:
+    """Settled rule 10: an activity's failure that says a cancel was requested in SWF (CT's
+    activity prints ``Cancel request`` when SWF refuses its heartbeat for that reason)."""
+    return (
+        error is not None
+        and str(error.reason).upper() == "HEARTBEAT_FAILED"
+        and "cancel request" in str(error.details).lower()
+    )
 
 
 @dataclass(frozen=True, slots=True)

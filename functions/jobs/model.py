@@ -185,6 +185,7 @@ class RunState(_State):
     outputCount: int = 0
     workflowReports: dict[str, float] = Field(default_factory=dict)
     workflowError: dict[str, Any] | None = None  # the reason a WORKFLOW_FAILED gave, if any
+    cancelRequestedAt: float | None = None  # a cancel requested in SWF (settled rule 10)
     activities: dict[str, ActivityState] = Field(default_factory=dict)
     otherTypes: dict[str, float] = Field(default_factory=dict)
 

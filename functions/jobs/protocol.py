@@ -21,6 +21,7 @@ from functions.jobs import jsontext
 from functions.jobs.errors import PoisonMessage, PoisonReason
 from functions.jobs.messages import (
     ACTIVITY_TYPES,
+    WORKFLOW_ENDINGS,
     ActivityError,
     MessageType,
     OutputMessage,
@@ -237,7 +238,7 @@ def parse_output_message(body: str | bytes, fallback_time: float) -> OutputMessa
     try:
         if kind is MessageType.WORKFLOW_SCHEDULED:
             message = _from_scheduled(WorkflowScheduledMessage.model_validate(document), common)
-        elif kind in (MessageType.WORKFLOW_COMPLETED, MessageType.WORKFLOW_FAILED):
+        elif kind in WORKFLOW_ENDINGS:
             ended = WorkflowEndedMessage.model_validate(document).data
             error = ActivityError(ended.reason, ended.details) if ended.reason else None
             message = OutputMessage(

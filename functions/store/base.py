@@ -42,11 +42,13 @@ class LoadedJob:
 
 @dataclass(frozen=True, slots=True)
 class RunEntry:
-    """What the store knows of a run key: its link, once WORKFLOW_SCHEDULED was applied, and its
-    parking version, bumped every time messages are parked against the key (0: never)."""
+    """What the store knows of a run key: its link, once WORKFLOW_SCHEDULED was applied, its
+    parking version, bumped every time messages are parked against the key (0: never), and (for a
+    workflowId) whether it names more than one run, so routes nothing (settled rule 11)."""
 
     link: RunLink | None = None
     parked: int = 0
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,10 @@ class JobStore(Protocol):
         Raises ``RunAlreadyLinked`` if the run is linked already."""
         ...
 
+    def mark_ambiguous(self, key: RunKey) -> None:
+        """Record that a workflowId names more than one run: it routes no message from now on."""
+        ...
+
     def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
         """The messages parked under ``keys``."""
         ...
@@ -121,8 +127,9 @@ class JobStore(Protocol):
         link its new runs if they are not linked and their keys' parking versions are still
         ``parked_seen`` (0 when absent).
 
-        Raises ``StaleJob`` if the job changed or messages were parked since, and ``RunClaimed`` if a
-        run belongs to another job. Returns the job as stored (big values held outside the item)."""
+        Raises ``StaleJob`` if the job changed, messages were parked since, or a workflowId was
+        linked to another run meanwhile; ``RunClaimed`` if a runId belongs to another job. Returns
+        the job as stored (big values held outside the item)."""
         ...
 
     def load_value(self, job_id: str, reported: Reported) -> Reported:

@@ -157,6 +157,10 @@ class DynamoJobStore:
             self.discard_parked(messages)
             raise RunAlreadyLinked(key.value) from exc
 
+    def mark_ambiguous(self, key: RunKey) -> None:
+        link = self._links(run_pk(key), LINK_SK)
+        _guard(lambda: link.update(actions=[self._links.ambiguous.set(True)]))
+
     def discard_parked(self, messages: Sequence[ParkedMessage]) -> None:
         items = [self._parked(run_pk(m.key), f"{PARKED_PREFIX}{m.digest}") for m in messages]
         _guard(lambda: self._write_all(self._parked, items, delete=True))
@@ -232,9 +236,11 @@ class DynamoJobStore:
                 raise _unavailable(exc) from exc
             key, link = link_items[failed[0] - 1]
             owner = self.lookup_runs([key]).get(key, RunEntry()).link
-            if owner is not None and owner.job_id != link.job_id:
+            if key.kind == "run" and owner is not None and owner.job_id != link.job_id:
                 raise RunClaimed(key.value, owner.job_id) from exc
-            raise StaleJob(job.jobId) from exc  # messages were parked since the tracker drained
+            # Parked since the tracker drained, or a workflowId taken by another run meanwhile: the
+            # tracker reads again and links the run by its runId alone (settled rule 11).
+            raise StaleJob(job.jobId) from exc
         return LoadedJob(stored, item.version, now)
 
     def delete_job(self, loaded: LoadedJob) -> None:
@@ -323,7 +329,7 @@ class DynamoJobStore:
     def _unlinked(self, key: RunKey, parked_seen: Mapping[RunKey, int]) -> Any:
         seen = parked_seen.get(key, 0)
         unchanged = self._links.parked == seen if seen else self._links.parked.does_not_exist()
-        return self._links.job_id.does_not_exist() & unchanged
+        return self._links.job_id.does_not_exist() & self._links.ambiguous.does_not_exist() & unchanged
 
     def _blob_items(self, job_id: str, name: str, reported: Reported) -> Iterator[BlobItem]:
         data = zlib.compress(reported.model_dump_json().encode(), 6)
@@ -357,7 +363,7 @@ class DynamoJobStore:
 
 def _entry(item: LinkItem) -> RunEntry:
     link = RunLink(item.run_id, item.job_id, item.workflow_id) if item.job_id and item.run_id else None
-    return RunEntry(link, int(item.parked or 0))
+    return RunEntry(link, int(item.parked or 0), bool(item.ambiguous))
 
 
 def _failed_conditions(exc: TransactWriteError) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob
 from functions.jobs.messages import RunKey, RunLink
@@ -58,6 +59,11 @@ class MemoryJobStore:
             for message in messages:
                 bucket[message.digest] = message
 
+    def mark_ambiguous(self, key: RunKey) -> None:
+        with self._lock:
+            self.entries[key] = replace(self.entries.get(key, RunEntry()), ambiguous=True)
+            self.writes += 1
+
     def parked(self, keys: Collection[RunKey]) -> list[ParkedMessage]:
         with self._lock:
             return [message for key in keys for message in self.parked_messages.get(key, {}).values()]
@@ -89,9 +95,9 @@ class MemoryJobStore:
             for link in links:
                 for key in link.lookup_keys():
                     entry = self.entries.get(key, RunEntry())
-                    if entry.link is not None and entry.link.job_id != link.job_id:
+                    if key.kind == "run" and entry.link is not None and entry.link.job_id != link.job_id:
                         raise RunClaimed(key.value, entry.link.job_id)
-                    if entry.link is not None or entry.parked != parked_seen.get(key, 0):
+                    if entry.link is not None or entry.ambiguous or entry.parked != parked_seen.get(key, 0):
                         raise StaleJob(job.jobId)  # linked concurrently, or parked since the caller drained
             for link in links:
                 for key in link.lookup_keys():

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -90,6 +91,7 @@ class LinkItem(_Item):
     run_id = UnicodeAttribute(attr_name="runId", null=True)
     workflow_id = UnicodeAttribute(attr_name="workflowId", null=True)
     parked = NumberAttribute(null=True)
+    ambiguous = BooleanAttribute(null=True)  # a workflowId that names several runs routes nothing
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 

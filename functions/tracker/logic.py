@@ -95,15 +95,29 @@ def _unavailable(exc: StorageUnavailable) -> Failure:
     return Failure("STORAGE_UNAVAILABLE", str(exc), retryable=True)
 
 
-def _keeping_earlier_workflow_link(link: RunLink, entries: dict[RunKey, RunEntry]) -> RunLink:
-    """A re-run of a job may reuse its workflowId (SWF allows it once the earlier run closed): the
-    new run is linked by its runId, and the workflowId stays with the job's earlier run."""
-    if link.workflow_id is None:
-        return link
-    owner = entries.get(RunKey("workflow", link.workflow_id), RunEntry()).link
-    if owner is not None and owner.job_id == link.job_id and owner.run_id != link.run_id:
-        return replace(link, workflow_id=None)
-    return link
+def _links_routing_by_run(
+    links: list[RunLink], entries: dict[RunKey, RunEntry]
+) -> tuple[list[RunLink], set[RunKey]]:
+    """Settled rule 11: a run is identified by its runId, and a workflowId routes only while it
+    names one run. A new run whose workflowId another run holds already (a re-run of the job,
+    another job, another stack feeding the queue), or that another new run names too, is linked by
+    its runId alone; the workflowId keys returned are to be marked ambiguous."""
+    named = Counter(link.workflow_id for link in links if link.workflow_id)
+    shared: set[RunKey] = set()
+    routed = []
+    for link in links:
+        if link.workflow_id is None:
+            routed.append(link)
+            continue
+        key = RunKey("workflow", link.workflow_id)
+        entry = entries.get(key, RunEntry())
+        held_by_another = entry.link is not None and entry.link.run_id != link.run_id
+        if held_by_another or entry.ambiguous or named[link.workflow_id] > 1:
+            shared.add(key)
+            routed.append(replace(link, workflow_id=None))
+        else:
+            routed.append(link)
+    return routed, shared
 
 
 class BatchTracker:
@@ -166,10 +180,14 @@ class BatchTracker:
         report: BatchReport,
     ) -> tuple[dict[str, list[_Item]], _Orphans]:
         batch_links: dict[RunKey, RunLink] = {}
+        ambiguous = {key for key, entry in entries.items() if entry.ambiguous}
         for _, message in parsed:
             if (link := message.link) is not None:
                 for link_key in link.lookup_keys():
-                    batch_links.setdefault(link_key, link)
+                    known = batch_links.setdefault(link_key, link)
+                    stored = entries.get(link_key, RunEntry()).link
+                    if known.run_id != link.run_id or (stored is not None and stored.run_id != link.run_id):
+                        ambiguous.add(link_key)  # a workflowId of two runs (settled rule 11)
 
         groups: dict[str, list[_Item]] = defaultdict(list)
         orphans: _Orphans = defaultdict(list)
@@ -180,6 +198,10 @@ class BatchTracker:
                 groups[own.job_id].append(_Item(message, own.run_id, inbound))
                 continue
             target = message.run_key
+            if target is not None and target.kind == "workflow" and target in ambiguous:
+                detail = f"workflowId {target.value} names several runs and the message names none"
+                report.fail(inbound.message_id, Failure(PoisonReason.AMBIGUOUS_WORKFLOW.value, detail, False))
+                continue
             found = (batch_links.get(target) or entries.get(target, RunEntry()).link) if target else None
             if found is not None:
                 groups[found.job_id].append(_Item(message, found.run_id, inbound))
@@ -243,15 +265,15 @@ class BatchTracker:
                     return
             current = loaded or LoadedJob(new_job(job_id), None)
             scheduled = self._scheduled_links(items)
-            new_links = [
-                _keeping_earlier_workflow_link(link, entries)
-                for link in scheduled
-                if link.run_id not in current.job.runs
-            ]
+            new_links, shared = _links_routing_by_run(
+                [link for link in scheduled if link.run_id not in current.job.runs], entries
+            )
             parked_seen = {
                 key: entries.get(key, RunEntry()).parked for link in new_links for key in link.lookup_keys()
             }
             try:
+                for key in shared - {k for k, e in entries.items() if e.ambiguous}:
+                    self._store.mark_ambiguous(key)
                 # Drain every run this batch schedules that had messages parked, new or not: a
                 # redelivered WORKFLOW_SCHEDULED finishes a drain an earlier invocation left unfinished.
                 for item in self._drain(scheduled, entries, drained):

@@ -185,3 +185,23 @@ def test_the_item_limit_counts_bytes_not_characters(store: JobStore):
     derive(job, DEFAULT_RULE)
     with pytest.raises(JobTooLarge):
         store.save_job(LoadedJob(job, None), job, [], {}, 1.0)
+
+
+def test_a_workflow_id_taken_by_another_run_is_a_retry_and_can_be_marked_ambiguous(store: JobStore):
+    """Settled rule 11: a runId of another job is a claim (RUN_CLAIMED); a workflowId of another
+    run is not: the tracker reads again and links the run by its runId alone."""
+    job = scheduled_job()
+    store.save_job(LoadedJob(job, None), job, [LINK], {}, 1.0)
+    other = scheduled_job("other-job")
+    with pytest.raises(StaleJob):
+        store.save_job(
+            LoadedJob(other, None), other, [RunLink("other-run", "other-job", WORKFLOW_ID)], {}, 2.0
+        )
+    key = RunKey("workflow", WORKFLOW_ID)
+    store.mark_ambiguous(key)
+    store.mark_ambiguous(key)  # idempotent
+    assert store.lookup_runs([key])[key] == RunEntry(LINK, 0, ambiguous=True)
+    store.save_job(LoadedJob(other, None), other, [RunLink("other-run", "other-job")], {}, 3.0)
+    assert store.lookup_runs([RunKey("run", "other-run")])[RunKey("run", "other-run")].link == RunLink(
+        "other-run", "other-job"
+    )

@@ -9,6 +9,7 @@ from functions.jobs.model import (
     MAX_OTHER_TYPES,
     MAX_RUNS_PER_JOB,
     ActivityStatus,
+    JobStatus,
     Phase,
 )
 from functions.jobs.protocol import MessageType as M
@@ -341,3 +342,34 @@ def test_php_and_decider_type_names_merge_to_one_pair():
     for order in ([decider, php, unversioned], [unversioned, php, decider], [php, unversioned, decider]):
         activity = record([scheduled(1), *order]).runs[RUN_ID].activities[T]
         assert (activity.activityType, activity.activityVersion) == ("TranscodeAsset", "v2")
+
+
+SWF_CANCEL = {"reason": "HEARTBEAT_FAILED", "details": "[TranscodeAsset] Cancel request received: stopping"}
+
+
+@pytest.mark.parametrize("ending", [M.WORKFLOW_FAILED, None])
+def test_a_cancel_requested_in_swf_ends_the_run_canceled_and_the_activity_keeps_its_failure(ending):
+    """Settled rule 10: the failure CT reports when SWF refuses its heartbeat for a cancel."""
+    messages = [
+        scheduled(1),
+        act(M.ACTIVITY_STARTED, T, 2),
+        act(M.ACTIVITY_FAILED, T, 3, result=SWF_CANCEL),
+        *([ended(ending, 4)] if ending else []),
+    ]
+    for order in (messages, [messages[0], *reversed(messages[1:])]):
+        job = record(order)
+        assert (job.status, job.phase) == (JobStatus.CANCELED, Phase.CANCELED)
+        assert job.runs[RUN_ID].activities[T].status.value == "FAILED"
+        assert job.error is not None and job.error["reason"] == "HEARTBEAT_FAILED"
+        assert not job.cancelRequested  # not through this API: the run's own evidence
+
+
+def test_workflow_canceled_ends_the_run_canceled():
+    job = record([scheduled(1), act(M.ACTIVITY_STARTED, T, 2), ended(M.WORKFLOW_CANCELED, 3)])
+    assert job.status is JobStatus.CANCELED
+
+
+def test_a_heartbeat_failure_without_a_cancel_request_stays_failed():
+    lost = {"reason": "HEARTBEAT_FAILED", "details": "the activity stopped sending heartbeats"}
+    job = record([scheduled(1), act(M.ACTIVITY_FAILED, T, 3, result=lost)])
+    assert job.status is JobStatus.FAILED

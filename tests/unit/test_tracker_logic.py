@@ -338,3 +338,48 @@ def test_storage_down_during_attribution_fails_for_a_retry(body):
     report = tracker(Unavailable()).track(inbound([body]))
     assert report.failures["m0"].reason == "STORAGE_UNAVAILABLE"
     assert report.failures["m0"].retryable
+
+
+def _sharing_workflow(job_id: str, run_id: str) -> list[dict[str, Any]]:
+    """A run whose workflowId another job's run has too (SWF reuses closed ids; several stacks)."""
+    return [
+        scheduled(1, job_id=job_id, run_id=run_id, workflow_id="shared-wf"),
+        *full_run(job_id, run_id)[1:],
+    ]
+
+
+@pytest.mark.parametrize("batching", ["one batch", "first then second", "second then first", "interleaved"])
+def test_two_jobs_whose_runs_share_a_workflow_id_are_both_tracked_by_run_id(batching: str):
+    """Settled rule 11: the second WORKFLOW_SCHEDULED is not rejected as RUN_CLAIMED (its run's
+    messages then failed or stayed parked); both runs are tracked, whatever the batching."""
+    first, second = _sharing_workflow("job-a", "run-a"), _sharing_workflow("job-b", "run-b")
+    batches = {
+        "one batch": [first + second],
+        "first then second": [first, second],
+        "second then first": [second, first],
+        "interleaved": [[first[0]], second, first[1:]],
+    }[batching]
+    store = MemoryJobStore()
+    track = tracker(store)
+    failures = {}
+    for n, batch in enumerate(batches):
+        failures |= track.track(inbound(batch, prefix=f"b{n}-")).failures
+    assert failures == {}
+    for job_id, run_id in (("job-a", "run-a"), ("job-b", "run-b")):
+        job = store.jobs[job_id].job
+        assert (job.status.value, job.runId) == ("COMPLETED", run_id)
+    assert store.entries[RunKey("workflow", "shared-wf")].ambiguous
+    assert {store.entries[RunKey("run", r)].link.job_id for r in ("run-a", "run-b")} == {"job-a", "job-b"}
+
+
+def test_a_message_naming_only_a_workflow_id_shared_by_two_runs_is_rejected_with_a_reason():
+    store = MemoryJobStore()
+    track = tracker(store)
+    track.track(inbound([_sharing_workflow("job-a", "run-a")[0]], prefix="a"))
+    started = act(M.ACTIVITY_STARTED, V, 2)
+    started["data"]["workflow"] = {"workflowId": "shared-wf"}  # no runId
+    assert track.track(inbound([started], prefix="one-run")).applied == 1  # it names one run: routed
+    track.track(inbound([_sharing_workflow("job-b", "run-b")[0]], prefix="b"))
+    report = track.track(inbound([started], prefix="two-runs"))
+    failure = report.failures["two-runs0"]
+    assert (failure.reason, failure.retryable) == ("AMBIGUOUS_WORKFLOW", False)
