@@ -89,6 +89,7 @@ class JobApi(Construct):
                 env.WORKFLOW_VERSION: workflow.version,
                 env.WORKFLOW_TASK_LIST: workflow.taskList,
                 env.WORKFLOW_DOMAIN: workflow.domain,
+                env.OTHER_WORKFLOWS: json.dumps([w.model_dump() for w in config.otherWorkflows]),
                 env.COMPLETION_MODE: rule.mode.value,
                 env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
                 env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),

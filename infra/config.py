@@ -197,6 +197,7 @@ class StackConfig(_Section):
     webAclArn: Annotated[str, Field(pattern=WEB_ACL_ARN)] | None = None
     completion: Completion = Completion()
     workflow: Workflow = Workflow()
+    otherWorkflows: Annotated[list[Workflow], Field(max_length=20)] = []
     notifications: Notifications = Notifications()
 
 

@@ -49,8 +49,15 @@ class ApiConfig:
     input_queue_url: str
     output_queue_url: str
     workflow: dict[str, Any]  # the default data.workflow
+    other_workflows: tuple[dict[str, Any], ...] = ()  # the others a job may name
     trusted_url_hosts: frozenset[str] = frozenset()  # the local stack's own endpoints
     allow_custom_cmd: bool = False
+
+    def allows(self, workflow: dict[str, Any]) -> bool:
+        """Whether a job may name ``workflow``: the stack's, or one it lists (its timeout aside)."""
+        fields = ("name", "version", "taskList", "domain")
+        wanted = tuple(workflow.get(field) for field in fields)
+        return any(wanted == tuple(w.get(f) for f in fields) for w in (self.workflow, *self.other_workflows))
 
     @property
     def client(self) -> dict[str, Any]:
@@ -184,6 +191,14 @@ class JobService:
 
     def _check_urls_and_commands(self, request: SubmitJobRequest) -> None:
         problems = []
+        if request.workflow is not None and not self._config.allows(request.workflow.model_dump()):
+            problems.append(
+                {
+                    "loc": ["body", "workflow"],
+                    "msg": "this stack runs only the workflows its configuration names",
+                    "type": "workflow_not_allowed",
+                }
+            )
         if request.input_asset.http is not None:
             problems += self._url_problem(
                 ("input_asset", "http"), request.input_asset.http, {"http", "https"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from functions import env
 from functions.api.service import ApiConfig, JobService
@@ -32,6 +32,7 @@ class ApiSettings(BaseModel):
     output_queue_url: str = Field(pattern=r"^https?://")
     client_name: str = Field(min_length=3, max_length=64)
     workflow: dict[str, str]
+    other_workflows: Json[list[dict[str, str]]] = []
     trusted_url_hosts: frozenset[str] = frozenset()
     allow_custom_cmd: bool = False
     rule: CompletionRule
@@ -56,6 +57,7 @@ class ApiSettings(BaseModel):
             "output_queue_url": environ.get(env.OUTPUT_QUEUE_URL),
             "client_name": environ.get(env.CLIENT_NAME),
             "workflow": workflow,
+            "other_workflows": environ.get(env.OTHER_WORKFLOWS) or "[]",
             "trusted_url_hosts": host_list(environ.get(env.TRUSTED_URL_HOSTS, "")),
             "allow_custom_cmd": environ.get(env.ALLOW_CUSTOM_CMD, "false"),
             "rule": completion_rule(environ),
@@ -84,6 +86,7 @@ class ApiSettings(BaseModel):
             input_queue_url=self.input_queue_url,
             output_queue_url=self.output_queue_url,
             workflow=dict(self.workflow),
+            other_workflows=tuple(dict(w) for w in self.other_workflows),
             trusted_url_hosts=self.trusted_url_hosts,
             allow_custom_cmd=self.allow_custom_cmd,
         )

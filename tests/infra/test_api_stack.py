@@ -101,6 +101,7 @@ def test_the_api_function_is_told_where_things_are(resources):
     assert {"JOBS_TABLE_NAME", "INPUT_QUEUE_URL", "OUTPUT_QUEUE_URL", "CLIENT_NAME"} <= set(variables)
     assert variables["CLIENT_NAME"] == "CpeServerless"
     assert "TRUSTED_URL_HOSTS" not in variables and "ALLOW_CUSTOM_CMD" not in variables
+    assert variables["OTHER_WORKFLOWS"] == "[]"  # only the stack's own workflow unless configured
 
 
 @pytest.fixture(scope="module")

@@ -144,16 +144,39 @@ def test_submit_records_the_job_and_sends_start_job_as_the_php_sdk(client: Api):
     assert body["payload"] == {"workflow": CONFIG.workflow, **VIDEO_JOB}
 
 
-def test_submit_keeps_the_callers_workflow_and_job_id(client: Api):
-    workflow = {
-        "name": "SATranscodeAssets",
-        "version": "1.0",
-        "taskList": "sa_transcode_assets",
-        "domain": "SADomain",
-    }
-    status, headers, body = client.submit({**VIDEO_JOB, "workflow": workflow, "jobId": "site:42"})
-    assert (status, body["jobId"], headers["Location"]) == (202, "site:42", "/prod/jobs/site:42")
-    assert sent(client)[0]["data"]["workflow"] == workflow
+SA_WORKFLOW = {
+    "name": "SATranscodeAssets",
+    "version": "1.0",
+    "taskList": "sa_transcode_assets",
+    "domain": "SADomain",
+}
+
+
+def test_submit_keeps_the_callers_workflow_and_job_id():
+    client = next(_client(ApiConfig(**{**CONFIG.__dict__, "other_workflows": (SA_WORKFLOW,)})))
+    try:
+        status, headers, body = client.submit({**VIDEO_JOB, "workflow": SA_WORKFLOW, "jobId": "site:42"})
+        assert (status, body["jobId"], headers["Location"]) == (202, "site:42", "/prod/jobs/site:42")
+        assert sent(client)[0]["data"]["workflow"] == SA_WORKFLOW
+    finally:
+        api.app.dependency_overrides.clear()
+
+
+def test_a_workflow_the_stack_does_not_list_is_refused(client: Api):
+    for workflow in (
+        SA_WORKFLOW,  # not listed on this stack
+        {**CONFIG.workflow, "domain": "AnotherDomain"},
+        {**CONFIG.workflow, "taskList": "somebody_elses_tasks"},
+    ):
+        status, _, body = client.submit({**VIDEO_JOB, "workflow": workflow})
+        assert (status, error(body)[0], body["details"][0]["loc"]) == (
+            400,
+            "INVALID_REQUEST",
+            ["body", "workflow"],
+        )
+    assert client.queue.sent == []
+    same = {**CONFIG.workflow, "executionStartToCloseTimeout": 3600}  # the stack's, its timeout aside
+    assert client.submit({**VIDEO_JOB, "workflow": same})[0] == 202
 
 
 def test_submit_with_several_outputs(client: Api):
