@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cpe_client.client import ApiError, JobsClient, endpoint_from_stack
+from cpe_client.client import ApiError, ClientError, JobsClient, endpoint_from_stack
 from cpe_client.progress import ProgressView
 
 
@@ -71,45 +71,77 @@ def _watch(client: JobsClient, job_id: str, interval: float) -> int:
     return 0 if job["status"] == "COMPLETED" else 1
 
 
-def run(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _job(file: str) -> Any:
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ClientError(f"cannot read the job file {file}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ClientError(f"the job file {file} is not JSON: {exc}") from exc
+
+
+def _endpoint(args: argparse.Namespace) -> str:
+    if args.endpoint:
+        return str(args.endpoint)
+    try:
+        found = endpoint_from_stack(args.stack)
+    except Exception as exc:  # any failure to look it up comes to the same advice
+        raise ClientError(
+            f"no endpoint: pass --endpoint or set CPE_API_URL (stack {args.stack!r} not read: {exc})"
+        ) from exc
+    if not found:
+        raise ClientError(f"no endpoint: the stack {args.stack!r} has no ApiUrl output; pass --endpoint")
+    return found
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "replay-webhooks":
         return _replay(args.stack, args.job)
-    endpoint = args.endpoint or endpoint_from_stack(args.stack)
-    if not endpoint:
-        print("error: no endpoint (--endpoint, CPE_API_URL, or a deployed stack's ApiUrl)", file=sys.stderr)
-        return 2
-    client = JobsClient(endpoint, region=args.region, token=args.token)
-    try:
-        result: Any
-        if args.command == "submit":
-            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-            result = client.submit(json.loads(text), idempotency_key=args.idempotency_key)
-            if args.watch:
-                print(json.dumps(result, indent=2))
-                return _watch(client, result["jobId"], 1.0)
-        elif args.command == "get":
-            result = client.get(args.job_id, include=args.include)
-        elif args.command == "list":
-            result = client.list(status=args.status, limit=args.limit, next_token=args.next_token)
-        elif args.command == "events":
-            result = client.events(args.job_id, limit=args.limit, next_token=args.next_token)
-        elif args.command == "watch":
-            return _watch(client, args.job_id, args.interval)
-        else:
-            result = client.cancel(args.job_id)
-    except ApiError as error:
-        print(
-            json.dumps(
-                {
-                    "status": error.status,
-                    "code": error.code,
-                    "message": error.message,
-                    "details": error.details,
-                }
-            ),
-            file=sys.stderr,
-        )
-        return 1
+    job = _job(args.file) if args.command == "submit" else None
+    client = JobsClient(_endpoint(args), region=args.region, token=args.token)
+    result: Any
+    if args.command == "submit":
+        result = client.submit(job, idempotency_key=args.idempotency_key)  # type: ignore[arg-type]
+        if args.watch:
+            print(json.dumps(result, indent=2), flush=True)
+            return _watch(client, result["jobId"], 1.0)
+    elif args.command == "get":
+        result = client.get(args.job_id, include=args.include)
+    elif args.command == "list":
+        result = client.list(status=args.status, limit=args.limit, next_token=args.next_token)
+    elif args.command == "events":
+        result = client.events(args.job_id, limit=args.limit, next_token=args.next_token)
+    elif args.command == "watch":
+        return _watch(client, args.job_id, args.interval)
+    else:
+        result = client.cancel(args.job_id)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The command line: 0 done, 1 the API answered an error (its JSON on stderr), 2 a mistake or
+    the API unreachable (one line on stderr)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _command(args)
+    except ApiError as error:
+        document = {
+            "status": error.status,
+            "code": error.code,
+            "message": error.message,
+            "details": error.details,
+        }
+        print(json.dumps(document), file=sys.stderr)
+        return 1
+    except ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and let the interpreter's final flush of
+        # stdout go nowhere instead of raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

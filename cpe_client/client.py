@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,19 +19,31 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "TIMED_OUT"})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+# Answers worth repeating the same request for: the API asks to retry (its Retry-After says when).
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+RETRIED_CODES = frozenset({"REQUEST_IN_PROGRESS", "CONCURRENT_UPDATE"})
+MAX_ATTEMPTS = 5
+MAX_PAUSE_SECONDS = 20.0
+
+
+class ClientError(Exception):
+    """A mistake or a failure before the API answered (no endpoint, no region, unreachable)."""
 
 
 class ApiError(Exception):
     """An error answer of the API, in its one error shape."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.retry_after = retry_after
 
 
 class JobsClient:
@@ -41,24 +55,34 @@ class JobsClient:
         token: str | None = None,
         session: botocore.session.Session | None = None,
         timeout: float = 30.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        parts = urllib.parse.urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ClientError(f"the endpoint must be an http(s) URL, not {endpoint!r}")
         self.endpoint = endpoint.rstrip("/")
+        self._session = session or botocore.session.get_session()
         match = _REGION_IN_HOST.search(self.endpoint)
         self.region = (
             region
             or (match.group(1) if match else None)
             or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
+            or self._session.get_config_variable("region")
         )
+        if self.region is None and token is None:
+            raise ClientError("no AWS region to sign requests for: pass --region or set AWS_REGION")
         self.token = token
-        self._session = session or botocore.session.get_session()
         self.timeout = timeout
+        self.max_attempts = max_attempts
+        self._sleep = sleep
 
     # ------------------------------------------------------------------ the API
 
     def submit(self, job: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        """Submit ``job``. Every submit carries an ``Idempotency-Key`` (a new one if none is given),
+        so the retries of this call never create a second job."""
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return self._json("POST", "/jobs", body=job, headers=headers)
 
     def get(self, job_id: str, *, include: str | None = None) -> dict[str, Any]:
@@ -107,6 +131,29 @@ class JobsClient:
         query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
+        """The request, repeated (signed anew) while the API asks to retry, up to ``max_attempts``,
+        waiting what its ``Retry-After`` says, else an exponential backoff with jitter."""
+        attempt = 1
+        while True:
+            try:
+                return self._once(method, path, body=body, query=query, headers=headers)
+            except ApiError as error:
+                retried = error.status in RETRIED_STATUSES or error.code in RETRIED_CODES
+                if not retried or attempt >= self.max_attempts:
+                    raise
+                backoff = 0.5 * 2**attempt * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+                self._sleep(min(MAX_PAUSE_SECONDS, error.retry_after or backoff))
+            attempt += 1
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         pairs = [(k, str(v)) for k, v in (query or {}).items() if v is not None]
         url = self.endpoint + path + (f"?{urllib.parse.urlencode(pairs)}" if pairs else "")
         data = json.dumps(body).encode() if body is not None else None
@@ -120,8 +167,8 @@ class JobsClient:
         else:
             credentials = self._session.get_credentials()
             if credentials is None:
-                raise ApiError(0, "NO_CREDENTIALS", "no AWS credentials to sign the request with")
-            SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
+                raise ClientError("no AWS credentials to sign the request with (or pass --token)")
+            SigV4Auth(credentials, "execute-api", str(self.region)).add_auth(request)
         prepared = request.prepare()
         outgoing = urllib.request.Request(prepared.url, data=prepared.body, method=method)  # noqa: S310
         for name, value in prepared.headers.items():
@@ -135,12 +182,19 @@ class JobsClient:
                 document = json.loads(raw)
             except ValueError:
                 document = {}
+            if not isinstance(document, dict):
+                document = {}
+            retry_after = error.headers.get("Retry-After", "")
             raise ApiError(
                 error.code,
                 str(document.get("code") or "HTTP_ERROR"),
                 str(document.get("message") or raw[:200].decode(errors="replace")),
                 document.get("details"),
+                retry_after=float(retry_after) if retry_after.isdigit() else None,
             ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ClientError(f"cannot reach {self.endpoint}: {reason}") from None
         return json.loads(raw) if raw else None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
