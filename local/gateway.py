@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -20,6 +21,7 @@ from botocore.credentials import Credentials
 from local.apigateway import Handler, _reason, proxy_event, request_parts, response_parts
 from local.event_source import LambdaContext
 
+MAX_SKEW = timedelta(minutes=15)  # API Gateway refuses requests signed further from now
 SIGNATURE = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
     r"/aws4_request,\s*SignedHeaders=(?P<headers>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
@@ -72,6 +74,7 @@ class Gateway:
         region: str,
         credentials: Credentials,
         function_name: str = "api",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._handler = handler
         self._routes = routes
@@ -79,6 +82,7 @@ class Gateway:
         self._region = region
         self._credentials = credentials
         self._function_name = function_name
+        self._clock = clock
         # One execution environment: Lambda gives it one request at a time, and handlers rely on
         # that (Powertools' resolver keeps the current event on the module's app object).
         self._environment = threading.Lock()
@@ -124,7 +128,9 @@ class Gateway:
     def _check_signature(
         self, environ: dict[str, Any], headers: dict[str, str], raw: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """API Gateway's IAM auth: a valid SigV4 signature by a known key, for this region."""
+        """API Gateway's IAM auth: a valid SigV4 signature by a known key, with a credential scope of
+        this region, ``execute-api`` and the request's date, signed within 15 minutes of now, and
+        signing the ``host`` header."""
         match = SIGNATURE.fullmatch(headers.get("Authorization", "").strip())
         if match is None:
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
@@ -136,6 +142,20 @@ class Gateway:
             return _error(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
         signed = match["headers"].split(";")
         lowered = {name.lower(): value for name, value in headers.items()}
+        if "host" not in signed:
+            return _error(403, "UNAUTHORIZED", "'Host' must be a signed header.")
+        try:
+            signed_at = datetime.strptime(lowered.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return _error(
+                403, "UNAUTHORIZED", "Authorization header requires existence of a valid X-Amz-Date."
+            )
+        if signed_at.strftime("%Y%m%d") != match["date"]:
+            return _error(403, "UNAUTHORIZED", "Credential should be scoped to a valid date.")
+        if abs((self._clock() - signed_at).total_seconds()) > MAX_SKEW.total_seconds():
+            return _error(
+                403, "UNAUTHORIZED", "Signature expired: the request is dated over 15 minutes from now."
+            )
         lowered["host"] = environ.get("HTTP_HOST", "")
         # WSGI keeps these two apart from the other headers; clients may sign them.
         lowered.setdefault("content-length", environ.get("CONTENT_LENGTH", ""))

@@ -1,0 +1,99 @@
+"""The local API Gateway checks SigV4 as API Gateway does: the key, the credential scope (date,
+region, service), a request dated within 15 minutes of now, and the host header signed."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from local.gateway import Gateway, Route
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+CREDENTIALS = Credentials("testing", "testing")
+HOST = "127.0.0.1:8080"
+
+
+def gateway() -> Gateway:
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    route = Route("GET", "/jobs", re.compile("^/jobs$"), "AWS_IAM")
+    return Gateway(
+        handler, [route], stage="prod", region="us-east-1", credentials=CREDENTIALS, clock=lambda: NOW
+    )
+
+
+def signed_headers(
+    *, at: datetime = NOW, region: str = "us-east-1", service: str = "execute-api", without_host: bool = False
+) -> dict[str, str]:
+    request = AWSRequest(method="GET", url=f"http://{HOST}/prod/jobs", headers={"Host": HOST})
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at.replace(tzinfo=None)):
+        SigV4Auth(CREDENTIALS, service, region).add_auth(request)
+    headers = dict(request.headers.items())
+    if without_host:
+        # Re-signed with an Authorization that leaves host out of the signed headers.
+        headers["Authorization"] = headers["Authorization"].replace("SignedHeaders=host;", "SignedHeaders=")
+    return headers
+
+
+def call(headers: dict[str, str]) -> tuple[str, bytes]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/prod/jobs",
+        "QUERY_STRING": "",
+        "HTTP_HOST": HOST,
+        "wsgi.input": io.BytesIO(b""),
+        "RAW_URI": "/prod/jobs",
+        "RAW_HEADERS": list(headers.items()),
+    }
+    status: list[str] = []
+    body = b"".join(gateway()(environ, lambda line, _headers: status.append(line)))
+    return status[0], body
+
+
+def test_a_request_signed_now_for_this_region_is_let_through():
+    assert call(signed_headers())[0].startswith("200")
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        (lambda: signed_headers(at=NOW - timedelta(days=365)), b"Signature expired"),
+        (lambda: signed_headers(at=NOW + timedelta(days=365)), b"Signature expired"),
+        (lambda: signed_headers(at=NOW - timedelta(minutes=16)), b"Signature expired"),
+        (lambda: signed_headers(region="eu-west-1"), b"security token"),
+        (lambda: signed_headers(service="s3"), b"security token"),
+        (lambda: signed_headers(without_host=True), b"'Host' must be a signed header"),
+    ],
+    ids=[
+        "a year ago",
+        "a year ahead",
+        "16 minutes ago",
+        "another region",
+        "another service",
+        "host unsigned",
+    ],
+)
+def test_what_api_gateway_refuses_is_refused(headers, says):
+    status, body = call(headers())
+    assert status.startswith("403") and says in body
+
+
+def test_a_date_outside_the_credential_scope_is_refused():
+    headers = signed_headers()
+    headers["Authorization"] = headers["Authorization"].replace("/20261130/", "/20261129/")
+    status, body = call(headers)
+    assert status.startswith("403") and b"scoped to a valid date" in body
+
+
+def test_fourteen_minutes_of_skew_is_accepted():
+    assert call(signed_headers(at=NOW - timedelta(minutes=14)))[0].startswith("200")
