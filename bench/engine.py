@@ -27,7 +27,7 @@ import boto3
 import imageio_ffmpeg  # type: ignore[import-untyped]
 from moto import mock_aws
 
-from engine import media
+from engine import media, video
 from engine.presets import preset
 from engine.probe import probe
 from engine.sources import InputRef
@@ -48,7 +48,7 @@ def engine_transcode(source: Path, target: Path) -> float:
         audio_bitrate=media.parse_bitrate(chosen.audio_bitrate),
     )
     started = time.perf_counter()
-    media.transcode_video(source, target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
+    video.transcode_video(source, target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
     return time.perf_counter() - started
 
 

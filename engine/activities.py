@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from engine import media
+from engine import media, video
 from engine.errors import ActivityError, Reason
 from engine.presets import preset
 from engine.probe import probe
@@ -161,7 +161,7 @@ class TranscodeAsset:
             plan = self._video_plan(stream, source.parent)
             if plan.hls and main.suffix.lower() != ".m3u8":
                 main = main.with_suffix(".m3u8")
-            media.transcode_video(
+            return video.transcode_video(
                 source,
                 main,
                 plan,
@@ -169,8 +169,6 @@ class TranscodeAsset:
                 progress=self._progress,
                 check_cancel=self.reporter.check_cancel,
             )
-            segments = sorted(p for p in main.parent.iterdir() if p != main)
-            return [main, *segments]
         if kind == "THUMB":
             mode = self.output.mode or "snapshot"
             if mode not in ("snapshot", "intervals"):

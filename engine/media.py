@@ -1,7 +1,8 @@
-"""The media work, in-process with FFmpeg's libraries (PyAV): video renditions (MP4 with fast
-start, HLS), thumbnails, images and audio. Each operation decodes once, filters with an FFmpeg
-filter graph (rotation, crop, scale, frame rate, watermark) and encodes, reporting progress and
-checking for cancellation as it goes. Nothing here knows about S3, SQS or CPE messages."""
+"""The media work, in-process with FFmpeg's libraries (PyAV): what every operation shares (opening
+inputs, filter graphs, output sizes, bitrates) and thumbnails, images and audio; video renditions
+are in engine.video. Each operation decodes once, filters with an FFmpeg filter graph (rotation,
+crop, scale, frame rate, watermark) and encodes, reporting progress and checking for cancellation
+as it goes. Nothing here knows about S3, SQS or CPE messages."""
 
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ import av.filter
 from engine.errors import ActivityError, Reason
 
 Progress = Callable[[float], None]  # seconds of the input done
+Source = Path | Callable[[], Any]  # a path, or a function opening a seekable file object
 CheckCancel = Callable[[], None]  # raises Canceled
-HLS_SEGMENT_SECONDS = 6
-GOP_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def parse_bitrate(value: str | int | None) -> int | None:
     return int(float(match[1]) * {"": 1, "k": 1000, "m": 1_000_000}[match[2].lower()])
 
 
-def _rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
+def rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
     """What the FFmpeg CLI does by default (autorotate): display the frames upright."""
     turns = (-rotation // 90) % 4  # display matrix rotation is counter-clockwise
     by_turns: dict[int, list[tuple[str, str | None]]] = {
@@ -101,7 +101,7 @@ def _rotation_filters(rotation: int) -> list[tuple[str, str | None]]:
     return by_turns[turns]
 
 
-class _Graph:
+class FilterGraph:
     """A linear filter graph from a decoded stream to a sink, plus an optional overlay input."""
 
     def __init__(
@@ -153,100 +153,20 @@ class _Graph:
                 return
 
 
-def _open_input(path: Path) -> Any:
+def open_input(source: Source) -> Any:
+    """A media file to read: a path, or a function that opens a readable, seekable file object
+    (a ranged reader over S3 or HTTP)."""
     try:
-        return av.open(str(path))
+        return av.open(source() if callable(source) else str(source))
     except av.error.FFmpegError as exc:
         raise ActivityError(Reason.INPUT_NOT_MEDIA, f"the input cannot be read ({exc})") from exc
 
 
-def _fail(exc: Exception) -> ActivityError:
+def transcode_failed(exc: Exception) -> ActivityError:
     return ActivityError(Reason.TRANSCODE_FAIL, f"FFmpeg failed: {exc}")
 
 
-def transcode_video(
-    source: Path,
-    target: Path,
-    plan: VideoPlan,
-    *,
-    rotation: int,
-    progress: Progress,
-    check_cancel: CheckCancel,
-) -> None:
-    """``source`` to ``target`` (MP4 with fast start, or an HLS playlist beside its segments)."""
-    with _open_input(source) as container:
-        if not container.streams.video:
-            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "a VIDEO output needs an input with video")
-        video_in = container.streams.video[0]
-        video_in.thread_type = "AUTO"
-        video_in.codec_context.thread_count = 0
-        audio_in = container.streams.audio[0] if container.streams.audio else None
-        rate = plan.frame_rate or video_in.guessed_rate or Fraction(25)
-        filters = [*_rotation_filters(rotation), ("scale", f"{plan.width}:{plan.height}")]
-        if plan.frame_rate is not None:
-            filters.append(("fps", str(plan.frame_rate)))
-        filters.append(("format", "yuv420p"))
-        graph = _Graph(video_in, filters, plan.watermark)
-
-        out = _open_output(target, plan)
-        with out:
-            video_out, audio_out = _add_streams(out, plan, rate, audio_in)
-            streams = [video_in] + ([audio_in] if audio_in is not None else [])
-            try:
-                for count, packet in enumerate(container.demux(streams)):
-                    if count % 64 == 0:
-                        check_cancel()
-                    for frame in packet.decode():
-                        if packet.stream is video_in:
-                            if frame.time is not None:
-                                progress(frame.time)
-                            for filtered in graph.push(frame):
-                                out.mux(video_out.encode(filtered))
-                        elif audio_out is not None:
-                            frame.pts = None
-                            out.mux(audio_out.encode(frame))
-                for filtered in graph.flush():
-                    out.mux(video_out.encode(filtered))
-                out.mux(video_out.encode(None))
-                if audio_out is not None:
-                    out.mux(audio_out.encode(None))
-            except av.error.FFmpegError as exc:
-                raise _fail(exc) from exc
-
-
-def _open_output(target: Path, plan: VideoPlan) -> Any:
-    options = {"movflags": "+faststart"}
-    if plan.hls:
-        options = {
-            "hls_time": str(HLS_SEGMENT_SECONDS),
-            "hls_playlist_type": "vod",
-            "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
-        }
-    try:
-        return av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options)
-    except av.error.FFmpegError as exc:
-        raise _fail(exc) from exc
-
-
-def _add_streams(out: Any, plan: VideoPlan, rate: Fraction, audio_in: Any) -> tuple[Any, Any]:
-    video_out = out.add_stream(plan.video_codec, rate=rate)
-    video_out.width, video_out.height, video_out.pix_fmt = plan.width, plan.height, "yuv420p"
-    if plan.video_bitrate:
-        video_out.bit_rate = plan.video_bitrate
-    video_out.codec_context.gop_size = max(1, round(float(rate) * GOP_SECONDS))
-    # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
-    video_out.codec_context.thread_count = 0
-    if plan.video_codec in ("libx264", "libx265"):
-        video_out.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
-    audio_out = None
-    if audio_in is not None:
-        audio_out = out.add_stream(plan.audio_codec, rate=_audio_rate(plan.audio_codec, audio_in))
-        if plan.audio_bitrate:
-            audio_out.bit_rate = plan.audio_bitrate
-    return video_out, audio_out
-
-
-def _audio_rate(codec: str, stream: Any) -> int:
+def audio_rate(codec: str, stream: Any) -> int:
     """Opus runs at 48 kHz only; other codecs keep the input's rate."""
     return 48_000 if codec == "libopus" else int(stream.codec_context.sample_rate or 44_100)
 
@@ -309,11 +229,13 @@ def thumbnails(
     """Snapshots at the times ``at`` (one file: ``target``), or one every ``every`` seconds (files
     ``<stem>000001<ext>``, numbered as FFmpeg's image2 muxer numbers them)."""
     written: list[Path] = []
-    with _open_input(source) as container:
+    with open_input(source) as container:
         if not container.streams.video:
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "thumbnails need an input with video")
         stream = container.streams.video[0]
-        graph = _Graph(stream, [*_rotation_filters(rotation), *scale_filter(size), ("format", "yuvj420p")])
+        graph = FilterGraph(
+            stream, [*rotation_filters(rotation), *scale_filter(size), ("format", "yuvj420p")]
+        )
         wanted = sorted(at) if at else []
         next_time = wanted[0] if wanted else 0.0
         last: Any = None
@@ -344,7 +266,7 @@ def thumbnails(
                         else:
                             next_time += every or 1.0
         except av.error.FFmpegError as exc:
-            raise _fail(exc) from exc
+            raise transcode_failed(exc) from exc
         if at and not written and last is not None:
             # Past the end: the last frame, as a player paused at the end would show.
             _write_image(last, target)
@@ -368,12 +290,12 @@ def convert_image(
     if resize:
         width, height = parse_size(resize)
         filters.append(("scale", f"{width}:{height}:force_original_aspect_ratio=decrease"))
-    with _open_input(source) as container:
+    with open_input(source) as container:
         if not container.streams.video:
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "an IMAGE output needs an image input")
         stream = container.streams.video[0]
         filters.append(("format", "rgb24"))
-        graph = _Graph(stream, filters)
+        graph = FilterGraph(stream, filters)
         try:
             for frame in container.decode(stream):
                 for filtered in [*graph.push(frame), *graph.flush()]:
@@ -381,7 +303,7 @@ def convert_image(
                     _write_image(filtered, target, qscale=qscale)
                     return
         except (av.error.FFmpegError, ValueError) as exc:
-            raise _fail(exc) from exc
+            raise transcode_failed(exc) from exc
     raise ActivityError(Reason.TRANSCODE_FAIL, "the image has no decodable frame")
 
 
@@ -414,11 +336,11 @@ def extract_audio(
             Reason.INVALID_OUTPUT_SPEC, f"audio outputs end in one of {', '.join(sorted(_AUDIO_CODECS))}"
         )
     default_codec, container_format = _AUDIO_CODECS[extension]
-    with _open_input(source) as container:
+    with open_input(source) as container:
         if not container.streams.audio:
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "an AUDIO output needs an input with audio")
         stream = container.streams.audio[0]
-        rate = _audio_rate(codec or default_codec, stream)
+        rate = audio_rate(codec or default_codec, stream)
         try:
             with av.open(str(target), "w", format=container_format) as out:
                 audio_out: Any = out.add_stream(codec or default_codec, rate=rate)
@@ -433,4 +355,4 @@ def extract_audio(
                     out.mux(audio_out.encode(frame))
                 out.mux(audio_out.encode(None))
         except av.error.FFmpegError as exc:
-            raise _fail(exc) from exc
+            raise transcode_failed(exc) from exc

@@ -27,6 +27,8 @@ POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 # The JWT authorizer (auth mode "jwt").
 JWT_ISSUER = "JWT_ISSUER"
 JWT_AUDIENCE = "JWT_AUDIENCE"  # comma separated
+JWT_TOKEN_USE = "JWT_TOKEN_USE"  # noqa: S105 - a variable name: the token_use claim required, if any
+JWT_SCOPES = "JWT_SCOPES"  # space separated scopes every token must grant
 
 # The notifier (state-change events) and webhook delivery.
 EVENT_BUS_NAME = "EVENT_BUS_NAME"

@@ -80,6 +80,8 @@ class JobApi(Construct):
             defaults=defaults,
             timeout=TIMEOUT,
             memory_size=512,
+            # The account's concurrency is shared: a flood of API calls must not starve the tracker.
+            reserved_concurrency=config.apiConcurrency,
             environment={
                 env.JOBS_TABLE_NAME: table.table_name,
                 env.INPUT_QUEUE_URL: input_queue.queue_url,
@@ -207,7 +209,12 @@ class JobApi(Construct):
                 description="The job API's JWT authorizer: signature, issuer, audience, expiry",
                 defaults=defaults,
                 timeout=AUTHORIZER_TIMEOUT,
-                environment={env.JWT_ISSUER: auth.issuer, env.JWT_AUDIENCE: ",".join(auth.audience)},
+                environment={
+                    env.JWT_ISSUER: auth.issuer,
+                    env.JWT_AUDIENCE: ",".join(auth.audience),
+                    **({env.JWT_TOKEN_USE: auth.tokenUse} if auth.tokenUse else {}),
+                    **({env.JWT_SCOPES: " ".join(auth.scopes)} if auth.scopes else {}),
+                },
             ).function
             self.authorizer_function = function
             authorizer = apigateway.TokenAuthorizer(

@@ -102,6 +102,8 @@ class JwtAuth(_Section):
     mode: Literal["jwt"]
     issuer: Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$", max_length=512)]
     audience: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(min_length=1)]
+    tokenUse: Literal["access", "id"] | None = None
+    scopes: Annotated[list[Annotated[str, Field(pattern=r"^\S{1,256}$")]], Field(max_length=20)] = []
 
 
 # The retention periods CloudWatch Logs accepts, by the name CDK gives them.
@@ -194,6 +196,9 @@ class StackConfig(_Section):
     alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None
     tracing: bool = False
     throttling: Throttling = Throttling()
+    apiConcurrency: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        default=None, description="reserved concurrency of the API function: a guard for the account"
+    )
     webAclArn: Annotated[str, Field(pattern=WEB_ACL_ARN)] | None = None
     completion: Completion = Completion()
     workflow: Workflow = Workflow()

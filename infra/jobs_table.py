@@ -20,8 +20,9 @@ def _attribute(spec: dict[str, str]) -> dynamodb.Attribute:
 
 
 class JobsTable(Construct):
-    """On demand, point-in-time recovery, encrypted with an AWS managed key, and a stream of new and
-    old images for the state-change consumers."""
+    """On demand, point-in-time recovery, encrypted with an AWS managed key, a stream of new and
+    old images for the state-change consumers, and (when the stack retains its data) deletion
+    protection: the table outlives a `cdk destroy` and cannot be deleted by mistake."""
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
@@ -39,6 +40,7 @@ class JobsTable(Construct):
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             time_to_live_attribute=schema["ttl_attribute"],
             removal_policy=removal_policy,
+            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
         )
         for index in schema["global_secondary_indexes"]:
             self.table.add_global_secondary_index(

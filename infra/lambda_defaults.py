@@ -49,6 +49,7 @@ class PythonFunction(Construct):
         timeout: Duration,
         memory_size: int = 256,
         environment: Mapping[str, str] | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -72,6 +73,7 @@ class PythonFunction(Construct):
             handler=handler,
             timeout=timeout,
             memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE if defaults.tracing else lambda_.Tracing.DISABLED,

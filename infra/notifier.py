@@ -22,7 +22,7 @@ from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
 from functions.store.layout import JOB_ITEM_FILTER
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
-from infra.queues import SECURE, QueueWithDeadLetters
+from infra.queues import DEAD_LETTER_RETENTION, SECURE, QueueWithDeadLetters
 from infra.security import acknowledge
 
 NOTIFIER_TIMEOUT = Duration.seconds(30)
@@ -66,7 +66,9 @@ class Notifier(Construct):
             visibility_timeout=Duration.seconds(6 * DELIVERY_TIMEOUT.to_seconds()),
             max_receives=MAX_ATTEMPTS,
         )
-        self.stream_failures = sqs.Queue(self, "StreamFailures", **SECURE)
+        self.stream_failures = sqs.Queue(
+            self, "StreamFailures", retention_period=DEAD_LETTER_RETENTION, **SECURE
+        )
         acknowledge(
             self.stream_failures,
             "SQS3",

@@ -11,13 +11,13 @@ from constructs import Construct
 from infra.config import ExistingQueue, Queues
 
 MAX_RECEIVES = 5
-RETENTION = Duration.days(14)
-# Every queue of the stack: encrypted at rest, TLS only, the longest retention.
-SECURE: dict[str, Any] = {
-    "encryption": sqs.QueueEncryption.SQS_MANAGED,
-    "enforce_ssl": True,
-    "retention_period": RETENTION,
-}
+# A message keeps its first enqueue time when it moves to a DLQ, so a DLQ must keep messages longer
+# than its source does: the sources keep them 4 days (far beyond any consumer's retries), the DLQs
+# the longest SQS allows, 14 days.
+RETENTION = Duration.days(4)
+DEAD_LETTER_RETENTION = Duration.days(14)
+# Every queue of the stack: encrypted at rest, TLS only.
+SECURE: dict[str, Any] = {"encryption": sqs.QueueEncryption.SQS_MANAGED, "enforce_ssl": True}
 
 
 class QueueWithDeadLetters(Construct):
@@ -35,11 +35,14 @@ class QueueWithDeadLetters(Construct):
         max_receives: int = MAX_RECEIVES,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(self, "DeadLetters", **SECURE)
+        self.dead_letter_queue = sqs.Queue(
+            self, "DeadLetters", retention_period=DEAD_LETTER_RETENTION, **SECURE
+        )
         self.queue = sqs.Queue(
             self,
             "Queue",
             visibility_timeout=visibility_timeout,
+            retention_period=RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=max_receives, queue=self.dead_letter_queue
             ),

@@ -73,6 +73,7 @@ class CpeServerlessStack(Stack):
         if self.api.authorizer_function is not None:
             self.monitoring.watch_function("Authorizer", self.api.authorizer_function)
         self.monitoring.watch_function("Tracker", self.tracker.function, TRACKER_METRICS)
+        self.monitoring.watch_queue("Input", self.queues.input)  # nothing takes the jobs: engine stopped
         self.monitoring.watch_queue("Output", self.queues.output)
         for name, queue in self.queues.dead_letter_queues.items():
             self.monitoring.watch_dead_letter_queue(name, queue)

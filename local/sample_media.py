@@ -36,11 +36,13 @@ def video(
     rotation: int = 0,
     preset: str = "ultrafast",
     bitrate: int | None = None,
+    keyframe_every: int | None = None,
 ) -> Path:
     """An H.264 (+ AAC) MP4: FFmpeg's testsrc2 pattern and a 440 Hz tone. ``rotation`` sets the
-    display matrix as phones do for portrait clips."""
+    display matrix as phones do for portrait clips; ``keyframe_every`` (frames) sets the GOP."""
+    options = {"preset": preset, **({"g": str(keyframe_every)} if keyframe_every else {})}
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"preset": preset})
+        stream = out.add_stream("libx264", rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         if bitrate:
             stream.bit_rate = bitrate

@@ -16,7 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import env
 from functions.authorizer.keys import KeySet, KeySetUnavailable
-from functions.authorizer.tokens import TokenPolicy, TokenRejected, UnknownKey, bearer_token, verify
+from functions.authorizer.tokens import (
+    TokenPolicy,
+    TokenRejected,
+    UnknownKey,
+    bearer_token,
+    granted_scopes,
+    verify,
+)
 
 logger = Logger()
 UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway turns into a 401
@@ -28,7 +35,12 @@ def _policy() -> TokenPolicy:
     issuer = os.environ.get(env.JWT_ISSUER, "")  # exactly as tokens carry it (Auth0 ends it with "/")
     if not issuer.startswith("https://") or not audiences:
         raise RuntimeError(f"{env.JWT_ISSUER} (https) and {env.JWT_AUDIENCE} must be set")
-    return TokenPolicy(issuer=issuer, audiences=audiences)
+    return TokenPolicy(
+        issuer=issuer,
+        audiences=audiences,
+        token_use=os.environ.get(env.JWT_TOKEN_USE) or None,
+        scopes=frozenset(os.environ.get(env.JWT_SCOPES, "").split()),
+    )
 
 
 @cache
@@ -63,7 +75,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The caller may be fine; the issuer is not reachable. 401 keeps clients from caching a 403.
         logger.error("issuer keys unavailable", detail=str(exc))
         raise Exception(UNAUTHORIZED) from None
-    scope = claims.get("scope") or " ".join(claims.get("scp") or [])
+    scope = " ".join(sorted(granted_scopes(claims)))
     return {
         "principalId": claims["sub"],
         "policyDocument": {

@@ -12,6 +12,10 @@ from typing import Any
 # tokens with made-up key ids cannot turn the authorizer into a load generator for the issuer.
 MAX_AGE_SECONDS = 3600
 MIN_REFETCH_SECONDS = 60
+# When the issuer cannot be reached, keep serving the keys already held (stale if error) for this
+# long past their age, and ask the issuer again only after a pause (a failed fetch is cached too).
+MAX_STALE_SECONDS = 24 * 3600
+RETRY_AFTER_FAILURE_SECONDS = 30
 TIMEOUT_SECONDS = 5
 MAX_DOCUMENT_BYTES = 1 << 20
 
@@ -51,14 +55,27 @@ class KeySet:
         self._clock = clock
         self._keys: Sequence[Mapping[str, Any]] = ()
         self._fetched_at: float | None = None
+        self._failed: tuple[float, KeySetUnavailable] | None = None  # the last failed fetch
 
     def keys(self, *, refresh: bool = False) -> Sequence[Mapping[str, Any]]:
-        """The cached keys; fetched when stale, or when ``refresh`` and not fetched just now."""
+        """The cached keys; fetched when stale, or when ``refresh`` and not fetched just now. If the
+        issuer cannot be reached, the keys held are served for up to ``MAX_STALE_SECONDS`` more,
+        and the issuer is asked again only ``RETRY_AFTER_FAILURE_SECONDS`` after a failure."""
         now = self._clock()
         age = None if self._fetched_at is None else now - self._fetched_at
-        if age is None or age > MAX_AGE_SECONDS or (refresh and age > MIN_REFETCH_SECONDS):
-            self._keys = self._load()
-            self._fetched_at = now
+        if not (age is None or age > MAX_AGE_SECONDS or (refresh and age > MIN_REFETCH_SECONDS)):
+            return self._keys
+        usable = age is not None and age <= MAX_AGE_SECONDS + MAX_STALE_SECONDS
+        if self._failed is not None and now - self._failed[0] < RETRY_AFTER_FAILURE_SECONDS:
+            if usable:
+                return self._keys
+            raise self._failed[1]
+        try:
+            self._keys, self._fetched_at, self._failed = self._load(), now, None
+        except KeySetUnavailable as exc:
+            self._failed = (now, exc)
+            if not usable:
+                raise
         return self._keys
 
     def _load(self) -> Sequence[Mapping[str, Any]]:

@@ -35,6 +35,8 @@ class UnknownKey(TokenRejected):
 class TokenPolicy:
     issuer: str
     audiences: frozenset[str]
+    token_use: str | None = None  # e.g. "access": Cognito's ID tokens then do not pass as access
+    scopes: frozenset[str] = frozenset()  # every one of them must be granted (``scope``/``scp``)
 
 
 def bearer_token(header: str | None) -> str:
@@ -86,4 +88,18 @@ def verify(token: str, keys: Sequence[Mapping[str, Any]], policy: TokenPolicy) -
         raise TokenRejected("AUDIENCE", f"the token is for {sorted(presented)}, not this API")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise TokenRejected("CLAIMS", "the token has no subject")
+    if policy.token_use is not None and claims.get("token_use") != policy.token_use:
+        raise TokenRejected(
+            "TOKEN_USE", f"the token's use is {claims.get('token_use')!r}, not {policy.token_use!r}"
+        )
+    missing = policy.scopes - granted_scopes(claims)
+    if missing:
+        raise TokenRejected("SCOPE", f"the token lacks the scopes {sorted(missing)}")
     return claims
+
+
+def granted_scopes(claims: Mapping[str, Any]) -> set[str]:
+    """The scopes a token grants: a space-separated ``scope``, or a list in ``scp``."""
+    scope = claims.get("scope")
+    listed = claims.get("scp")
+    return set(scope.split()) if isinstance(scope, str) else {str(s) for s in listed or ()}

@@ -40,13 +40,21 @@ def byo() -> dict[str, Any]:
                     },
                     "output": {"arn": OUTPUT_ARN, "kmsKeyArn": OUTPUT_KEY},
                 },
-                "auth": {"mode": "jwt", "issuer": ISSUER, "audience": ["cpe-api", "cpe-cli"]},
+                "auth": {
+                    "mode": "jwt",
+                    "issuer": ISSUER,
+                    "audience": ["cpe-api", "cpe-cli"],
+                    "tokenUse": "access",
+                    "scopes": ["jobs/write", "jobs/read"],
+                },
                 "tracing": True,
                 "webAclArn": WEB_ACL,
                 "removalPolicy": "destroy",
                 "retention": {"logsDays": 7},
                 "alarmEmail": "ops@example.com",
                 "workflow": {"taskList": "site_transcode"},
+                "otherWorkflows": [{"name": "SATranscodeAssets", "taskList": "sa_transcode"}],
+                "apiConcurrency": 25,
             },
         )
     )
@@ -127,6 +135,7 @@ def test_jwt_mode_puts_the_token_authorizer_on_every_method(byo):
     assert {ref(m["Properties"]["AuthorizerId"]) for m in methods.values()} == {authorizer_id}
     variables = _function(byo, AUTHORIZER)["Environment"]["Variables"]
     assert (variables["JWT_ISSUER"], variables["JWT_AUDIENCE"]) == (ISSUER, "cpe-api,cpe-cli")
+    assert (variables["JWT_TOKEN_USE"], variables["JWT_SCOPES"]) == ("access", "jobs/write jobs/read")
     # The authorizer touches nothing in AWS: its role writes its logs and traces, nothing else.
     assert _service_statements(byo, AUTHORIZER) == []
 
@@ -153,7 +162,11 @@ def test_configured_names_retention_and_removal_reach_the_resources(byo):
     assert variables["WORKFLOW_TASK_LIST"] == "site_transcode" and variables["WORKFLOW_NAME"] == "Transcode"
     assert {g["Properties"]["RetentionInDays"] for g in of_type(byo, "AWS::Logs::LogGroup").values()} == {7}
     (table,) = of_type(byo, "AWS::DynamoDB::Table").values()
-    assert table["DeletionPolicy"] == "Delete"
+    assert table["DeletionPolicy"] == "Delete" and not table["Properties"].get("DeletionProtectionEnabled")
+    assert json.loads(variables["OTHER_WORKFLOWS"]) == [
+        {"name": "SATranscodeAssets", "version": "1.0", "taskList": "sa_transcode", "domain": "SADomain"}
+    ]
+    assert _function(byo, API)["ReservedConcurrentExecutions"] == 25
     (subscription,) = of_type(byo, "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"

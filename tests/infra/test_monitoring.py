@@ -56,15 +56,17 @@ def test_every_function_alarms_on_errors_and_throttles(resources):
         assert watched == functions, metric
 
 
-def test_the_api_alarms_on_5xx_and_the_output_queue_on_age(resources):
+def test_the_api_alarms_on_5xx_and_the_input_and_output_queues_on_age(resources):
     (api_id,) = of_type(resources, "AWS::ApiGateway::RestApi")
     api_name = resources[api_id]["Properties"]["Name"]
     (server_errors,) = [a for a in _alarms(resources) if a["MetricName"] == "5XXError"]
     assert _dimension(server_errors, "ApiName") == api_name
-    (age,) = [a for a in _alarms(resources) if a["MetricName"] == "ApproximateAgeOfOldestMessage"]
-    queue = resources[ref(_dimension(age, "QueueName"))]
-    assert "RedrivePolicy" in queue["Properties"]  # the output queue, not a DLQ
-    assert age["Threshold"] == 15 * 60
+    ages = [a for a in _alarms(resources) if a["MetricName"] == "ApproximateAgeOfOldestMessage"]
+    watched = {ref(_dimension(age, "QueueName")) for age in ages}
+    # The input queue too: nothing else notices an engine (or CPE stack) that stopped taking jobs.
+    assert {name for name in watched if name.startswith(("QueuesInput", "QueuesOutput"))} == watched
+    assert len(watched) == 2 and all("RedrivePolicy" in resources[name]["Properties"] for name in watched)
+    assert {age["Threshold"] for age in ages} == {15 * 60}
 
 
 def test_alarms_and_recoveries_notify_the_encrypted_topic(resources):

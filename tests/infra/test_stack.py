@@ -49,7 +49,10 @@ def test_every_queue_is_encrypted_tls_only_and_dead_letters_to_an_encrypted_queu
             name
         )
         assert ref(redrive["deadLetterTargetArn"]) in queues
-        assert "RedrivePolicy" not in queues[ref(redrive["deadLetterTargetArn"])]["Properties"], name
+        dead_letters = queues[ref(redrive["deadLetterTargetArn"])]["Properties"]
+        assert "RedrivePolicy" not in dead_letters, name
+        # A message keeps its first enqueue time in the DLQ: the DLQ must keep it longer.
+        assert dead_letters["MessageRetentionPeriod"] > queue["Properties"]["MessageRetentionPeriod"], name
 
 
 def test_queue_visibility_covers_six_times_its_consumer(resources):
@@ -127,6 +130,7 @@ def test_jobs_table_is_on_demand_recoverable_encrypted_and_streams_both_images(t
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
                 "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "DeletionProtectionEnabled": True,
             },
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",

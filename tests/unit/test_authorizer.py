@@ -19,7 +19,14 @@ from jose.backends.rsa_backend import RSAKey as PurePythonRSAKey
 
 from functions import env
 from functions.authorizer import handler as authorizer
-from functions.authorizer.keys import MAX_AGE_SECONDS, MIN_REFETCH_SECONDS, KeySet, KeySetUnavailable
+from functions.authorizer.keys import (
+    MAX_AGE_SECONDS,
+    MAX_STALE_SECONDS,
+    MIN_REFETCH_SECONDS,
+    RETRY_AFTER_FAILURE_SECONDS,
+    KeySet,
+    KeySetUnavailable,
+)
 from functions.authorizer.tokens import TokenPolicy, TokenRejected, bearer_token, verify
 from local.event_source import LambdaContext
 
@@ -252,3 +259,66 @@ def test_an_unreachable_issuer_answers_401(
     monkeypatch.setattr(authorizer, "_key_set", lambda: KeySet(ISSUER, fetch=down))
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         _invoke(f"Bearer {signer.token()}")
+
+
+class FlakyIssuer(FakeIssuer):
+    """An issuer that can go down: while ``down``, every request fails."""
+
+    down = False
+
+    def __call__(self, url: str) -> Mapping[str, Any]:
+        self.requests.append(url)
+        if self.down:
+            raise KeySetUnavailable("connection refused")
+        return super().__call__(url)
+
+
+def test_keys_held_are_served_while_the_issuer_is_down_and_a_failure_is_not_retried_at_once(
+    signer: Signer,
+) -> None:
+    issuer, clock = FlakyIssuer(signer.public_jwk), Clock()
+    keys = KeySet(ISSUER, fetch=issuer, clock=clock)
+    assert keys.keys() == [signer.public_jwk]
+    issuer.down = True
+    clock.now += MAX_AGE_SECONDS + 1  # stale: refetch, which fails
+    assert keys.keys() == [signer.public_jwk]  # stale if error
+    asked = len(issuer.requests)
+    clock.now += RETRY_AFTER_FAILURE_SECONDS - 1
+    keys.keys()
+    keys.keys(refresh=True)
+    assert len(issuer.requests) == asked  # the failure is cached: the issuer is not hammered
+    clock.now += 2
+    keys.keys()
+    assert len(issuer.requests) == asked + 1  # asked again after the pause
+    clock.now += MAX_STALE_SECONDS  # too stale to trust any more
+    with pytest.raises(KeySetUnavailable):
+        keys.keys()
+
+
+def test_a_first_fetch_that_fails_is_cached_briefly_then_retried(signer: Signer) -> None:
+    issuer, clock = FlakyIssuer(signer.public_jwk), Clock()
+    issuer.down = True
+    keys = KeySet(ISSUER, fetch=issuer, clock=clock)
+    for _ in range(3):
+        with pytest.raises(KeySetUnavailable):
+            keys.keys()
+    assert len(issuer.requests) == 1
+    issuer.down = False
+    clock.now += RETRY_AFTER_FAILURE_SECONDS + 1
+    assert keys.keys() == [signer.public_jwk]
+
+
+def test_a_required_token_use_and_scopes_are_enforced(signer: Signer) -> None:
+    policy = TokenPolicy(ISSUER, frozenset({AUDIENCE}), token_use="access", scopes=frozenset({"jobs"}))
+    keys = [signer.public_jwk]
+    assert verify(signer.token(token_use="access"), keys, policy)["sub"] == "user-1"
+    assert verify(signer.token(token_use="access", scope=None, scp=["jobs", "x"]), keys, policy)
+    for overrides, reason in (
+        ({"token_use": "id"}, "TOKEN_USE"),
+        ({}, "TOKEN_USE"),
+        ({"token_use": "access", "scope": "other"}, "SCOPE"),
+        ({"token_use": "access", "scope": None}, "SCOPE"),
+    ):
+        with pytest.raises(TokenRejected) as rejected:
+            verify(signer.token(**overrides), keys, policy)
+        assert rejected.value.reason == reason

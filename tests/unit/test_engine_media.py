@@ -11,7 +11,7 @@ from typing import Any
 import av
 import pytest
 
-from engine import media
+from engine import media, video
 from engine.errors import ActivityError, Canceled, Reason
 from engine.presets import PRESETS, preset
 from engine.probe import probe
@@ -146,7 +146,7 @@ def test_an_mp4_rendition_has_the_planned_size_codecs_and_every_frame_and_starts
     target = tmp_path / "out.mp4"
     seen: list[float] = []
     plan = media.VideoPlan(width=160, height=120, video_bitrate=200_000, encoder_preset="ultrafast")
-    media.transcode_video(samples["video"], target, plan, rotation=0, progress=seen.append, check_cancel=NOOP)
+    video.transcode_video(samples["video"], target, plan, rotation=0, progress=seen.append, check_cancel=NOOP)
     result = decoded(target)
     assert (result["video"], result["width"], result["height"], result["audio"]) == ("h264", 160, 120, "aac")
     assert result["frames"] == int(SECONDS * 25)
@@ -161,7 +161,7 @@ def test_frame_rate_and_codecs_can_be_overridden(samples, tmp_path):
     plan = media.VideoPlan(
         width=320, height=240, frame_rate=Fraction(10), audio_codec="libopus", encoder_preset="ultrafast"
     )
-    media.transcode_video(samples["video"], target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
+    video.transcode_video(samples["video"], target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
     result = decoded(target)
     assert result["frames"] == int(SECONDS * 10) and result["audio"] == "opus"
 
@@ -170,13 +170,13 @@ def test_hls_writes_a_vod_playlist_of_playable_segments_of_bounded_length(sample
     source = sample_media.video(tmp_path / "long.mp4", seconds=14, size=(320, 240), audio=True)
     playlist = tmp_path / "video.m3u8"
     plan = media.VideoPlan(width=320, height=240, hls=True, encoder_preset="ultrafast")
-    media.transcode_video(source, playlist, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
+    video.transcode_video(source, playlist, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
     text = playlist.read_text()
     assert text.startswith("#EXTM3U") and "#EXT-X-PLAYLIST-TYPE:VOD" in text and "#EXT-X-ENDLIST" in text
     durations = [float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text)]
     segments = re.findall(r"^(video_\d{5}\.ts)$", text, re.MULTILINE)
-    assert len(segments) == len(durations) == math.ceil(14 / media.HLS_SEGMENT_SECONDS)
-    assert all(d <= media.HLS_SEGMENT_SECONDS + 0.1 for d in durations) and sum(durations) == pytest.approx(
+    assert len(segments) == len(durations) == math.ceil(14 / video.HLS_SEGMENT_SECONDS)
+    assert all(d <= video.HLS_SEGMENT_SECONDS + 0.1 for d in durations) and sum(durations) == pytest.approx(
         14, abs=0.1
     )
     assert all((tmp_path / name).is_file() for name in segments)
@@ -186,7 +186,7 @@ def test_hls_writes_a_vod_playlist_of_playable_segments_of_bounded_length(sample
 def test_a_rotated_phone_clip_comes_out_upright(samples, tmp_path):
     target = tmp_path / "upright.mp4"
     plan = media.VideoPlan(width=120, height=160, encoder_preset="ultrafast")
-    media.transcode_video(samples["portrait"], target, plan, rotation=90, progress=NOOP, check_cancel=NOOP)
+    video.transcode_video(samples["portrait"], target, plan, rotation=90, progress=NOOP, check_cancel=NOOP)
     result = decoded(target)
     assert (result["width"], result["height"], result["rotation"]) == (120, 160, 0)
 
@@ -199,7 +199,7 @@ def test_a_watermark_changes_only_its_corner(samples, tmp_path):
         (marked, media.Watermark(mark, 32, 32, opacity=1.0, x=-8, y=-8)),
     ):
         plan = media.VideoPlan(width=320, height=240, watermark=watermark, encoder_preset="ultrafast")
-        media.transcode_video(samples["video"], target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
+        video.transcode_video(samples["video"], target, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
 
     def luma(path: Path) -> list[bytes]:
         with av.open(str(path)) as container:
@@ -232,14 +232,14 @@ def test_a_cancel_stops_the_transcode(samples, tmp_path):
     plan = media.VideoPlan(width=160, height=120, encoder_preset="ultrafast")
     source = sample_media.video(tmp_path / "long.mp4", seconds=10)
     with pytest.raises(Canceled):
-        media.transcode_video(
+        video.transcode_video(
             source, tmp_path / "o.mp4", plan, rotation=0, progress=NOOP, check_cancel=cancel_on_second_check
         )
 
 
 def test_a_video_output_from_audio_is_a_conversion_error(samples, tmp_path):
     with pytest.raises(ActivityError) as error:
-        media.transcode_video(
+        video.transcode_video(
             samples["audio"],
             tmp_path / "o.mp4",
             media.VideoPlan(width=2, height=2),

@@ -1,0 +1,374 @@
+"""Video renditions, in pieces that can run apart and join into what one pass makes:
+
+* :func:`spans` cuts the input's timeline on the output's keyframe grid (a whole number of GOPs
+  per span), so a span's first frame is a keyframe exactly where a single pass puts one;
+* :func:`encode_video` encodes one span (or the whole input) to a video-only file: it seeks to the
+  keyframe at or before the span, decodes forward and keeps exactly the frames whose time falls
+  in the span, through the same filter graph (rotation, scale, frame rate, watermark) as any other;
+* :func:`encode_audio` encodes the audio once, for the whole input (AAC's priming would click or
+  drift at every join if each span had its own);
+* :func:`package` joins spans and audio by stream copy (no re-encoding) into an MP4 with fast start
+  or an HLS VOD playlist and its segments.
+
+:func:`transcode_video` is the three in one process: the engine's single invocation and the
+segmented fan-out run the same code. Times are seconds from the input's first decodable video
+frame ("the origin"), so every piece agrees on them whatever the container's start time."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import tempfile
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+from av.stream import Discard
+from av.video.frame import PictureType
+
+from engine.errors import ActivityError, Reason
+from engine.media import (
+    CheckCancel,
+    FilterGraph,
+    Progress,
+    Source,
+    VideoPlan,
+    audio_rate,
+    open_input,
+    rotation_filters,
+    transcode_failed,
+)
+
+GOP_SECONDS = 2
+HLS_SEGMENT_SECONDS = 6
+# A span must be worth its overhead (it decodes from the keyframe before it): shorter last spans
+# are merged into the one before.
+MIN_LAST_SPAN = Fraction(1, 4)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Part of the input's timeline, [start, end) in seconds from the origin (end None: to the end)."""
+
+    index: int
+    start: Fraction
+    end: Fraction | None
+
+
+@dataclass(frozen=True)
+class EncodedVideo:
+    """A span encoded: its file, the exact time of its first frame, and how many frames it holds."""
+
+    path: Path
+    first_frame: Fraction
+    frames: int
+
+
+def gop_frames(rate: Fraction) -> int:
+    return max(1, round(float(rate) * GOP_SECONDS))
+
+
+def spans(duration: float, rate: Fraction, span_seconds: float) -> list[Span]:
+    """The input's timeline cut every whole number of GOPs closest to ``span_seconds`` (at least
+    one GOP), on the output's frame grid at ``rate``."""
+    gop = Fraction(gop_frames(rate)) / rate
+    step = gop * max(1, round(Fraction(span_seconds) / gop))
+    count = max(1, math.ceil(Fraction(duration) / step)) if duration > 0 else 1
+    if count > 1 and Fraction(duration) - step * (count - 1) < step * MIN_LAST_SPAN:
+        count -= 1
+    return [
+        Span(index, step * index, step * (index + 1) if index < count - 1 else None) for index in range(count)
+    ]
+
+
+def output_rate(plan: VideoPlan, stream: Any) -> Fraction:
+    return Fraction(plan.frame_rate or stream.guessed_rate or stream.average_rate or 25)
+
+
+def _video_stream(container: Any, kind: str = "a VIDEO output") -> Any:
+    if not container.streams.video:
+        raise ActivityError(Reason.CONVERSION_TYPE_ERROR, f"{kind} needs an input with video")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = 0
+    for other in container.streams:  # read only the video (a span's reader fetches less)
+        if other is not stream:
+            other.discard = Discard.all
+    return stream
+
+
+def origin_of(source: Source) -> int:
+    """The pts of the input's first decodable video frame, in its stream's time base."""
+    with open_input(source) as container:
+        stream = _video_stream(container)
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    return int(frame.pts)
+        except av.error.FFmpegError as exc:
+            raise transcode_failed(exc) from exc
+    raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
+
+
+def _graph(stream: Any, plan: VideoPlan, rotation: int) -> FilterGraph:
+    filters = [*rotation_filters(rotation), ("scale", f"{plan.width}:{plan.height}")]
+    if plan.frame_rate is not None:
+        filters.append(("fps", str(plan.frame_rate)))
+    filters.append(("format", "yuv420p"))
+    return FilterGraph(stream, filters, plan.watermark)
+
+
+@dataclass(frozen=True)
+class _Decoding:
+    """The filter graph's output frames of one span (all of them without one), in time order."""
+
+    source: Source
+    plan: VideoPlan
+    rotation: int
+    span: Span | None
+    origin: int
+    progress: Progress
+    check_cancel: CheckCancel
+
+    def frames(self) -> Iterator[tuple[Fraction, Any]]:
+        """(time, frame) of the frames that fall in the span. It seeks to the keyframe at or before
+        the span and decodes forward; a seek that lands after the span's start (MPEG-TS has no
+        index) is made again, further back."""
+        back = Fraction(0)
+        with open_input(self.source) as container:
+            stream = _video_stream(container)
+            while (yield from self._attempt(container, stream, back)):
+                back = back * 2 if back else Fraction(1)
+
+    def _attempt(
+        self, container: Any, stream: Any, back: Fraction
+    ) -> Generator[tuple[Fraction, Any], None, bool]:
+        """One decoding from a seek ``back`` seconds before the span; True: it must seek again."""
+        start = self.span.start if self.span is not None else Fraction(0)
+        end = self.span.end if self.span is not None else None
+        graph = _graph(stream, self.plan, self.rotation)
+        if start:
+            target = max(start - back, Fraction(-1))  # below 0: back to the very start
+            container.seek(self.origin + int(target / stream.time_base), backward=True, stream=stream)
+        decoded = 0
+        keyframe_seen = False
+        try:
+            for packet in container.demux(stream):
+                if not keyframe_seen:  # after a seek, decoding starts at a keyframe
+                    if packet.size == 0 or not packet.is_keyframe:
+                        continue
+                    keyframe_seen = True
+                for frame in stream.decode(packet):
+                    if frame.pts is None:
+                        continue
+                    time = (frame.pts - self.origin) * stream.time_base
+                    if decoded == 0 and start and time > start and back <= start:
+                        return True
+                    decoded += 1
+                    if decoded % 64 == 0:
+                        self.check_cancel()
+                    self.progress(float(time))
+                    frame.pts -= self.origin
+                    # The decoder's picture types would be forced on the encoder (extra IDRs).
+                    frame.pict_type = PictureType.NONE
+                    yield from _within(graph.push(frame), start, end)
+                    # One input frame past the end settles every output frame before it.
+                    if end is not None and time >= end:
+                        return False
+            if start and decoded == 0 and back <= start:
+                return True  # landed after the last keyframe: nothing was decoded
+            yield from _within(graph.flush(), start, end)  # the input's end, as a single pass
+        except av.error.FFmpegError as exc:
+            raise transcode_failed(exc) from exc
+        return False
+
+
+def _within(frames: Iterator[Any], start: Fraction, end: Fraction | None) -> Iterator[tuple[Fraction, Any]]:
+    for frame in frames:
+        time = frame.pts * frame.time_base
+        if time >= start and (end is None or time < end):
+            yield time, frame
+
+
+def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
+    stream = output.add_stream(plan.video_codec, rate=rate)
+    stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, "yuv420p"
+    if plan.video_bitrate:
+        stream.bit_rate = plan.video_bitrate
+    stream.codec_context.gop_size = gop_frames(rate)
+    # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
+    stream.codec_context.thread_count = 0
+    if plan.video_codec in ("libx264", "libx265"):
+        # No scene-cut keyframes: keyframes every GOP only, the same in every span and rung.
+        stream.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
+    return stream
+
+
+def encode_video(
+    source: Source,
+    target: Path,
+    plan: VideoPlan,
+    *,
+    rotation: int,
+    span: Span | None = None,
+    origin: int | None = None,
+    progress: Progress,
+    check_cancel: CheckCancel,
+) -> EncodedVideo | None:
+    """``span`` of the input (all of it without one) encoded to ``target`` (MP4, video only).
+    None if no frame falls in the span (an input shorter than its probe said)."""
+    origin = origin_of(source) if origin is None else origin
+    with open_input(source) as probe:
+        rate = output_rate(plan, _video_stream(probe))
+    frames = _Decoding(source, plan, rotation, span, origin, progress, check_cancel).frames()
+    first = next(frames, None)
+    if first is None:
+        return None
+    first_time, count = first[0], 0
+    try:
+        with av.open(str(target), "w", format="mp4") as output:
+            encoder = _video_encoder(output, plan, rate)
+            for time, frame in _chain(first, frames):
+                frame.pts = round((time - first_time) / frame.time_base)
+                output.mux(encoder.encode(frame))
+                count += 1
+            output.mux(encoder.encode(None))
+    except av.error.FFmpegError as exc:
+        raise transcode_failed(exc) from exc
+    return EncodedVideo(target, first_time, count)
+
+
+def _chain(
+    first: tuple[Fraction, Any], rest: Iterator[tuple[Fraction, Any]]
+) -> Iterator[tuple[Fraction, Any]]:
+    yield first
+    yield from rest
+
+
+def encode_audio(
+    source: Path, target: Path, plan: VideoPlan, *, origin: int, check_cancel: CheckCancel
+) -> Path | None:
+    """The input's first audio stream, for the whole input, in ``plan``'s codec (None: no audio).
+    Its times are on the video's origin, so it lines up with every span."""
+    with open_input(source) as container:
+        if not container.streams.audio:
+            return None
+        audio = container.streams.audio[0]
+        video = container.streams.video[0] if container.streams.video else None
+        for other in container.streams:
+            if other is not audio:
+                other.discard = Discard.all
+        shift = round(origin * video.time_base / audio.time_base) if video is not None else 0
+        try:
+            with av.open(
+                str(target), "w", format="mp4" if plan.audio_codec == "aac" else "matroska"
+            ) as output:
+                encoder: Any = output.add_stream(plan.audio_codec, rate=audio_rate(plan.audio_codec, audio))
+                if plan.audio_bitrate:
+                    encoder.bit_rate = plan.audio_bitrate
+                for count, frame in enumerate(container.decode(audio)):
+                    if count % 256 == 0:
+                        check_cancel()
+                    if frame.pts is not None:
+                        frame.pts -= shift
+                    output.mux(encoder.encode(frame))
+                output.mux(encoder.encode(None))
+        except av.error.FFmpegError as exc:
+            raise transcode_failed(exc) from exc
+    return target
+
+
+def _video_packets(videos: list[EncodedVideo]) -> Iterator[Any]:
+    for video in videos:
+        with av.open(str(video.path)) as container:
+            stream: Any = container.streams.video[0]
+            shift = None
+            for packet in container.demux(stream):
+                if packet.dts is None or packet.pts is None:  # demux ends with an empty packet
+                    continue
+                if shift is None:  # the first packet in decode order is the span's keyframe
+                    shift = round(video.first_frame / stream.time_base) - packet.pts
+                packet.pts += shift
+                packet.dts += shift
+                yield packet
+
+
+def _audio_packets(path: Path) -> Iterator[Any]:
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.audio[0]):
+            if packet.dts is not None:
+                yield packet
+
+
+def package(videos: list[EncodedVideo], audio: Path | None, target: Path, plan: VideoPlan) -> list[Path]:
+    """Spans (in order) and the audio joined by stream copy into ``target``: an MP4 with fast
+    start, or an HLS VOD playlist beside its segments (``<stem>_00000.ts``...). Returns the files
+    written, the main one first."""
+    if not videos:
+        raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
+    options = {"movflags": "+faststart"}
+    if plan.hls:
+        options = {
+            "hls_time": str(HLS_SEGMENT_SECONDS),
+            "hls_playlist_type": "vod",
+            "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
+        }
+    try:
+        with av.open(str(videos[0].path)) as first:
+            template = first.streams.video[0]
+            for video in videos[1:]:  # stream copy needs the same parameter sets in every span
+                with av.open(str(video.path)) as other:
+                    if other.streams.video[0].codec_context.extradata != template.codec_context.extradata:
+                        raise ActivityError(
+                            Reason.TRANSCODE_FAIL, f"span {video.path.name} was encoded differently"
+                        )
+            with av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options) as output:
+                video_out = output.add_stream_from_template(template)
+                audio_out = None
+                packets: Iterator[Any] = _video_packets(videos)
+                if audio is not None:
+                    with av.open(str(audio)) as audio_in:
+                        audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
+                    packets = heapq.merge(packets, _audio_packets(audio), key=lambda p: p.dts * p.time_base)
+                for packet in packets:
+                    packet.stream = video_out if packet.stream.type == "video" else audio_out
+                    output.mux(packet)
+    except av.error.FFmpegError as exc:
+        raise transcode_failed(exc) from exc
+    written = sorted(
+        p for p in target.parent.iterdir() if p.name.startswith(f"{target.stem}_") and p.suffix == ".ts"
+    )
+    return [target, *written]
+
+
+def transcode_video(
+    source: Path,
+    target: Path,
+    plan: VideoPlan,
+    *,
+    rotation: int,
+    progress: Progress,
+    check_cancel: CheckCancel,
+) -> list[Path]:
+    """The whole rendition in this process: the input as one span, its audio, packaged. Returns the
+    files written (``target`` first; an HLS playlist's segments after it)."""
+    with tempfile.TemporaryDirectory(prefix="cpe-video-") as parts:
+        origin = origin_of(source)
+        video = encode_video(
+            source,
+            Path(parts) / "video.mp4",
+            plan,
+            rotation=rotation,
+            origin=origin,
+            progress=progress,
+            check_cancel=check_cancel,
+        )
+        audio = encode_audio(
+            source, Path(parts) / "audio.media", plan, origin=origin, check_cancel=check_cancel
+        )
+        check_cancel()
+        return package([video] if video else [], audio, target, plan)

@@ -1,0 +1,125 @@
+"""A rendition made in spans (encoded apart, as the fan-out does) and joined by stream copy is the
+rendition one pass makes: the same frames, keyframes, audio and HLS segments."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from engine import video
+from engine.media import VideoPlan
+from local import sample_media
+
+NOOP = lambda *args: None  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """21 s with B-frames and a GOP (2.4 s) that is not the output's: spans start mid-GOP."""
+    folder = tmp_path_factory.mktemp("video")
+    return sample_media.video(
+        folder / "in.mp4", seconds=21, size=(320, 240), preset="veryfast", keyframe_every=60
+    )
+
+
+def shape(path: Path) -> dict[str, Any]:
+    """What a player sees: frames, keyframe times, audio samples, the video's time span."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        keyframes = [
+            round(float(p.pts * p.time_base), 3)
+            for p in container.demux(stream)
+            if p.pts is not None and p.is_keyframe
+        ]
+    with av.open(str(path)) as container:
+        times = [frame.pts * frame.time_base for frame in container.decode(video=0)]
+    with av.open(str(path)) as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0)) if container.streams.audio else 0
+    return {
+        "frames": len(times),
+        "unique": len(set(times)) == len(times),
+        "keyframes": keyframes,
+        "samples": samples,
+        "first": float(times[0]),
+        "last": float(times[-1]),
+    }
+
+
+def in_spans(source: Path, target: Path, plan: VideoPlan, span_seconds: float, work: Path) -> list[Path]:
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        duration = float(container.duration / av.time_base)
+        rate = video.output_rate(plan, stream)
+    origin = video.origin_of(source)
+    parts = video.spans(duration, rate, span_seconds)
+    assert len(parts) >= 4
+    encoded = [
+        video.encode_video(
+            source,
+            work / f"span{span.index}.mp4",
+            plan,
+            rotation=0,
+            span=span,
+            origin=origin,
+            progress=NOOP,
+            check_cancel=NOOP,
+        )
+        for span in reversed(parts)  # in any order: each span stands alone
+    ]
+    audio = video.encode_audio(source, work / "audio.m4a", plan, origin=origin, check_cancel=NOOP)
+    return video.package([e for e in reversed(encoded) if e is not None], audio, target, plan)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        VideoPlan(width=160, height=120, encoder_preset="ultrafast"),
+        VideoPlan(width=160, height=120, encoder_preset="ultrafast", frame_rate=Fraction(15)),
+    ],
+    ids=["same rate", "15 fps"],
+)
+def test_a_rendition_in_spans_equals_the_one_pass_rendition(source, tmp_path, plan):
+    single, joined = tmp_path / "single.mp4", tmp_path / "joined.mp4"
+    video.transcode_video(source, single, plan, rotation=0, progress=NOOP, check_cancel=NOOP)
+    (tmp_path / "parts").mkdir()
+    in_spans(source, joined, plan, span_seconds=4, work=tmp_path / "parts")
+    expected, got = shape(single), shape(joined)
+    assert got == expected and got["unique"]
+    rate = plan.frame_rate or 25
+    assert got["frames"] == 21 * rate
+    assert got["keyframes"] == [round(2.0 * n, 3) for n in range(11)]  # every GOP, nothing more
+
+
+def test_hls_in_spans_has_the_segments_of_the_one_pass_playlist(source, tmp_path):
+    plan = VideoPlan(width=160, height=120, encoder_preset="ultrafast", hls=True)
+    (tmp_path / "single").mkdir(), (tmp_path / "joined").mkdir(), (tmp_path / "parts").mkdir()
+    single = video.transcode_video(
+        source, tmp_path / "single" / "v.m3u8", plan, rotation=0, progress=NOOP, check_cancel=NOOP
+    )
+    joined = in_spans(source, tmp_path / "joined" / "v.m3u8", plan, span_seconds=6, work=tmp_path / "parts")
+    assert [p.name for p in joined] == [p.name for p in single]
+
+    def durations(playlist: Path) -> list[str]:
+        return re.findall(r"#EXTINF:([\d.]+),", playlist.read_text())
+
+    assert durations(joined[0]) == durations(single[0]) and len(durations(single[0])) == 4
+    assert shape(joined[0])["frames"] == shape(single[0])["frames"] == 21 * 25
+
+
+def test_spans_fall_on_the_gop_grid_and_a_short_last_span_is_merged():
+    parts = video.spans(20.5, Fraction(25), 4)
+    assert [(p.start, p.end) for p in parts] == [
+        (0, 4),
+        (4, 8),
+        (8, 12),
+        (12, 16),
+        (16, None),
+    ]  # 20-21 merged
+    ntsc = video.spans(20.0, Fraction(30000, 1001), 6)
+    assert ntsc[1].start == Fraction(3 * 60 * 1001, 30000)  # three GOPs of 60 frames: 6.006 s
+    assert video.spans(3.0, Fraction(25), 60) == [video.Span(0, Fraction(0), None)]
