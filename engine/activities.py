@@ -83,6 +83,13 @@ def _destination(output: OutputAsset) -> tuple[str, str, str]:
     return bucket, directory, name
 
 
+def output_frame_rate(output: OutputAsset) -> Fraction | None:
+    """The frame rate an output asks for (its own, else its preset's); None: keep the input's."""
+    chosen = preset(output.preset) if output.preset else None
+    rate = output.frame_rate or (chosen.frame_rate if chosen else None)
+    return Fraction(str(rate)).limit_denominator(1001) if rate else None
+
+
 _Part = TypeVar("_Part", InputAsset, OutputAsset)
 
 
@@ -109,11 +116,14 @@ class TranscodeAsset:
         self.metadata: dict[str, Any] | None = task.get("input_asset_metadata")
         self.duration = _duration(self.metadata)
 
-    def run(self) -> dict[str, Any]:
+    def started(self) -> None:
         echoed: dict[str, Any] = {
             key: self.task[key] for key in ("input_asset", "output_asset", "client") if key in self.task
         }
         self.reporter.started(echoed)
+
+    def check(self) -> str:
+        """The output's kind, once the conversion, ``custom_cmd`` and destination are allowed."""
         kind = self.output.type.upper()
         source_kind = self.input_asset.type.upper()
         if kind not in CONVERSIONS.get(source_kind, ()):
@@ -122,24 +132,46 @@ class TranscodeAsset:
             )
         if self.output.custom_cmd and not self.options.allow_custom_cmd:
             raise ActivityError(Reason.CUSTOM_CMD_DISABLED, "custom_cmd is disabled on this stack")
-        bucket, prefix, name = _destination(self.output)
+        _destination(self.output)
+        return kind
+
+    def run(self) -> dict[str, Any]:
+        """The whole activity in this process: download, produce, upload, describe."""
+        self.started()
+        kind = self.check()
         with tempfile.TemporaryDirectory(prefix="cpe-engine-", dir=self.options.work_dir) as work:
             work_dir = Path(work)
             source = self._download(work_dir)
             out_dir = work_dir / "out"
             out_dir.mkdir()
+            _, _, name = _destination(self.output)
             if name.endswith(".*"):
                 name = name[:-2] + (source.suffix or ".jpg")
-            main = out_dir / name
-            files = self._produce(kind, source, main)
-            self.reporter.check_cancel()
-            stored = self._upload(files, bucket, prefix)
-            main_probe = probe(
-                str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size
-            )
+            files = self._produce(kind, source, out_dir / name)
+            return self.deliver(files)
+
+    def deliver(self, files: list[Path]) -> dict[str, Any]:
+        """Upload ``files`` (the main one first) to the output's destination; the activity's
+        result: the main file's probe and every object written."""
+        self.reporter.check_cancel()
+        bucket, prefix, _ = _destination(self.output)
+        stored = self._upload(files, bucket, prefix)
+        main_probe = probe(
+            str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size
+        )
         outputs = [obj.as_result() for obj in stored]
         outputs[0]["probe"] = main_probe
         return {**main_probe, "outputs": outputs}
+
+    def main_file(self, out_dir: Path, plan: media.VideoPlan) -> Path:
+        """Where a VIDEO output's main file is made (an HLS plan's is a playlist)."""
+        _, _, name = _destination(self.output)
+        main = out_dir / name
+        return main.with_suffix(".m3u8") if plan.hls and main.suffix.lower() != ".m3u8" else main
+
+    @property
+    def rotation(self) -> int:
+        return _rotation(_video_stream(self.metadata))
 
     def _download(self, work_dir: Path) -> Path:
         ref = InputRef.from_asset(self.input_asset)
@@ -158,9 +190,8 @@ class TranscodeAsset:
         if self.output.custom_cmd:
             return self._custom(source, main)
         if kind == "VIDEO":
-            plan = self._video_plan(stream, source.parent)
-            if plan.hls and main.suffix.lower() != ".m3u8":
-                main = main.with_suffix(".m3u8")
+            plan = self.video_plan(source.parent)
+            main = self.main_file(main.parent, plan)
             return video.transcode_video(
                 source,
                 main,
@@ -209,7 +240,9 @@ class TranscodeAsset:
         )
         return [main]
 
-    def _video_plan(self, stream: dict[str, Any], work_dir: Path) -> media.VideoPlan:
+    def video_plan(self, work_dir: Path) -> media.VideoPlan:
+        """How a VIDEO output is encoded (its watermark, if any, downloaded into ``work_dir``)."""
+        stream = _video_stream(self.metadata)
         output = self.output
         chosen = preset(output.preset) if output.preset else None
         box = media.parse_size(output.size) if output.size else (chosen.size if chosen else None)
@@ -222,7 +255,7 @@ class TranscodeAsset:
             keep_ratio=output.keep_ratio is not False,
             allow_upscale=bool(output.allow_upscale),
         )
-        frame_rate = output.frame_rate or (chosen.frame_rate if chosen else None)
+        frame_rate = output_frame_rate(output)
         hls = chosen.hls if chosen else (output.file or "").lower().endswith(".m3u8")
         return media.VideoPlan(
             width=width,
@@ -235,7 +268,7 @@ class TranscodeAsset:
             audio_bitrate=media.parse_bitrate(
                 output.audio_bitrate or (chosen.audio_bitrate if chosen else "128k")
             ),
-            frame_rate=Fraction(str(frame_rate)).limit_denominator(1001) if frame_rate else None,
+            frame_rate=frame_rate,
             hls=hls,
             watermark=self._watermark(work_dir),
             encoder_preset=self.options.encoder_preset,

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     INVALID_OUTPUT_SPEC = "INVALID_OUTPUT_SPEC"  # unknown preset, bad size, no destination...
     CUSTOM_CMD_DISABLED = "CUSTOM_CMD_DISABLED"  # custom_cmd sent to a stack that does not allow it
     CANCELED = "CANCELED"  # CANCEL_JOB stopped the run
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"  # the activity did not finish within its time
 
 
 class ActivityError(Exception):

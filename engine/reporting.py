@@ -5,6 +5,8 @@ the engine's bodies have exactly the shapes the InputPoller, the activities and 
 
 from __future__ import annotations
 
+import base64
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +18,29 @@ from functions.jobs.messages import MessageType
 from functions.jobs.protocol import activity_message, workflow_ended, workflow_scheduled
 
 Send = Callable[[dict[str, Any]], None]
+
+
+def new_run_id() -> str:
+    """Shaped like SWF's run ids (44 characters of base64)."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_workflow_id() -> str:
+    """Shaped like the InputPoller's (PHP ``uniqid('', true)``)."""
+    return f"{int(time.time() * 1_000_000):x}.{secrets.randbelow(10**8):08d}"
+
+
+def transcode_steps(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(activityId, output_asset) of each TranscodeAsset of a job, as CPE's Decider names them:
+    ``TranscodeAssetStep`` for one output, ``TranscodeAssetStep1..N`` for several."""
+    outputs = data.get("output_assets")
+    if not isinstance(outputs, list):
+        outputs = [data["output_asset"]] if isinstance(data.get("output_asset"), dict) else []
+    if len(outputs) == 1:
+        return [("TranscodeAssetStep", outputs[0])]
+    return [(f"TranscodeAssetStep{index}", output) for index, output in enumerate(outputs, start=1)]
+
+
 ACTIVITY_VERSION = "v2"  # CT's registered versions of ValidateAsset and TranscodeAsset
 
 
@@ -29,10 +54,15 @@ class RunReporter:
     progress_interval: float = 10.0  # CT: about every 10 s
     transfer_interval: float = 10.0
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Called between frames: raises Canceled (the job was canceled elsewhere) or ActivityError
+    # (out of time).
+    watch: Callable[[], None] | None = None
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
             raise Canceled()
+        if self.watch is not None:
+            self.watch()
 
     def scheduled(self, job_input: dict[str, Any], workflow_type: tuple[str, str]) -> None:
         self.send(

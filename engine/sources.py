@@ -32,9 +32,10 @@ class RangedReader(io.RawIOBase):
     """A seekable, read-only file over ranged GETs, in blocks, with a small cache; counts what it
     fetched (``bytes_fetched``)."""
 
-    def __init__(self, fetch: Fetch, size: int) -> None:
+    def __init__(self, fetch: Fetch, size: int, block_size: int = BLOCK_SIZE) -> None:
         super().__init__()
         self._fetch = fetch
+        self._block_size = block_size
         self.size = size
         self._position = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
@@ -59,8 +60,8 @@ class RangedReader(io.RawIOBase):
         if index in self._blocks:
             self._blocks.move_to_end(index)
             return self._blocks[index]
-        start = index * BLOCK_SIZE
-        data = self._fetch(start, min(start + BLOCK_SIZE, self.size) - 1)
+        start = index * self._block_size
+        data = self._fetch(start, min(start + self._block_size, self.size) - 1)
         self.bytes_fetched += len(data)
         self.requests += 1
         self._blocks[index] = data
@@ -72,7 +73,7 @@ class RangedReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         if self._position >= self.size or not len(view):
             return 0
-        index, offset = divmod(self._position, BLOCK_SIZE)
+        index, offset = divmod(self._position, self._block_size)
         chunk = self._block(index)[offset : offset + len(view)]
         view[: len(chunk)] = chunk
         self._position += len(chunk)
@@ -122,9 +123,10 @@ class Sources:
         self._http = SafeHttp(self.limits.http_policy, read_timeout=HTTP_TIMEOUT_SECONDS, clock=clock)
         self._clock = clock
 
-    def open_ranged(self, ref: InputRef) -> RangedReader:
+    def open_ranged(self, ref: InputRef, block_size: int = BLOCK_SIZE) -> RangedReader:
+        """The input as a seekable file read in ranges of ``block_size`` (only what is read)."""
         if ref.url is not None:
-            return self._open_http(ref.url)
+            return self._open_http(ref.url, block_size)
         size = self._s3_size(ref)
 
         def fetch(first: int, last: int) -> bytes:
@@ -134,7 +136,7 @@ class Sources:
             except (ClientError, BotoCoreError) as exc:
                 raise ActivityError(Reason.S3_OPS_FAILED, f"{ref.name}: {exc}") from exc
 
-        return RangedReader(fetch, size)
+        return RangedReader(fetch, size, block_size)
 
     def download(self, ref: InputRef, target: Path, progress: Callable[[int], None]) -> Path:
         """The whole input, copied to ``target`` in one transfer (S3's managed download, or one
@@ -196,7 +198,7 @@ class Sources:
         except (HttpFailed, OSError) as exc:
             raise ActivityError(Reason.INPUT_UNREACHABLE, f"{url}: {exc}") from exc
 
-    def _open_http(self, url: str) -> RangedReader:
+    def _open_http(self, url: str, block_size: int) -> RangedReader:
         head = self._get(url, {}, method="HEAD")
         head.close()
         length = head.headers.get("content-length")
@@ -218,4 +220,4 @@ class Sources:
             # No range support: read up to the range's end (costly, but correct) and stop there.
             return self._read(url, lambda: answer.read_prefix(last + 1, deadline))[first:]
 
-        return RangedReader(fetch, size)
+        return RangedReader(fetch, size, block_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.errors import ActivityError, Reason
 from engine.sources import InputLimits, Sources
+
+logger = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -55,6 +58,33 @@ class Storage:
     def __init__(self, s3: Any, limits: InputLimits | None = None) -> None:
         self.s3 = s3
         self.sources = Sources(s3, limits)
+
+    def put_work(self, path: Path, bucket: str, key: str) -> None:
+        """Keep an intermediate file (a span, an audio track) until its join reads it."""
+        try:
+            self.s3.upload_file(
+                str(path), bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}, Config=_TRANSFER
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise ActivityError(Reason.S3_OPS_FAILED, f"keeping s3://{bucket}/{key}: {exc}") from exc
+
+    def get_work(self, bucket: str, key: str, target: Path) -> Path:
+        try:
+            self.s3.download_file(bucket, key, str(target), Config=_TRANSFER)
+        except (ClientError, BotoCoreError) as exc:
+            raise ActivityError(Reason.S3_OPS_FAILED, f"reading s3://{bucket}/{key}: {exc}") from exc
+        return target
+
+    def delete_work(self, bucket: str, prefix: str) -> None:
+        """Remove the intermediate files under ``prefix`` (best effort: the bucket's lifecycle rule
+        removes what a crash leaves)."""
+        try:
+            listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+            keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        except (ClientError, BotoCoreError):
+            logger.warning("could not remove the work files under s3://%s/%s", bucket, prefix, exc_info=True)
 
     def upload(
         self,

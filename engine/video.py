@@ -250,7 +250,7 @@ def _chain(
 
 
 def encode_audio(
-    source: Path, target: Path, plan: VideoPlan, *, origin: int, check_cancel: CheckCancel
+    source: Source, target: Path, plan: VideoPlan, *, origin: int, check_cancel: CheckCancel
 ) -> Path | None:
     """The input's first audio stream, for the whole input, in ``plan``'s codec (None: no audio).
     Its times are on the video's origin, so it lines up with every span."""

@@ -31,9 +31,9 @@ from typing import Any, cast
 from unittest import mock
 
 from engine.activities import EngineOptions
-from engine.reporting import RunReporter
+from engine.reporting import RunReporter, new_run_id, new_workflow_id
 from engine.storage import Storage
-from engine.workflow import new_run_id, new_workflow_id, run_job
+from engine.workflow import run_job
 from functions import env
 from functions.jobs.rules import DEFAULT_RULE
 from functions.store.base import JobStore, TableBinding

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from functions.store.records import table_schema
 
 _KEY_TYPES = {"partition_key": "HASH", "sort_key": "RANGE"}
@@ -64,3 +65,17 @@ def create_queue_with_dlq(
         },
     )["QueueUrl"]
     return queue_url, dlq_url
+
+
+def create_engine_table(dynamodb: Any, name: str) -> None:
+    """The engine's state table, keys and TTL from engine.state_dynamo (as the CDK construct does)."""
+    keys = ((PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE"))
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )

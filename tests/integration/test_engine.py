@@ -1,12 +1,11 @@
 """The engine against moto: real work on generated media in S3, the messages it sends, what the
-tracker makes of them, and the worker on SQS queues."""
+tracker makes of them (the fan-out on SQS and DynamoDB: tests/integration/test_engine_fanout.py)."""
 
 from __future__ import annotations
 
 import json
 import random
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ import pytest
 
 from engine.activities import EngineOptions
 from engine.errors import Reason
-from engine.reporting import RunReporter
+from engine.fanout import FanoutOptions
+from engine.reporting import RunReporter, new_run_id, new_workflow_id
 from engine.sources import INPUT_URLS, InputLimits, InputRef
 from engine.storage import Storage
-from engine.worker import Worker
-from engine.workflow import new_run_id, new_workflow_id, run_job
-from functions.jobs.commands import cancel_job_body, start_job_body
+from engine.workflow import run_job
 from functions.jobs.protocol import parse_output_message
 from local import sample_media
 from tests.integration.conftest import REGION, sqs_event
@@ -211,131 +209,6 @@ def test_an_unsafe_url_input_is_refused(s3):
     assert messages[-2]["type"] == "ACTIVITY_FAILED"
 
 
-# ------------------------------------------------------------------------------------- the worker
-
-
-@pytest.fixture
-def queues(aws: None) -> dict[str, str]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    return {name: sqs.create_queue(QueueName=f"cpe-{name}")["QueueUrl"] for name in ("input", "output")}
-
-
-def start_job(job_id: str, data: dict[str, Any], output_queue: str) -> str:
-    data = {
-        **data,
-        "client": {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": output_queue}},
-    }
-    return start_job_body(job_id=job_id, time=1_700_000_000.0, data=data)
-
-
-def received(queue_url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    bodies = []
-    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
-def test_the_worker_runs_jobs_from_the_input_queue_and_deletes_them_once_reported(
-    s3, queues, serialized_moto
-):
-    sqs = boto3.client("sqs", region_name=REGION)
-    for n in range(3):
-        output = {"type": "THUMB", "bucket": BUCKET, "file": f"/o/{n}/t.jpg", "snapshot_sec": 1}
-        sqs.send_message(
-            QueueUrl=queues["input"],
-            MessageBody=start_job(f"job-{n}", job("/uploads/clip.mp4", output), queues["output"]),
-        )
-    sqs.send_message(QueueUrl=queues["input"], MessageBody="{not json")
-    worker = Worker(
-        sqs, Storage(s3), queues["input"], options=OPTIONS, max_jobs=2, wait_seconds=0, visibility_seconds=30
-    )
-    while worker.stats.started < 3:
-        worker.poll_once()
-    worker.drain()
-    assert (worker.stats.completed, worker.stats.failed, worker.stats.unreadable) == (3, 0, 1)
-    bodies = received(queues["output"])
-    assert sorted(b["jobId"] for b in bodies if b["type"] == "WORKFLOW_SCHEDULED") == [
-        "job-0",
-        "job-1",
-        "job-2",
-    ]
-    assert sum(b["type"] == "WORKFLOW_COMPLETED" for b in bodies) == 3
-    # The jobs' commands are gone; the unreadable one is left for the redrive policy.
-    left = sqs.get_queue_attributes(
-        QueueUrl=queues["input"], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-    )
-    assert left["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
-
-
-def test_a_cancel_that_comes_first_reports_the_job_canceled_without_running_it(s3, queues):
-    sqs = boto3.client("sqs", region_name=REGION)
-    data = job("/uploads/clip.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
-    client = {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": queues["output"]}}
-    sqs.send_message(
-        QueueUrl=queues["input"],
-        MessageBody=cancel_job_body(
-            job_id="job-c", time=1_700_000_000.0, data={"workflow": WORKFLOW, "client": client}
-        ),
-    )
-    worker = Worker(sqs, Storage(s3), queues["input"], options=OPTIONS, max_jobs=1, wait_seconds=0)
-    worker.poll_once()
-    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-c", data, queues["output"]))
-    worker.poll_once()
-    worker.drain()
-    assert worker.stats.canceled == 1
-    bodies = received(queues["output"])
-    assert [b["type"] for b in bodies] == ["WORKFLOW_SCHEDULED", "ACTIVITY_CANCELED", "WORKFLOW_FAILED"]
-    assert bodies[-1]["data"]["reason"] == "CANCELED"
-    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="o/").get("KeyCount") == 0
-
-
-def test_a_cancel_stops_a_running_job(s3, queues, serialized_moto, tmp_path):
-    s3.upload_file(
-        str(sample_media.video(tmp_path / "long.mp4", seconds=30, size=(640, 360))), BUCKET, "long.mp4"
-    )
-    sqs = boto3.client("sqs", region_name=REGION)
-    data = job(
-        "/long.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4", "preset": "360p-16.9-generic"}
-    )
-    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-r", data, queues["output"]))
-    worker = Worker(
-        sqs,
-        Storage(s3),
-        queues["input"],
-        options=EngineOptions(encoder_preset="slow"),
-        max_jobs=1,
-        wait_seconds=0,
-    )
-    worker.poll_once()
-    started = threading.Event()
-    while not started.is_set():
-        bodies = [
-            json.loads(m["Body"])
-            for m in sqs.receive_message(
-                QueueUrl=queues["output"], MaxNumberOfMessages=10, VisibilityTimeout=0
-            ).get("Messages", [])
-        ]
-        if any(
-            b.get("data", {}).get("activity", {}).get("activityId") == "TranscodeAssetStep" for b in bodies
-        ):
-            started.set()
-    client = {"name": "ClientA", "queues": {"input": "https://in.example/q", "output": queues["output"]}}
-    sqs.send_message(
-        QueueUrl=queues["input"],
-        MessageBody=cancel_job_body(
-            job_id="job-r", time=1_700_000_001.0, data={"workflow": WORKFLOW, "client": client}
-        ),
-    )
-    worker.poll_once()
-    worker.drain()
-    assert worker.stats.canceled == 1
-    types = [b["type"] for b in received(queues["output"])]
-    assert "ACTIVITY_CANCELED" in types and types[-1] == "WORKFLOW_FAILED" and "ACTIVITY_COMPLETED" in types
-
-
 def shape(value: Any, path: str = "") -> set[str]:
     """The key paths of a message, not descending into the activity's input or result."""
     if not isinstance(value, dict) or path.endswith((".input", ".result")) or path == ".input":
@@ -409,32 +282,36 @@ def test_custom_cmd_runs_ffmpeg_without_a_shell_where_allowed(s3, tmp_path, monk
     assert not marker.exists()  # "; touch" reached ffmpeg as arguments, not a shell
 
 
-def test_a_running_jobs_command_stays_invisible_past_its_visibility_timeout(
-    s3, queues, serialized_moto, tmp_path
+def test_a_long_video_output_is_made_in_spans_that_join_into_the_one_pass_rendition(
+    s3, invoke_tracker, store, tmp_path
 ):
-    s3.upload_file(
-        str(sample_media.video(tmp_path / "long.mp4", seconds=30, size=(640, 360))), BUCKET, "long.mp4"
-    )
-    sqs = boto3.client("sqs", region_name=REGION)
-    data = job("/long.mp4", {"type": "VIDEO", "bucket": BUCKET, "file": "/o/v.mp4"})
-    sqs.send_message(QueueUrl=queues["input"], MessageBody=start_job("job-v", data, queues["output"]))
-    worker = Worker(
-        sqs, Storage(s3), queues["input"], options=EngineOptions(encoder_preset="medium"),
-        max_jobs=1, wait_seconds=0, visibility_seconds=2,
-    )  # fmt: skip
-    stop = threading.Event()
-    loop = threading.Thread(target=worker.run, args=(stop,))
-    loop.start()
-    seen_again = []
-    deadline = time.monotonic() + 60
-    while worker.stats.completed == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queues["input"], AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        seen_again.append(attributes["Attributes"]["ApproximateNumberOfMessages"])
-    stop.set()
-    loop.join()
-    assert worker.stats.completed == 1 and worker.stats.started == 1
-    assert set(seen_again) == {"0"}  # never visible again while it ran (the visibility was 2 s)
-    assert len(seen_again) > 12  # and it ran for over 3x the visibility timeout (checked every 0.5 s)
+    """The fan-out's path for long inputs, run in this process: spans, audio once, join. The
+    rendition has every frame a single pass has; progress comes from the parts done."""
+    source = sample_media.video(tmp_path / "long.mp4", seconds=24, size=(320, 240))
+    s3.upload_file(str(source), BUCKET, "uploads/long.mp4")
+    outputs = [
+        {"type": "VIDEO", "bucket": BUCKET, "file": "/out/long/v.mp4", "size": "160x120"},
+        {"type": "VIDEO", "bucket": BUCKET, "file": "/out/long/hls/v.m3u8", "size": "160x120"},
+        {"type": "THUMB", "bucket": BUCKET, "file": "/out/long/t.jpg", "snapshot_sec": 20},
+    ]
+    sent: list[dict[str, Any]] = []
+    reporter = RunReporter("job-long", new_run_id(), new_workflow_id(), sent.append, progress_interval=0)
+    fanout = FanoutOptions(span_seconds=6, segment_after_seconds=10, work_bucket=BUCKET)
+    outcome = run_job(job("/uploads/long.mp4", *outputs), reporter, Storage(s3), OPTIONS, fanout)
+    assert outcome.completed, sent[-1]
+    progress = [
+        m["data"]["activity"]["result"]["progress"]
+        for m in sent
+        if m["type"] == "ACTIVITY_PROGRESS" and m["data"]["activity"]["activityId"] == "TranscodeAssetStep1"
+    ]
+    assert progress == sorted(progress) and len(progress) == 5  # four spans and the audio
+    s3.download_file(BUCKET, "out/long/v.mp4", str(tmp_path / "joined.mp4"))
+    with av.open(str(tmp_path / "joined.mp4")) as joined:
+        frames = sum(1 for _ in joined.decode(video=0))
+    assert frames == 24 * 25
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="out/long/hls/")["Contents"]
+    assert [o["Key"] for o in listed][:2] == ["out/long/hls/v.m3u8", "out/long/hls/v_00000.ts"]
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=fanout.work_prefix).get("KeyCount") == 0  # cleaned up
+    assert invoke_tracker(sqs_event(sent)) == {"batchItemFailures": []}
+    tracked = store.get_jobs(["job-long"])["job-long"].job
+    assert (tracked.status.value, tracked.progress) == ("COMPLETED", 100)

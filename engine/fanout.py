@@ -1,0 +1,488 @@
+"""The engine fanned out: one job becomes many small tasks on a work queue, each one invocation,
+joined through the engine's state (engine.state) instead of a process that waits. No scheduler of
+ours: SQS delivers the tasks (again, if an invocation dies), the state's conditions make every
+task safe to run twice.
+
+    START_JOB ---> validate ---> output k (a whole output: THUMB, IMAGE, AUDIO, a short VIDEO)
+                            '--> span k.i (each span of a long VIDEO output)  --.
+                            '--> audio k (its audio, encoded once)           --+--> join k
+                                                    (the last part done sends the join)
+
+Each task reports CT's messages itself (the tracker takes them in any order): ``ValidateAsset``
+from the validation; for output k, ``TranscodeAsset`` started and progressing from its parts (the
+progress is the share of its parts done), completed or failed from its join or its whole task.
+The run ends, and ``WORKFLOW_COMPLETED``/``WORKFLOW_FAILED`` is sent, once every output has ended.
+
+A cancel (``CANCEL_JOB``) is kept by job id; every task checks it when it starts and every few
+seconds while it works: tasks not started yet do nothing, tasks at work stop and their work is
+dropped, and each output reports ``ACTIVITY_CANCELED``. A task that fails for good (its input,
+its settings) ends its output ``FAILED`` with its reason; one that fails otherwise is retried by
+SQS, and ends its output after ``MAX_TASK_ATTEMPTS`` (or, if it never finishes, from the queue's
+DLQ through :meth:`Engine.gave_up`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import posixpath
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import ValidationError
+
+from engine import video
+from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, validate_asset
+from engine.errors import ActivityError, Canceled, Reason
+from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
+from engine.sources import InputRef
+from engine.state import EngineState, RunRecord, part
+from engine.storage import Storage
+from functions.jobs.commands import CancelJob, StartJob
+from functions.jobs.payload import OutputAsset
+from functions.messaging.base import MessageQueue
+
+logger = logging.getLogger(__name__)
+
+MAX_TASK_ATTEMPTS = 3  # then the task's output fails with the last error
+CANCEL_CHECK_SECONDS = 5.0  # how often a task at work reads whether its job was canceled
+DEADLINE_MARGIN_SECONDS = 30.0  # a task stops this long before its invocation's time is up
+AUDIO = "audio"
+SPAN_READ_BLOCK = 4 * 1024 * 1024  # a span reads its part of the input in ranges this big
+
+TaskKind = Literal["validate", "output", "span", "audio", "join"]
+TASK_KINDS = frozenset(get_args(TaskKind))
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: TaskKind
+    run_id: str
+    output: int | None = None
+    span: int | None = None
+
+    def body(self) -> str:
+        return json.dumps({k: v for k, v in self.__dict__.items() if v is not None}, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, body: str) -> Task:
+        document = json.loads(body)
+        if not isinstance(document, dict) or document.get("kind") not in TASK_KINDS:
+            raise ValueError(f"not an engine task: {body[:200]}")
+        return cls(document["kind"], str(document["run_id"]), document.get("output"), document.get("span"))
+
+
+class UnreadableCommand(ValueError):
+    """An input-queue message that is not a CPE command this engine runs."""
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    """How a job is cut: spans of about ``span_seconds`` for VIDEO outputs longer than
+    ``segment_after_seconds``; what an input may be (``max_pixels`` a frame, ``max_seconds`` long)."""
+
+    span_seconds: float = 60.0
+    segment_after_seconds: float = 90.0
+    max_pixels: int = 8192 * 8192
+    max_seconds: float = 6 * 3600.0
+    work_bucket: str | None = None  # where spans and audio wait for their join (None: the output's)
+    work_prefix: str = "cpe-engine-work/"
+
+
+def run_id_for(message_id: str) -> str:
+    """A run's id from its START_JOB message's id (a redelivery is the same run), shaped like
+    SWF's run ids (44 characters of base64)."""
+    return base64.b64encode(hashlib.sha256(message_id.encode()).digest()).decode()
+
+
+@dataclass
+class _Watch:
+    """What a task at work checks between frames: its job canceled (read every few seconds), its
+    invocation's time running out."""
+
+    canceled: Callable[[], bool]
+    time_left: Callable[[], float]
+    clock: Callable[[], float] = time.monotonic
+    _checked_at: float = field(default=-1e9)
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if now - self._checked_at >= CANCEL_CHECK_SECONDS:
+            self._checked_at = now
+            if self.canceled():
+                raise Canceled()
+        if self.time_left() < DEADLINE_MARGIN_SECONDS:
+            raise ActivityError(
+                Reason.DEADLINE_EXCEEDED,
+                "the task did not finish within its invocation's time: shorter spans (engine.spanSeconds) "
+                "or more memory (engine.memoryMb) would let it",
+            )
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        state: EngineState,
+        work: MessageQueue,
+        reporters: Callable[[RunRecord, Callable[[], None]], RunReporter],
+        storage: Storage,
+        options: EngineOptions,
+        fanout: FanoutOptions,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.work = work
+        self._reporters = reporters
+        self.storage = storage
+        self.options = options
+        self.fanout = fanout
+        self._clock = clock
+
+    # ------------------------------------------------------------------ commands
+
+    def command(self, message_id: str, body: str) -> None:
+        """START_JOB or CANCEL_JOB from the input queue; raises UnreadableCommand otherwise."""
+        try:
+            document = json.loads(body.lstrip("\ufeff"))
+            kind = document.get("type") if isinstance(document, dict) else None
+            if kind == "START_JOB":
+                start = StartJob.model_validate(document)
+            elif kind == "CANCEL_JOB":
+                cancel = CancelJob.model_validate(document)
+                self.state.request_cancel(cancel.jobId, self._clock())
+                return
+            else:
+                raise UnreadableCommand(f"not a CPE command: type {kind!r}")
+        except (ValueError, ValidationError) as exc:
+            raise UnreadableCommand(str(exc)) from exc
+        run_id = run_id_for(message_id)
+        record = RunRecord(run_id, start.jobId, new_workflow_id(), document["data"], self._clock())
+        if not self.state.start_run(record):  # a redelivered START_JOB: the same run
+            record = self.state.get_run(run_id) or record
+        self.start(record)
+
+    def start(self, run: RunRecord) -> None:
+        """Report the run scheduled and send its validation."""
+        workflow = run.data.get("workflow") or {}
+        self._reporter(run).scheduled(
+            run.data, (str(workflow.get("name", "Transcode")), str(workflow.get("version", "1.0")))
+        )
+        self.work.send(Task("validate", run.run_id).body())
+
+    # ------------------------------------------------------------------ tasks
+
+    def task(self, body: str, attempt: int, time_left: Callable[[], float] = lambda: float("inf")) -> None:
+        """Run one task from the work queue (``attempt``: its delivery count). Raises only for a
+        failure worth retrying (SQS delivers the task again)."""
+        task = Task.parse(body)
+        run = self.state.get_run(task.run_id)
+        if run is None:
+            raise RuntimeError(f"run {task.run_id} is not recorded (yet)")
+        reporter = self._reporter(run, time_left)
+        if task.kind == "validate":
+            self._guarded(run, reporter, None, attempt, lambda step: self._validate(run, step))
+            return
+        assert task.output is not None  # noqa: S101 - every other task names its output
+        if self.state.output_ended(run.run_id, task.output):
+            return  # failed or canceled meanwhile, or a redelivery after its end: nothing to do
+        work = {
+            "output": lambda step: self._whole(run, task.output, step),
+            "span": lambda step: self._span(run, task, step),
+            "audio": lambda step: self._audio(run, task, step),
+            "join": lambda step: self._join(run, task.output, step),
+        }[task.kind]
+        self._guarded(run, reporter, task.output, attempt, work)
+
+    def gave_up(self, body: str, detail: str) -> None:
+        """A task that never finished (its invocations died or timed out until SQS dead-lettered
+        it): its output, or for a validation the run, ends FAILED."""
+        task = Task.parse(body)
+        run = self.state.get_run(task.run_id)
+        if run is None:
+            return
+        error = ActivityError(Reason.ACTIVITY_FAILED, f"the {task.kind} task never finished: {detail}")
+        reporter = self._reporter(run)
+        step = self._step(reporter, run, task.output)
+        step.failed(error)
+        self._ended(run, reporter, task.output, error)
+
+    def _guarded(
+        self,
+        run: RunRecord,
+        reporter: RunReporter,
+        output: int | None,
+        attempt: int,
+        work: Callable[[ActivityReporter], None],
+    ) -> None:
+        step = self._step(reporter, run, output)
+        try:
+            step.check_cancel()
+            work(step)
+        except ActivityError as error:
+            step.failed(error)
+            self._ended(run, reporter, output, error)
+        except Exception as exc:
+            if attempt < MAX_TASK_ATTEMPTS:
+                raise  # SQS delivers it again
+            logger.exception("task of run %s failed %d times", run.run_id, attempt)
+            last = ActivityError(
+                Reason.ACTIVITY_FAILED, f"failed {attempt} times, last: {type(exc).__name__}: {exc}"
+            )
+            step.failed(last)
+            self._ended(run, reporter, output, last)
+
+    def _step(self, reporter: RunReporter, run: RunRecord, output: int | None) -> ActivityReporter:
+        if output is None:
+            return reporter.activity("ValidateAssetStep", "ValidateAsset")
+        step_id, _ = transcode_steps(run.data)[output]
+        return reporter.activity(step_id, "TranscodeAsset")
+
+    def _ended(
+        self, run: RunRecord, reporter: RunReporter, output: int | None, error: ActivityError | None
+    ) -> None:
+        """End ``output`` (all of the run's outputs for a validation that failed); report the run's
+        end if that was the last."""
+        outputs = len(transcode_steps(run.data)) or 1
+        outcome: dict[str, Any] = (
+            {"failure": {"reason": str(error.reason), "details": error.details}}
+            if error
+            else {"result": True}
+        )
+        for index in range(outputs) if output is None else [output]:
+            ended = self.state.end_output(run.run_id, index, outcome, outputs)
+            if ended is not None:
+                failure = ended.failure
+                reporter.ended(
+                    None
+                    if failure is None
+                    else Canceled(failure["details"])
+                    if failure["reason"] == Reason.CANCELED
+                    else ActivityError(Reason(failure["reason"]), failure["details"])
+                )
+
+    # ------------------------------------------------------------------ the steps
+
+    def _validate(self, run: RunRecord, step: ActivityReporter) -> None:
+        base = {"input_asset": run.data.get("input_asset"), "client": run.data.get("client")}
+        metadata = validate_asset(base, step, self.storage)
+        self._within_limits(metadata)
+        steps = transcode_steps(run.data)
+        if not steps:
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "the job names no output")
+        plan = self.state.set_plan(run.run_id, self._plan(run, metadata))
+        step.completed(metadata)
+        tasks: list[Task] = []
+        for index, output in enumerate(plan["outputs"]):
+            if not output["spans"]:
+                tasks.append(Task("output", run.run_id, index))
+                continue
+            tasks += [Task("span", run.run_id, index, n) for n in range(len(output["spans"]))]
+            if output["audio"]:
+                tasks.append(Task("audio", run.run_id, index))
+        self.work.send_batch([task.body() for task in tasks])
+
+    def _within_limits(self, metadata: dict[str, Any]) -> None:
+        """Refuse, before anything is decoded, an input bigger than the stack takes."""
+        for stream in metadata.get("streams") or []:
+            pixels = int(stream.get("width") or 0) * int(stream.get("height") or 0)
+            if pixels > self.fanout.max_pixels:
+                size = f"{stream.get('width')}x{stream.get('height')}"
+                raise ActivityError(
+                    Reason.INPUT_TOO_LARGE, f"{size} is over this stack's {self.fanout.max_pixels} pixels"
+                )
+        duration = _seconds(metadata)
+        if duration > self.fanout.max_seconds:
+            raise ActivityError(
+                Reason.INPUT_TOO_LARGE,
+                f"{duration:.0f} s is over this stack's {self.fanout.max_seconds:.0f} s",
+            )
+
+    def _plan(self, run: RunRecord, metadata: dict[str, Any]) -> dict[str, Any]:
+        """For each output: its spans (empty: one whole task) and whether it has an audio part."""
+        duration = _seconds(metadata)
+        streams = metadata.get("streams") or []
+        video_stream = next((s for s in streams if s.get("codec_type") == "video"), None)
+        has_audio = any(s.get("codec_type") == "audio" for s in streams)
+        outputs = []
+        origin = None
+        for _, output in transcode_steps(run.data):
+            spans: list[list[str | None]] = []
+            segmented = (
+                str(output.get("type", "")).upper() == "VIDEO"
+                and not output.get("custom_cmd")
+                and video_stream is not None
+                and duration > self.fanout.segment_after_seconds
+            )
+            if segmented:
+                assert video_stream is not None  # noqa: S101 - checked by segmented
+                rate = output_frame_rate(OutputAsset.model_validate(output)) or _rate(video_stream)
+                cuts = video.spans(duration, rate, self.fanout.span_seconds)
+                if len(cuts) > 1:
+                    spans = [[str(c.start), str(c.end) if c.end is not None else None] for c in cuts]
+                    if origin is None:
+                        origin = video.origin_of(self._reader(run))
+            outputs.append({"spans": spans, "audio": bool(spans) and has_audio})
+        return {"metadata": metadata, "origin": origin, "duration": duration, "outputs": outputs}
+
+    def _asset(
+        self, run: RunRecord, metadata: dict[str, Any], output: int, step: ActivityReporter
+    ) -> TranscodeAsset:
+        _, spec = transcode_steps(run.data)[output]
+        task = {
+            "input_asset": run.data.get("input_asset"),
+            "client": run.data.get("client"),
+            "output_asset": spec,
+            "input_asset_metadata": metadata,
+        }
+        return TranscodeAsset(task, step, self.storage, self.options)
+
+    def _reader(self, run: RunRecord) -> Callable[[], Any]:
+        """Opens the input for reading in ranges (S3 or http): a span reads only what it decodes."""
+        asset = run.data.get("input_asset") or {}
+        ref = InputRef(
+            bucket=asset.get("bucket"),
+            key=str(asset.get("file") or "").lstrip("/") or None,
+            url=asset.get("http"),
+        )
+        return lambda: self.storage.sources.open_ranged(ref, block_size=SPAN_READ_BLOCK)
+
+    def _whole(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
+        plan = self._planned(run)
+        result = self._asset(run, plan["metadata"], output, step).run()
+        step.completed(result)
+        self._ended(run, step.run, output, None)
+
+    def _span(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
+        plan = self._planned(run)
+        assert task.output is not None  # noqa: S101 - a span task names its output
+        assert task.span is not None  # noqa: S101 - and its span
+        start, end = plan["outputs"][task.output]["spans"][task.span]
+        span = video.Span(task.span, Fraction(start), Fraction(end) if end is not None else None)
+        asset = self._asset(run, plan["metadata"], task.output, step)
+        asset.started()
+        asset.check()
+        with tempfile.TemporaryDirectory(prefix="cpe-span-", dir=self.options.work_dir) as work:
+            rendition = asset.video_plan(Path(work))
+            encoded = video.encode_video(
+                self._reader(run),
+                Path(work) / "span.mp4",
+                rendition,
+                rotation=asset.rotation,
+                span=span,
+                origin=plan["origin"],
+                progress=lambda _: None,
+                check_cancel=step.check_cancel,
+            )
+            if encoded is not None:
+                self._keep(run, task.output, f"span-{task.span:05d}.mp4", encoded.path)
+        info = {"first": str(encoded.first_frame), "frames": encoded.frames} if encoded else {"frames": 0}
+        self._part_done(run, plan, task.output, part(f"span-{task.span:05d}", **info), step)
+
+    def _audio(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
+        plan = self._planned(run)
+        assert task.output is not None  # noqa: S101 - an audio task names its output
+        asset = self._asset(run, plan["metadata"], task.output, step)
+        with tempfile.TemporaryDirectory(prefix="cpe-audio-", dir=self.options.work_dir) as work:
+            rendition = asset.video_plan(Path(work))
+            encoded = video.encode_audio(
+                self._reader(run),
+                Path(work) / "audio",
+                rendition,
+                origin=plan["origin"],
+                check_cancel=step.check_cancel,
+            )
+            if encoded is not None:
+                self._keep(run, task.output, AUDIO, encoded)
+        self._part_done(run, plan, task.output, part(AUDIO, present=encoded is not None), step)
+
+    def _part_done(
+        self, run: RunRecord, plan: dict[str, Any], output: int, name: str, step: ActivityReporter
+    ) -> None:
+        planned = plan["outputs"][output]
+        total = len(planned["spans"]) + (1 if planned["audio"] else 0)
+        done = self.state.add_part(run.run_id, output, name, total)
+        duration = float(plan["duration"])
+        step.progress(duration * len(done.parts) / total, duration)  # the share of the parts done
+        if done.complete:
+            self.work.send(Task("join", run.run_id, output).body())
+
+    def _join(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
+        plan = self._planned(run)
+        done = self.state.parts(run.run_id, output)
+        if not done.complete:
+            return  # a join sent again for an output already joined (it ended) or not complete
+        asset = self._asset(run, plan["metadata"], output, step)
+        with tempfile.TemporaryDirectory(prefix="cpe-join-", dir=self.options.work_dir) as work:
+            folder = Path(work)
+            rendition = asset.video_plan(folder)
+            spans, audio = [], None
+            for info in done.infos():
+                if info["name"] == AUDIO:
+                    if info.get("present"):
+                        audio = self._fetch(run, output, AUDIO, folder / "audio")
+                elif info["frames"]:
+                    path = self._fetch(run, output, f"{info['name']}.mp4", folder / f"{info['name']}.mp4")
+                    spans.append(video.EncodedVideo(path, Fraction(info["first"]), info["frames"]))
+            out_dir = folder / "out"
+            out_dir.mkdir()
+            step.check_cancel()
+            files = video.package(spans, audio, asset.main_file(out_dir, rendition), rendition)
+            step.finishing()
+            result = asset.deliver(files)
+        step.completed(result)
+        self._ended(run, step.run, output, None)
+        self._forget(run, output)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _planned(self, run: RunRecord) -> dict[str, Any]:
+        held = self.state.get_run(run.run_id)
+        if held is None or held.plan is None:
+            raise RuntimeError(f"run {run.run_id} has no plan yet")
+        return held.plan
+
+    def _work_location(self, run: RunRecord, output: int, name: str) -> tuple[str, str]:
+        _, spec = transcode_steps(run.data)[output]
+        bucket = self.fanout.work_bucket or str(spec.get("bucket"))
+        key = posixpath.join(
+            self.fanout.work_prefix, hashlib.sha256(run.run_id.encode()).hexdigest()[:32], str(output), name
+        )
+        return bucket, key
+
+    def _keep(self, run: RunRecord, output: int, name: str, path: Path) -> None:
+        bucket, key = self._work_location(run, output, name)
+        self.storage.put_work(path, bucket, key)
+
+    def _fetch(self, run: RunRecord, output: int, name: str, target: Path) -> Path:
+        bucket, key = self._work_location(run, output, name)
+        return self.storage.get_work(bucket, key, target)
+
+    def _forget(self, run: RunRecord, output: int) -> None:
+        bucket, key = self._work_location(run, output, "")
+        self.storage.delete_work(bucket, key)
+
+    def _reporter(self, run: RunRecord, time_left: Callable[[], float] = lambda: float("inf")) -> RunReporter:
+        watch = _Watch(lambda: self.state.cancel_requested(run.job_id), time_left)
+        return self._reporters(run, watch)
+
+
+def _seconds(metadata: dict[str, Any]) -> float:
+    try:
+        return float((metadata.get("format") or {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _rate(stream: dict[str, Any]) -> Fraction:
+    for name in ("avg_frame_rate", "r_frame_rate"):
+        numerator, _, denominator = str(stream.get(name) or "0/0").partition("/")
+        if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
+            return Fraction(int(numerator), int(denominator))
+    return Fraction(25)

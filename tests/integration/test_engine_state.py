@@ -1,0 +1,75 @@
+"""The engine's state: the same contract on the DynamoDB store (moto) and its in-memory twin, the
+conditions that make each fanned-out step safe to repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from engine.state import EngineState, MemoryEngineState, RunRecord, part
+from engine.state_dynamo import DynamoEngineState
+from local.resources import create_engine_table
+from tests.integration.conftest import REGION
+
+pytestmark = pytest.mark.integration
+RUN = RunRecord("run-1", "job-1", "wf-1", {"input_asset": {"type": "VIDEO"}}, 100.0)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def state(request: pytest.FixtureRequest) -> Iterator[EngineState]:
+    if request.param == "memory":
+        yield MemoryEngineState()
+        return
+    request.getfixturevalue("aws")
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_engine_table(client, "engine-state")
+    yield DynamoEngineState(client, "engine-state", clock=lambda: 1_000.0)
+
+
+def test_a_run_is_started_once_and_read_back(state: EngineState):
+    assert state.start_run(RUN) is True
+    assert state.start_run(RUN) is False  # a redelivered START_JOB
+    assert state.get_run("run-1") == RUN
+    assert state.get_run("nobody") is None
+
+
+def test_the_first_plan_holds(state: EngineState):
+    state.start_run(RUN)
+    assert state.set_plan("run-1", {"outputs": 2}) == {"outputs": 2}
+    assert state.set_plan("run-1", {"outputs": 3}) == {"outputs": 2}  # a repeated validation
+    run = state.get_run("run-1")
+    assert run is not None and run.plan == {"outputs": 2}
+
+
+def test_an_output_is_complete_once_every_part_is_done_whatever_the_order_and_repeats(state: EngineState):
+    state.start_run(RUN)
+    names = [part(f"span-{n}", frames=10 * n) for n in range(3)] + [part("audio")]
+    seen = [state.add_part("run-1", 0, name, total=4) for name in [names[2], names[0], names[2], names[3]]]
+    assert [done.complete for done in seen] == [False, False, False, False]
+    done = state.add_part("run-1", 0, names[1], total=4)
+    assert done.complete and len(done.parts) == 4
+    assert [info["name"] for info in done.infos()] == ["audio", "span-0", "span-1", "span-2"]
+    assert state.parts("run-1", 0) == done
+    assert not state.parts("run-1", 1).complete
+
+
+def test_an_output_ends_once_and_the_run_ends_once_with_the_first_failure(state: EngineState):
+    state.start_run(RUN)
+    failure = {"reason": "TRANSCODE_FAIL", "details": "span 3"}
+    assert state.end_output("run-1", 1, {"failure": failure}, outputs=3) is None
+    assert state.end_output("run-1", 1, {"result": "late"}, outputs=3) is None  # the first outcome holds
+    assert state.output_ended("run-1", 1) and not state.output_ended("run-1", 0)
+    assert state.end_output("run-1", 0, {"result": {}}, outputs=3) is None
+    ended = state.end_output("run-1", 2, {"result": {}}, outputs=3)
+    assert ended is not None and ended.failure == failure
+    assert state.end_output("run-1", 2, {"result": {}}, outputs=3) is None  # reported once
+    assert state.add_part("run-1", 1, part("span-0"), total=2).ended
+
+
+def test_a_cancel_is_remembered_by_job_even_before_its_run(state: EngineState):
+    assert not state.cancel_requested("job-1")
+    state.request_cancel("job-1", 5.0)
+    state.request_cancel("job-1", 6.0)
+    assert state.cancel_requested("job-1") and not state.cancel_requested("job-2")
