@@ -36,3 +36,16 @@ WEBHOOK_QUEUE_URL = "WEBHOOK_QUEUE_URL"
 WEBHOOK_URLS = "WEBHOOK_URLS"  # comma separated endpoints that get every event
 WEBHOOK_SECRET_ARN = "WEBHOOK_SECRET_ARN"  # noqa: S105 - the name of a variable, not a secret
 PROGRESS_STEP = "PROGRESS_STEP"  # percent: progress events only when a multiple of it is crossed
+
+# The engine (engine.settings): its state, its work queue, where its work files go, its limits.
+ENGINE_TABLE_NAME = "ENGINE_TABLE_NAME"
+WORK_QUEUE_URL = "WORK_QUEUE_URL"
+WORK_BUCKET = "WORK_BUCKET"  # the media bucket: spans and audio wait there for their join
+SPAN_SECONDS = "SPAN_SECONDS"
+SEGMENT_AFTER_SECONDS = "SEGMENT_AFTER_SECONDS"
+MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
+MAX_INPUT_PIXELS = "MAX_INPUT_PIXELS"
+MAX_INPUT_SECONDS = "MAX_INPUT_SECONDS"
+DOWNLOAD_SECONDS = "DOWNLOAD_SECONDS"
+ENCODER_PRESET = "ENCODER_PRESET"
+PROGRESS_SECONDS = "PROGRESS_SECONDS"  # between ACTIVITY_PROGRESS reports (CT: about 10)

@@ -30,7 +30,10 @@ from aws_cdk import aws_lambda as lambda_
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "functions"
+ENGINE_SOURCE = ROOT / "engine"
 LOCK = ROOT / "requirements" / "lambda.txt"
+# The engine's asset adds FFmpeg's libraries (PyAV, whose wheels for arm64 are manylinux_2_28).
+ENGINE_REQUIREMENTS = ROOT / "requirements" / "engine.in"
 # Provided by the Lambda Python runtime (boto3 and what it pulls in).
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
@@ -63,10 +66,13 @@ class BundlingError(RuntimeError):
     pass
 
 
-def bundled_requirements(lock: Path = LOCK) -> list[str]:
-    """The pinned requirements of the lock file that go into the bundle."""
+def bundled_requirements(lock: Path = LOCK, *extra: Path) -> list[str]:
+    """The pinned requirements of the lock file (and of ``extra`` files) that go into the bundle."""
     pins = []
-    for line in lock.read_text().splitlines():
+    for line in [
+        *lock.read_text().splitlines(),
+        *(row for path in extra for row in path.read_text().splitlines()),
+    ]:
         requirement = line.split("#", 1)[0].strip()
         if requirement and requirement.split("==")[0].lower() not in RUNTIME_PROVIDED:
             pins.append(requirement)
@@ -96,12 +102,22 @@ def bytecode_wanted() -> bool:
 
 
 def build_bundle(
-    output_dir: Path, *, platform: str, python_version: str, compile_with: str | None, pruned: bool = True
+    output_dir: Path,
+    *,
+    platform: str,
+    python_version: str,
+    compile_with: str | None,
+    pruned: bool = True,
+    engine: bool = False,
 ) -> None:
-    """Install the pinned dependencies for ``platform``/``python_version``, copy the functions, and
-    compile everything to bytecode with ``compile_with`` (an interpreter of that version)."""
+    """Install the pinned dependencies for ``platform``/``python_version``, copy the functions (and
+    with ``engine``, the engine and PyAV), and compile everything to bytecode with ``compile_with``
+    (an interpreter of that version)."""
     requirements = output_dir / ".requirements.txt"
-    requirements.write_text("\n".join(bundled_requirements()) + "\n")
+    extra = (ENGINE_REQUIREMENTS,) if engine else ()
+    requirements.write_text("\n".join(bundled_requirements(LOCK, *extra)) + "\n")
+    # PyAV's arm64 wheels are manylinux_2_28 (the Lambda runtime's glibc 2.34 takes them).
+    platforms = [platform, *([platform.replace("manylinux2014", "manylinux_2_28")] if engine else [])]
     subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [
             sys.executable,
@@ -114,8 +130,7 @@ def build_bundle(
             "--disable-pip-version-check",
             "--target",
             str(output_dir),
-            "--platform",
-            platform,
+            *(flag for name in platforms for flag in ("--platform", name)),
             "--implementation",
             "cp",
             "--python-version",
@@ -129,12 +144,13 @@ def build_bundle(
     requirements.unlink()
     if pruned:
         prune(output_dir)
-    shutil.copytree(
-        SOURCE,
-        output_dir / SOURCE.name,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        dirs_exist_ok=True,
-    )
+    for source in (SOURCE, ENGINE_SOURCE) if engine else (SOURCE,):
+        shutil.copytree(
+            source,
+            output_dir / source.name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
     if compile_with is not None:
         subprocess.run(  # noqa: S603 - fixed arguments, no shell
             [
@@ -172,9 +188,12 @@ def prune(bundle: Path) -> None:
 
 @jsii.implements(ILocalBundling)
 class LocalPythonBundling:
-    def __init__(self, architecture: lambda_.Architecture, python_version: str) -> None:
+    def __init__(
+        self, architecture: lambda_.Architecture, python_version: str, *, engine: bool = False
+    ) -> None:
         self._platform = "manylinux2014_aarch64" if architecture.name == "arm64" else "manylinux2014_x86_64"
         self._python_version = python_version
+        self._engine = engine
 
     # jsii passes the bundling options positionally: keep this signature.
     def try_bundle(self, output_dir: str, options: Any) -> bool:
@@ -192,31 +211,37 @@ class LocalPythonBundling:
             platform=self._platform,
             python_version=self._python_version,
             compile_with=interpreter,
+            engine=self._engine,
         )
         return True
 
 
-def source_hash(architecture: lambda_.Architecture, python_version: str) -> str:
+def source_hash(architecture: lambda_.Architecture, python_version: str, *, engine: bool = False) -> str:
     digest = hashlib.sha256(f"{architecture.name}|{python_version}|bytecode={bytecode_wanted()}".encode())
     digest.update(LOCK.read_bytes())
     digest.update("|".join(PRUNED).encode())
-    for path in sorted(SOURCE.rglob("*.py")):
+    sources = [SOURCE, ENGINE_SOURCE] if engine else [SOURCE]
+    if engine:
+        digest.update(ENGINE_REQUIREMENTS.read_bytes())
+    for path in sorted(path for source in sources for path in source.rglob("*.py")):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def functions_code(architecture: lambda_.Architecture, runtime: lambda_.Runtime) -> lambda_.Code:
-    """The asset every function of the stack runs from."""
+def functions_code(
+    architecture: lambda_.Architecture, runtime: lambda_.Runtime, *, engine: bool = False
+) -> lambda_.Code:
+    """The asset the stack's functions run from; with ``engine``, the engine's (PyAV added)."""
     python_version = runtime.name.removeprefix("python")
     return lambda_.Code.from_asset(
         str(SOURCE),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(architecture, python_version),
+        asset_hash=source_hash(architecture, python_version, engine=engine),
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
             command=["false"],  # never run: local bundling always succeeds or raises
             # jsii's ILocalBundling declares keyword-only options; the JS side calls it positionally.
-            local=LocalPythonBundling(architecture, python_version),  # type: ignore[arg-type]
+            local=LocalPythonBundling(architecture, python_version, engine=engine),  # type: ignore[arg-type]
         ),
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.settings import X264Preset
 from functions.api.settings import DEFAULT_WORKFLOW
 from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
 
@@ -185,6 +186,49 @@ class Notifications(_Section):
     progressStep: Annotated[int, Field(ge=1, le=100)] = 10
 
 
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+PREFIX = r"^[^*?]{0,512}$"
+
+
+class MediaBucket(_Section):
+    """A bucket of yours the engine reads inputs from and writes outputs to, under the prefixes
+    named (empty string: the whole bucket)."""
+
+    name: Annotated[str, Field(pattern=BUCKET_NAME)]
+    inputPrefixes: Annotated[list[Annotated[str, Field(pattern=PREFIX)]], Field(min_length=1)] = [""]
+    outputPrefixes: Annotated[list[Annotated[str, Field(pattern=PREFIX)]], Field(min_length=1)] = [""]
+    kmsKeyArn: Annotated[str, Field(pattern=KMS_KEY_ARN)] | None = None
+
+
+class EngineConfig(_Section):
+    """The engine: ``builtin`` (this project's, on Lambda) or ``none`` (a CPE stack of yours reads
+    the input queue). Defaults fit a 1080p job."""
+
+    mode: Literal["builtin", "none"] = "builtin"
+    memoryMb: Annotated[int, Field(ge=1024, le=10_240)] = 4096
+    ephemeralStorageMb: Annotated[int, Field(ge=512, le=10_240)] = 10_240
+    taskTimeoutSeconds: Annotated[int, Field(ge=60, le=900)] = 900
+    maxConcurrency: Annotated[int, Field(ge=2, le=1000)] = 100
+    spanSeconds: Annotated[int, Field(ge=2, le=600)] = 60
+    segmentAfterSeconds: Annotated[int, Field(ge=0)] = 90
+    encoderPreset: X264Preset = "medium"
+    maxInputBytes: Annotated[int, Field(ge=1, le=10 * 1024**3)] = 8 * 1024**3
+    maxInputPixels: Annotated[int, Field(ge=1)] = 8192 * 8192
+    maxInputSeconds: Annotated[int, Field(ge=1)] = 6 * 3600
+    downloadSeconds: Annotated[int, Field(ge=10, le=900)] = 600
+    buckets: Annotated[list[MediaBucket], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _fits_the_function(self) -> EngineConfig:
+        if self.maxInputBytes > self.ephemeralStorageMb * 1024**2:
+            raise ValueError(
+                "engine.maxInputBytes must fit in engine.ephemeralStorageMb (a whole output downloads it)"
+            )
+        if self.downloadSeconds >= self.taskTimeoutSeconds:
+            raise ValueError("engine.downloadSeconds must be shorter than engine.taskTimeoutSeconds")
+        return self
+
+
 class StackConfig(_Section):
     clientName: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "CpeServerless"
@@ -204,6 +248,7 @@ class StackConfig(_Section):
     workflow: Workflow = Workflow()
     otherWorkflows: Annotated[list[Workflow], Field(max_length=20)] = []
     notifications: Notifications = Notifications()
+    engine: EngineConfig = EngineConfig()
 
 
 def load_config(value: Any) -> StackConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -50,6 +50,8 @@ class PythonFunction(Construct):
         memory_size: int = 256,
         environment: Mapping[str, str] | None = None,
         reserved_concurrency: int | None = None,
+        engine: bool = False,
+        ephemeral_storage_mb: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -69,7 +71,8 @@ class PythonFunction(Construct):
             role=self.role,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=functions_code(ARCHITECTURE, RUNTIME),
+            code=functions_code(ARCHITECTURE, RUNTIME, engine=engine),
+            ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb else None,
             handler=handler,
             timeout=timeout,
             memory_size=memory_size,

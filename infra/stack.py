@@ -11,6 +11,7 @@ from constructs import Construct
 from functions.metrics import API_METRICS, DELIVERY_METRICS, NOTIFIER_METRICS, TRACKER_METRICS
 from infra.api import JobApi
 from infra.config import LOG_RETENTION_DAYS, StackConfig
+from infra.engine import Engine
 from infra.jobs_table import JobsTable
 from infra.lambda_defaults import FunctionDefaults
 from infra.monitoring import Monitoring
@@ -83,6 +84,21 @@ class CpeServerlessStack(Stack):
         self.monitoring.watch_function("Delivery", self.notifier.delivery, DELIVERY_METRICS)
         for name, queue in self.notifier.dead_letter_queues.items():
             self.monitoring.watch_dead_letter_queue(name, queue)
+        self.engine: Engine | None = None
+        if config.engine.mode == "builtin":
+            self.engine = Engine(
+                self,
+                "Engine",
+                input_queue=self.queues.input,
+                output_queue=self.queues.output,
+                config=config.engine,
+                defaults=defaults,
+                removal_policy=removal,
+            )
+            for name, function in self.engine.functions.items():
+                self.monitoring.watch_function(name, function)
+            self.monitoring.watch_queue("Work", self.engine.work.queue)
+            self.monitoring.watch_dead_letter_queue("Work", self.engine.work.dead_letter_queue)
         self.monitoring.add_alarm_overview()
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="The job API's base URL")

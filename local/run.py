@@ -4,10 +4,12 @@
     python -m local.run --serve    # start it and keep it running for your own clients
 
 Starts moto as AWS, deploys the synthesized stack into it, serves the job API on localhost (SigV4,
-as on AWS), runs the tracker on the output queue and the engine on the input queue. Then it makes a
-sample video, uploads it to a local bucket, submits a job with an MP4 rendition, HLS, thumbnails and
-an audio track through the HTTP API, shows progress bars until the job ends, downloads the outputs
-and prints a summary. Exit code 0 only if the job completed.
+as on AWS), and runs the tracker, the notifier and the engine's Lambda handlers through the
+template's event source mappings. Then it makes a 40 s sample video, uploads it to the stack's media
+bucket, submits a job with an MP4 rendition, HLS, thumbnails and an audio track through the HTTP
+API, shows progress bars until the job ends (the two renditions are made in 10 s spans, encoded
+side by side, then joined), downloads the outputs and prints a summary. Exit code 0 only if the job
+completed.
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from cpe_client.progress import ProgressView
 from local import sample_media
 from local.stack import LocalStack, local_stack
 
-SAMPLE_BUCKET = "cpe-local-media"
 SAMPLE_KEY = "uploads/sample.mp4"
+SAMPLE_SECONDS = 40
+# The engine as make run runs it: spans short enough that the sample is made in four.
+SAMPLE_ENGINE = {"SPAN_SECONDS": "10", "SEGMENT_AFTER_SECONDS": "20"}
 
 
-def sample_job() -> dict[str, Any]:
-    output = {"bucket": SAMPLE_BUCKET}
+def sample_job(bucket: str) -> dict[str, Any]:
+    output = {"bucket": bucket}
     return {
-        "input_asset": {"type": "VIDEO", "bucket": SAMPLE_BUCKET, "file": f"/{SAMPLE_KEY}"},
+        "input_asset": {"type": "VIDEO", "bucket": bucket, "file": f"/{SAMPLE_KEY}"},
         "output_assets": [
             {
                 **output,
@@ -105,6 +109,23 @@ def download_outputs(stack: LocalStack, job: dict[str, Any], folder: Path) -> li
     return paths
 
 
+def engine_parts(stack: LocalStack, job: dict[str, Any]) -> dict[str, str]:
+    """What the engine made each output of (its state table): spans and audio, or one task."""
+    items = stack.aws.client("dynamodb").query(
+        TableName=stack.outputs["EngineStateTableName"],
+        KeyConditionExpression="pk = :run AND begins_with(sk, :out)",
+        ExpressionAttributeValues={":run": {"S": f"RUN#{job['runId']}"}, ":out": {"S": "OUT#"}},
+    )["Items"]
+    parts = {
+        int(item["sk"]["S"].removeprefix("OUT#")): len(item.get("parts", {}).get("SS", [])) for item in items
+    }
+    steps = [activity["activityId"] for activity in job.get("activities", [])[1:]]
+    return {
+        step: (f"{parts[n] - 1} spans + audio, joined" if parts.get(n) else "one task")
+        for n, step in enumerate(steps)
+    }
+
+
 class WebhookReceiver:
     """A webhook endpoint on localhost, verifying each delivery as a receiver would (the
     standardwebhooks package, with the stack's signing secret)."""
@@ -138,20 +159,23 @@ class WebhookReceiver:
 
 def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: WebhookReceiver) -> int:
     s3 = stack.aws.client("s3")
-    s3.create_bucket(Bucket=SAMPLE_BUCKET)
+    bucket = stack.outputs["MediaBucketName"]
     if stack.webhook_secret_arn:
         secret = stack.aws.client("secretsmanager").get_secret_value(SecretId=stack.webhook_secret_arn)
         receiver.secret = secret["SecretString"]
     with tempfile.TemporaryDirectory(prefix="cpe-sample-") as work:
-        video = sample_media.video(Path(work) / "sample.mp4", seconds=12, size=(640, 360), preset="veryfast")
-        s3.upload_file(str(video), SAMPLE_BUCKET, SAMPLE_KEY)
+        video = sample_media.video(
+            Path(work) / "sample.mp4", seconds=SAMPLE_SECONDS, size=(640, 360), preset="veryfast"
+        )
+        s3.upload_file(str(video), bucket, SAMPLE_KEY)
     client = JobsClient(stack.api_url, region=stack.aws.region)
-    submitted = client.submit(sample_job(), idempotency_key="sample-job")
+    submitted = client.submit(sample_job(bucket), idempotency_key="sample-job")
     print(f"submitted {submitted['jobId']} through {stack.api_url}jobs\n")
     job = client.watch(submitted["jobId"], interval=0.5, timeout=timeout, on_update=ProgressView().update)
     job = client.get(submitted["jobId"])
     downloaded = download_outputs(stack, job, out_dir / job["jobId"]) if job["status"] == "COMPLETED" else []
     print(summary(job, downloaded))
+    print("  engine tasks: " + ", ".join(f"{k}: {v}" for k, v in engine_parts(stack, job).items()))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(e["status"] == job["status"] for e in receiver.deliveries):
         time.sleep(0.2)
@@ -209,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "starting the local stack (moto, the synthesized template, the handlers, the engine)...", flush=True
     )
     receiver = WebhookReceiver()
-    with local_stack(port=args.port, webhook_urls=[receiver.url]) as stack:
+    with local_stack(port=args.port, webhook_urls=[receiver.url], engine_settings=SAMPLE_ENGINE) as stack:
         print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
         code = serve(stack) if args.serve else run_sample(stack, args.out, args.timeout, receiver)
     print(f"\ntotal {time.monotonic() - started:.1f} s")

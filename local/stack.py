@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -31,10 +31,6 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.credentials import Credentials
 
-from engine.activities import EngineOptions
-from engine.sources import INPUT_URLS, InputLimits
-from engine.storage import Storage
-from engine.worker import Worker
 from functions import env
 from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
@@ -105,7 +101,6 @@ class LocalStack:
     api_url: str
     outputs: dict[str, str]
     template: dict[str, Any]
-    worker: Worker
     webhook_secret_arn: str | None
     event_sources: list[Any] = field(default_factory=list)
 
@@ -177,7 +172,11 @@ def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: thread
 
 
 def _event_sources(
-    template: dict[str, Any], deployment: Any, functions: dict[str, dict[str, Any]], aws: EmbeddedAws
+    template: dict[str, Any],
+    deployment: Any,
+    functions: dict[str, dict[str, Any]],
+    aws: EmbeddedAws,
+    concurrency: int,
 ) -> list[Any]:
     """The template's event source mappings, taken over from moto and run here."""
     lambda_client, sqs = aws.client("lambda"), aws.client("sqs")
@@ -214,7 +213,10 @@ def _event_sources(
                 )
             )
             continue
-        sources.append(
+        # Lambda scales a queue's pollers up to the mapping's maximum concurrency; here, up to the
+        # cores this machine lends it (``concurrency``).
+        pollers = min(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1), concurrency)
+        sources += [
             SqsEventSource(
                 sqs,
                 _queue_url(deployment, source_id),
@@ -224,7 +226,8 @@ def _event_sources(
                 function_name=function["handler"],
                 timeout_ms=function["timeout"] * 1000,
             )
-        )
+            for _ in range(pollers)
+        ]
 
     _detach_moto_mappings()
     return sources
@@ -247,7 +250,7 @@ def _forget_first_use_state() -> None:
     """The handlers build their settings, clients and store at first use and keep them, as in a
     Lambda sandbox; a new stack in the same process is a new sandbox."""
     for name, module in list(sys.modules.items()):
-        if name.startswith("functions.") and module is not None:
+        if name.startswith(("functions.", "engine.")) and module is not None:
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == name:
                     value.cache_clear()
@@ -263,12 +266,15 @@ def local_stack(
     retry_after_seconds: int | None = None,
     webhook_urls: list[str] | None = None,
     trusted_urls: Sequence[str] = (),
+    engine_settings: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
     within seconds: for tests and demonstrations only. ``webhook_urls`` replaces the stack's webhook
     endpoints, and may name localhost (over http) as only the local stack allows: their hosts, and
-    those of ``trusted_urls`` (local servers of inputs), are the only local endpoints trusted."""
+    those of ``trusted_urls`` (local servers of inputs), are the only local endpoints trusted.
+    ``engine_settings`` overrides the engine's (e.g. ``SPAN_SECONDS``); ``engine_jobs`` is how many
+    engine tasks run at once (Lambda's concurrency, on this machine's cores)."""
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -298,6 +304,10 @@ def local_stack(
                 env.SQS_ENDPOINT: aws.endpoint,
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 env.POWERTOOLS_LOG_LEVEL: "WARNING",
+                # This machine's cores, not Lambda's: the fastest x264 preset that keeps quality.
+                env.ENCODER_PRESET: "veryfast",
+                env.PROGRESS_SECONDS: str(progress_interval),
+                **(engine_settings or {}),
             }
         )
         stack.enter_context(environment(**variables))
@@ -309,7 +319,7 @@ def local_stack(
                 QueueUrl=deployment.outputs["OutputQueueUrl"],
                 Attributes={"VisibilityTimeout": str(retry_after_seconds)},
             )
-        sources = _event_sources(template, deployment, functions, aws)
+        sources = _event_sources(template, deployment, functions, aws, engine_jobs or os.cpu_count() or 1)
 
         api_function = next(f for f in functions.values() if f["handler"] == "functions.api.handler.handler")
         gateway = Gateway(
@@ -326,33 +336,15 @@ def local_stack(
         )
         api_url = f"http://127.0.0.1:{server.server_port}/{STAGE}/"
 
-        worker = Worker(
-            sqs,
-            Storage(
-                aws.client("s3"), InputLimits(http_policy=replace(INPUT_URLS, trusted=frozenset(trusted)))
-            ),
-            deployment.outputs["InputQueueUrl"],
-            options=EngineOptions(encoder_preset="veryfast"),
-            max_jobs=engine_jobs,
-            wait_seconds=1,
-            progress_interval=progress_interval,
-        )
         threads = [threading.Thread(target=server.serve_forever, name="api", daemon=True)]
         threads += [
             threading.Thread(target=_poll_forever, args=(s, stop), name="esm", daemon=True) for s in sources
         ]
-        threads.append(threading.Thread(target=worker.run, args=(stop,), name="engine", daemon=True))
         for thread in threads:
             thread.start()
         try:
             yield LocalStack(
-                aws,
-                api_url,
-                deployment.outputs,
-                template,
-                worker,
-                variables.get(env.WEBHOOK_SECRET_ARN),
-                sources,
+                aws, api_url, deployment.outputs, template, variables.get(env.WEBHOOK_SECRET_ARN), sources
             )
         finally:
             stop.set()
