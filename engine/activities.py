@@ -42,12 +42,14 @@ class EngineOptions:
     work_dir: Path | None = None
 
 
-def validate_asset(task: dict[str, Any], reporter: ActivityReporter, storage: Storage) -> dict[str, Any]:
+def validate_asset(
+    task: dict[str, Any], reporter: ActivityReporter, storage: Storage, *, max_pixels: int | None = None
+) -> dict[str, Any]:
     reporter.started({key: task[key] for key in ("input_asset", "client") if key in task})
     ref = InputRef.from_asset(_parsed(InputAsset, task.get("input_asset"), "input_asset"))
     reporter.preparing()
     reader = storage.sources.open_ranged(ref)
-    return probe(reader, name=ref.name, size=reader.size)
+    return probe(reader, name=ref.name, size=reader.size, max_pixels=max_pixels)
 
 
 def _duration(metadata: dict[str, Any] | None) -> float:

@@ -166,6 +166,8 @@ class Engine:
         record = RunRecord(run_id, start.jobId, new_workflow_id(), document["data"], self._clock())
         if not self.state.start_run(record):  # a redelivered START_JOB: the same run
             record = self.state.get_run(run_id) or record
+            if record.dispatched:
+                return  # validated and under way: nothing to start again
         self.start(record)
 
     def start(self, run: RunRecord) -> None:
@@ -187,6 +189,8 @@ class Engine:
             raise RuntimeError(f"run {task.run_id} is not recorded (yet)")
         reporter = self._reporter(run, time_left)
         if task.kind == "validate":
+            if run.dispatched:
+                return  # a repeated validation: done, and its tasks are out
             self._guarded(run, reporter, None, attempt, lambda step: self._validate(run, step))
             return
         assert task.output is not None  # noqa: S101 - every other task names its output
@@ -271,13 +275,15 @@ class Engine:
 
     def _validate(self, run: RunRecord, step: ActivityReporter) -> None:
         base = {"input_asset": run.data.get("input_asset"), "client": run.data.get("client")}
-        metadata = validate_asset(base, step, self.storage)
+        metadata = validate_asset(base, step, self.storage, max_pixels=self.fanout.max_pixels)
         self._within_limits(metadata)
         steps = transcode_steps(run.data)
         if not steps:
             raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "the job names no output")
         plan = self.state.set_plan(run.run_id, self._plan(run, metadata))
         step.completed(metadata)
+        if (self.state.get_run(run.run_id) or run).dispatched:
+            return  # a repeated validation (a redelivered START_JOB): the tasks are out already
         tasks: list[Task] = []
         for index, output in enumerate(plan["outputs"]):
             if not output["spans"]:
@@ -287,16 +293,11 @@ class Engine:
             if output["audio"]:
                 tasks.append(Task("audio", run.run_id, index))
         self.work.send_batch([task.body() for task in tasks])
+        self.state.mark_dispatched(run.run_id)
 
     def _within_limits(self, metadata: dict[str, Any]) -> None:
-        """Refuse, before anything is decoded, an input bigger than the stack takes."""
-        for stream in metadata.get("streams") or []:
-            pixels = int(stream.get("width") or 0) * int(stream.get("height") or 0)
-            if pixels > self.fanout.max_pixels:
-                size = f"{stream.get('width')}x{stream.get('height')}"
-                raise ActivityError(
-                    Reason.INPUT_TOO_LARGE, f"{size} is over this stack's {self.fanout.max_pixels} pixels"
-                )
+        """Refuse, before anything is decoded, an input longer than the stack takes (the probe
+        refused pictures over the pixel limit)."""
         duration = _seconds(metadata)
         if duration > self.fanout.max_seconds:
             raise ActivityError(

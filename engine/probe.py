@@ -112,6 +112,23 @@ def _stream(stream: Any, rotation: int | None) -> dict[str, Any]:
     return _without_none(common)
 
 
+def _within_pixels(container: av.container.InputContainer, name: str, max_pixels: int) -> None:
+    """Refuse a video whose pictures are over ``max_pixels``: its size as probed, or none at all
+    when the decoder already refused a picture that big while probing."""
+    for stream in container.streams.video:
+        pixels = stream.codec_context.width * stream.codec_context.height
+        if not pixels:
+            raise ActivityError(
+                Reason.INPUT_TOO_LARGE,
+                f"{name}: the decoder refused its pictures (over this stack's {max_pixels} pixels)",
+            )
+        if pixels > max_pixels:
+            size = f"{stream.codec_context.width}x{stream.codec_context.height}"
+            raise ActivityError(
+                Reason.INPUT_TOO_LARGE, f"{name}: {size} pictures are over this stack's {max_pixels} pixels"
+            )
+
+
 def _rotation(container: av.container.InputContainer) -> int | None:
     """The display rotation of the first video stream, as ffprobe gives it (degrees,
     counter-clockwise positive), from its first frame's display matrix."""
@@ -146,11 +163,20 @@ def media_type(mime: str, streams: list[dict[str, Any]]) -> str:
     return "video" if "video" in kinds else "audio" if "audio" in kinds else "application"
 
 
-def probe(source: IO[bytes] | io.RawIOBase | str, *, name: str, size: int | None = None) -> dict[str, Any]:
+def probe(
+    source: IO[bytes] | io.RawIOBase | str,
+    *,
+    name: str,
+    size: int | None = None,
+    max_pixels: int | None = None,
+) -> dict[str, Any]:
     """The ffprobe document of ``source`` plus CT's ``mime`` and ``type``; raises ActivityError
-    (INPUT_NOT_MEDIA) for anything FFmpeg cannot read as media."""
+    (INPUT_NOT_MEDIA) for anything FFmpeg cannot read as media. With ``max_pixels``, a picture
+    bigger than that is never decoded (FFmpeg decodes a frame to probe some formats: a 250 KB PNG
+    declaring 16000x16000 would take 256 MB) and the input is refused (INPUT_TOO_LARGE)."""
+    options = PROBE_OPTIONS | ({"max_pixels": str(max_pixels)} if max_pixels else {})
     try:
-        container = av.open(source, "r", options=PROBE_OPTIONS)
+        container = av.open(source, "r", options=options)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise ActivityError(
             Reason.INPUT_NOT_MEDIA, f"{name} is not a media file FFmpeg can read ({exc})"
@@ -158,6 +184,8 @@ def probe(source: IO[bytes] | io.RawIOBase | str, *, name: str, size: int | None
     with container:
         if not container.streams:
             raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} holds no audio, video or image stream")
+        if max_pixels:
+            _within_pixels(container, name, max_pixels)  # before _rotation decodes a frame
         rotation = _rotation(container)
         streams = [
             _stream(stream, rotation if stream.type == "video" else None) for stream in container.streams
@@ -178,6 +206,13 @@ def probe(source: IO[bytes] | io.RawIOBase | str, *, name: str, size: int | None
                 "probe_score": 100,
                 "tags": dict(container.metadata) or None,
             }
+        )
+    if max_pixels and any(
+        s["codec_type"] == "video" and not (s.get("width") and s.get("height")) for s in streams
+    ):
+        raise ActivityError(
+            Reason.INPUT_TOO_LARGE,
+            f"{name}: its decoder refused a picture over this stack's {max_pixels} pixels",
         )
     if all(s["codec_type"] not in ("video", "audio") for s in streams):
         raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} holds no audio or video stream")

@@ -77,7 +77,14 @@ class RunReporter:
         )
 
     def ended(self, error: ActivityError | None) -> None:
-        kind = MessageType.WORKFLOW_COMPLETED if error is None else MessageType.WORKFLOW_FAILED
+        """The run's end: completed, failed, or canceled (as SWF reports a canceled workflow)."""
+        kind = (
+            MessageType.WORKFLOW_COMPLETED
+            if error is None
+            else MessageType.WORKFLOW_CANCELED
+            if isinstance(error, Canceled)
+            else MessageType.WORKFLOW_FAILED
+        )
         body = workflow_ended(kind, run_id=self.run_id, workflow_id=self.workflow_id, time=self.clock())
         if error is not None:
             body["data"].update(reason=str(error.reason), details=error.details)

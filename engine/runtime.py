@@ -71,9 +71,7 @@ def engine() -> Engine:
 
 def _s3(region: str | None) -> Any:
     """boto3's S3 client (its managed transfers: multipart, parallel parts) on the shared session."""
-    import boto3  # noqa: PLC0415 - the engine alone needs boto3's transfers
-
-    return boto3.session.Session(botocore_session=aws.session()).client("s3", region_name=region)
+    return aws.boto3_session().client("s3", region_name=region)
 
 
 def work_queue() -> MessageQueue:

@@ -2,7 +2,8 @@
 step safe to repeat (SQS delivers at least once, in any order):
 
 * a run is started once per START_JOB message (its id comes from the message's id);
-* its plan is set once (the first validation to finish wins; a repeated one reads it back);
+* its plan is set once (the first validation to finish wins; a repeated one reads it back), and
+  once its tasks are sent the run says so, so that a repeated validation does not send them again;
 * an output's parts (spans, audio) are added to a set, so a part done twice counts once, and the
   output is complete when the set holds every part;
 * an output ends once (the first outcome wins), and the run ends, and is reported, once: when every
@@ -30,6 +31,7 @@ class RunRecord:
     data: dict[str, Any]  # START_JOB's data, as sent (WORKFLOW_SCHEDULED echoes it)
     started_at: float
     plan: dict[str, Any] | None = None  # set by the validation: what every task needs
+    dispatched: bool = False  # the plan's tasks were sent
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class EngineState(Protocol):
 
     def set_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Set the run's plan unless one is set; returns the plan that holds."""
+        ...
+
+    def mark_dispatched(self, run_id: str) -> None:
+        """Record that the run's tasks were sent (after sending them: a crash in between sends
+        them again, which the parts' set absorbs; the other way round would lose them)."""
         ...
 
     def add_part(self, run_id: str, output: int, part: str, total: int) -> PartsDone:
@@ -125,6 +132,11 @@ class MemoryEngineState:
                 run.record = RunRecord(**{**run.record.__dict__, "plan": json.loads(json.dumps(plan))})
             assert run.record.plan is not None  # noqa: S101 - set just above
             return run.record.plan
+
+    def mark_dispatched(self, run_id: str) -> None:
+        with self._lock:
+            run = self.runs[run_id]
+            run.record = RunRecord(**{**run.record.__dict__, "dispatched": True})
 
     def add_part(self, run_id: str, output: int, part: str, total: int) -> PartsDone:
         with self._lock:

@@ -92,6 +92,7 @@ class DynamoEngineState:
             data=json.loads(item["data"]["S"]),
             started_at=float(item["startedAt"]["N"]),
             plan=json.loads(item["plan"]["S"]) if "plan" in item else None,
+            dispatched="dispatched" in item,
         )
 
     def set_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +110,15 @@ class DynamoEngineState:
         if held is None or held.plan is None:
             raise EngineStateUnavailable(f"run {run_id} has no plan and none could be set")
         return held.plan
+
+    def mark_dispatched(self, run_id: str) -> None:
+        self._call(
+            "update_item",
+            Key=_run_key(run_id),
+            UpdateExpression="SET dispatched = :yes",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
 
     # ------------------------------------------------------------------ outputs
 

@@ -30,6 +30,8 @@ class Metric(StrEnum):
     WEBHOOKS_DELIVERED = "WebhooksDelivered"
     WEBHOOK_ATTEMPTS_FAILED = "WebhookAttemptsFailed"
     WEBHOOKS_REFUSED = "WebhooksRefused"
+    # The watchdog.
+    STALLED_JOBS = "StalledJobs"
 
 
 # What each function's dashboard widget charts.
@@ -41,4 +43,5 @@ TRACKER_METRICS = (
     Metric.WRITE_CONFLICTS,
 )
 NOTIFIER_METRICS = (Metric.EVENTS_PUBLISHED, Metric.WEBHOOKS_QUEUED, Metric.CHANGES_IGNORED)
+WATCHDOG_METRICS = (Metric.STALLED_JOBS,)
 DELIVERY_METRICS = (Metric.WEBHOOKS_DELIVERED, Metric.WEBHOOK_ATTEMPTS_FAILED, Metric.WEBHOOKS_REFUSED)

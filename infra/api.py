@@ -20,10 +20,12 @@ from pydantic import BaseModel
 from functions import env
 from functions.api import routes
 from functions.api.models import ErrorBody, SubmitJobRequest
+from functions.shared.settings import completion_environment
 from functions.store.records import table_schema
 from infra.api_schema import draft4_schema
 from infra.config import CognitoAuth, IamAuth, JwtAuth, StackConfig
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
+from infra.queues import grant_send
 from infra.security import acknowledge
 
 TIMEOUT = Duration.seconds(10)
@@ -92,9 +94,7 @@ class JobApi(Construct):
                 env.WORKFLOW_TASK_LIST: workflow.taskList,
                 env.WORKFLOW_DOMAIN: workflow.domain,
                 env.OTHER_WORKFLOWS: json.dumps([w.model_dump() for w in config.otherWorkflows]),
-                env.COMPLETION_MODE: rule.mode.value,
-                env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
-                env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
+                **completion_environment(rule),
             },
         )
         self.function = self.handler.function
@@ -104,13 +104,7 @@ class JobApi(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[table.table_arn, *indexes])
         )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[input_queue.queue_arn])
-        )
-        if input_queue.encryption_master_key is not None:
-            # A queue encrypted with a customer managed key (a bring-your-own CPE queue): sending
-            # needs a data key from it.
-            input_queue.encryption_master_key.grant(self.function, "kms:GenerateDataKey", "kms:Decrypt")
+        grant_send(input_queue, self.function)
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=defaults.log_retention, removal_policy=defaults.log_removal

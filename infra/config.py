@@ -202,9 +202,10 @@ class MediaBucket(_Section):
 
 class EngineConfig(_Section):
     """The engine: ``builtin`` (this project's, on Lambda) or ``none`` (a CPE stack of yours reads
-    the input queue). Defaults fit a 1080p job."""
+    the input queue). Unset, it is ``builtin``, or ``none`` with queues of yours (the CPE stack that
+    owns them reads them: two readers of one queue would split its jobs). Defaults fit a 1080p job."""
 
-    mode: Literal["builtin", "none"] = "builtin"
+    mode: Literal["builtin", "none"] | None = None
     memoryMb: Annotated[int, Field(ge=1024, le=10_240)] = 4096
     ephemeralStorageMb: Annotated[int, Field(ge=512, le=10_240)] = 10_240
     taskTimeoutSeconds: Annotated[int, Field(ge=60, le=900)] = 900
@@ -249,6 +250,17 @@ class StackConfig(_Section):
     otherWorkflows: Annotated[list[Workflow], Field(max_length=20)] = []
     notifications: Notifications = Notifications()
     engine: EngineConfig = EngineConfig()
+    stalledAfterMinutes: Annotated[int, Field(ge=20, le=7 * 24 * 60)] = Field(
+        default=120,
+        description="a job not ended that nothing was heard of for this long ends TIMED_OUT (the watchdog)",
+    )
+
+    @property
+    def engine_mode(self) -> Literal["builtin", "none"]:
+        """``engine.mode``, or its default: ``none`` with queues of yours, ``builtin`` otherwise."""
+        if self.engine.mode is not None:
+            return self.engine.mode
+        return "none" if self.queues.existing else "builtin"
 
 
 def load_config(value: Any) -> StackConfig:

@@ -26,7 +26,7 @@ from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from functions import env
 from infra.config import EngineConfig, MediaBucket
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
-from infra.queues import QueueWithDeadLetters
+from infra.queues import QueueWithDeadLetters, grant_send
 from infra.security import acknowledge
 
 COMMANDS_TIMEOUT = Duration.seconds(30)
@@ -38,6 +38,8 @@ MEDIA_OUTPUT_PREFIX = "outputs/"
 # Work files (spans, audio) left by a crash: their join never came. Outputs are never expired.
 WORK_EXPIRY = Duration.days(2)
 ACCESS_LOG_EXPIRY = Duration.days(90)
+# S3's log delivery granted by a bucket policy, not the legacy ACL, whatever the app's flags say.
+ACCESS_LOGS_BY_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
 class Engine(Construct):
@@ -53,6 +55,7 @@ class Engine(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.node.set_context(ACCESS_LOGS_BY_POLICY, True)  # before any child reads it
         self.media_bucket = self._media_bucket(removal_policy)
         self.state = dynamodb.Table(
             self,
@@ -75,6 +78,7 @@ class Engine(Construct):
             "Work",
             visibility_timeout=Duration.seconds(6 * task_timeout.to_seconds()),
             max_receives=MAX_TASK_ATTEMPTS,
+            dead_letter_visibility=Duration.seconds(6 * GAVE_UP_TIMEOUT.to_seconds()),
         )
         environment = {
             env.ENGINE_TABLE_NAME: self.state.table_name,
@@ -142,9 +146,9 @@ class Engine(Construct):
         functions = (self.commands, self.tasks, self.gave_up)
         for function in functions:
             self.state.grant(function.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-            output_queue.grant_send_messages(function.function)  # the reports
-        self.work.queue.grant_send_messages(self.commands.function)
-        self.work.queue.grant_send_messages(self.tasks.function)
+            grant_send(output_queue, function.function)  # the reports
+        grant_send(self.work.queue, self.commands.function)
+        grant_send(self.work.queue, self.tasks.function)
         self.work.queue.grant(self.tasks.function, "sqs:ChangeMessageVisibility")  # a retry's backoff
         media = MediaBucket(
             name="media",  # the stack's own (its name is the bucket's attribute, not this)
@@ -165,8 +169,9 @@ class Engine(Construct):
                 named=f"arn:<AWS::Partition>:s3:::{bucket.name}",
             )
             if bucket.kmsKeyArn:
-                kms.Key.from_key_arn(self, f"Key{bucket.name}", bucket.kmsKeyArn).grant_encrypt_decrypt(
-                    self.tasks.function
+                # SSE-KMS: reading an object decrypts, writing one (multipart too) needs a data key.
+                kms.Key.from_key_arn(self, f"Key{bucket.name}", bucket.kmsKeyArn).grant(
+                    self.tasks.function, "kms:Decrypt", "kms:GenerateDataKey"
                 )
 
         CfnOutput(scope, "MediaBucketName", value=self.media_bucket.bucket_name)
@@ -190,7 +195,6 @@ class Engine(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
             removal_policy=removal_policy,
             auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,

@@ -161,6 +161,17 @@ class Monitoring(Construct):
             )
         self.dashboard.add_widgets(*widgets)
 
+    def alarm_on_count(self, metric_name: str, description: str) -> None:
+        """An alarm on one of the functions' own metrics (functions.metrics): any in five minutes."""
+        metric = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"service": self.service},
+            period=PERIOD,
+            statistic="Sum",
+        )
+        self._alarm(metric_name, metric, description=description)
+
     def watch_stream_consumer(self, name: str, function: lambda_.IFunction) -> None:
         """For a function on the table's stream: how far behind the newest change it reads."""
         age = cloudwatch.Metric(

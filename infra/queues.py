@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -20,6 +21,17 @@ DEAD_LETTER_RETENTION = Duration.days(14)
 SECURE: dict[str, Any] = {"encryption": sqs.QueueEncryption.SQS_MANAGED, "enforce_ssl": True}
 
 
+def grant_send(queue: sqs.IQueue, grantee: iam.IGrantable) -> None:
+    """Exactly the rights sending to ``queue`` needs: ``sqs:SendMessage``, and for a queue encrypted
+    with a customer managed key (a bring-your-own CPE queue) a data key from it. (``grant_send_messages``
+    grants ``kms:ReEncrypt*`` and ``kms:GenerateDataKey*`` too, wildcards nothing here uses.)"""
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn])
+    )
+    if queue.encryption_master_key is not None:
+        queue.encryption_master_key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")
+
+
 class QueueWithDeadLetters(Construct):
     """A queue and the DLQ that receives what its consumer failed ``MAX_RECEIVES`` times.
 
@@ -33,10 +45,15 @@ class QueueWithDeadLetters(Construct):
         *,
         visibility_timeout: Duration,
         max_receives: int = MAX_RECEIVES,
+        dead_letter_visibility: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetters", retention_period=DEAD_LETTER_RETENTION, **SECURE
+            self,
+            "DeadLetters",
+            retention_period=DEAD_LETTER_RETENTION,
+            visibility_timeout=dead_letter_visibility,  # when a function consumes the DLQ too
+            **SECURE,
         )
         self.queue = sqs.Queue(
             self,

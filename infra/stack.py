@@ -8,7 +8,14 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.metrics import API_METRICS, DELIVERY_METRICS, NOTIFIER_METRICS, TRACKER_METRICS
+from functions.metrics import (
+    API_METRICS,
+    DELIVERY_METRICS,
+    NOTIFIER_METRICS,
+    TRACKER_METRICS,
+    WATCHDOG_METRICS,
+    Metric,
+)
 from infra.api import JobApi
 from infra.config import LOG_RETENTION_DAYS, StackConfig
 from infra.engine import Engine
@@ -18,6 +25,7 @@ from infra.monitoring import Monitoring
 from infra.notifier import Notifier
 from infra.queues import CpeQueues
 from infra.tracker import Tracker, visibility_timeout_for_tracker
+from infra.watchdog import Watchdog
 
 # The InputPoller long-polls and starts a workflow within seconds; 5 minutes covers a slow start.
 INPUT_VISIBILITY = Duration.minutes(5)
@@ -58,6 +66,14 @@ class CpeServerlessStack(Stack):
             config=config,
             defaults=defaults,
         )
+        self.watchdog = Watchdog(
+            self,
+            "Watchdog",
+            table=self.jobs.table,
+            defaults=defaults,
+            rule=rule,
+            stalled_after=Duration.minutes(config.stalledAfterMinutes),
+        )
         self.notifier = Notifier(
             self,
             "Notifier",
@@ -74,6 +90,12 @@ class CpeServerlessStack(Stack):
         if self.api.authorizer_function is not None:
             self.monitoring.watch_function("Authorizer", self.api.authorizer_function)
         self.monitoring.watch_function("Tracker", self.tracker.function, TRACKER_METRICS)
+        self.monitoring.watch_function("Watchdog", self.watchdog.function, WATCHDOG_METRICS)
+        self.monitoring.alarm_on_count(
+            Metric.STALLED_JOBS,
+            f"Jobs nothing was heard of for {config.stalledAfterMinutes} minutes ended TIMED_OUT: "
+            "whatever does the work (the engine, a CPE stack) lost them",
+        )
         self.monitoring.watch_queue("Input", self.queues.input)  # nothing takes the jobs: engine stopped
         self.monitoring.watch_queue("Output", self.queues.output)
         for name, queue in self.queues.dead_letter_queues.items():
@@ -85,7 +107,7 @@ class CpeServerlessStack(Stack):
         for name, queue in self.notifier.dead_letter_queues.items():
             self.monitoring.watch_dead_letter_queue(name, queue)
         self.engine: Engine | None = None
-        if config.engine.mode == "builtin":
+        if config.engine_mode == "builtin":
             self.engine = Engine(
                 self,
                 "Engine",

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from functions import env
 from functions.jobs.rules import CompletionRule
+from functions.shared.settings import completion_environment
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 
 TIMEOUT = Duration.seconds(30)
@@ -53,9 +54,7 @@ class Tracker(Construct):
             timeout=TIMEOUT,
             environment={
                 env.JOBS_TABLE_NAME: table.table_name,
-                env.COMPLETION_MODE: rule.mode.value,
-                env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
-                env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
+                **completion_environment(rule),
             },
         )
         self.function = self.handler.function

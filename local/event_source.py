@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -112,10 +113,15 @@ class SqsEventSource:
         self._window = batching_window
         self._function_name = function_name
         self._timeout_ms = timeout_ms
+        self.enabled = True  # a disabled mapping (UpdateEventSourceMapping Enabled=false) is not polled
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self._queue_arn = attributes["QueueArn"]
         self._region = self._queue_arn.split(":")[3]
         self.stats = PollStats()
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Gather one batch and invoke the handler with it. Returns the number of messages received."""
@@ -213,6 +219,7 @@ class DynamoStreamEventSource:
         self._retries = retry_attempts
         self._failure_queue = on_failure_queue_url
         self._function_name = function_name
+        self.enabled = True
         self._iterators: dict[str, str] = {}
         self._pending: list[dict[str, Any]] = []
         self._attempts = 0
@@ -221,6 +228,10 @@ class DynamoStreamEventSource:
             self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
                 StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
             )["ShardIterator"]
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         if not self._pending:
@@ -267,3 +278,56 @@ class DynamoStreamEventSource:
                     QueueUrl=self._failure_queue, MessageBody=json.dumps(notice, default=str)
                 )
         return len(batch)
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """Seconds between two firings of an EventBridge ``rate(...)`` expression."""
+    match = _RATE.match(expression)
+    if match is None:
+        raise ValueError(f"only rate(...) schedules run locally, not {expression!r}")
+    return int(match[1]) * _UNIT_SECONDS[match[2].removesuffix("s")]
+
+
+@dataclass
+class ScheduleEventSource:
+    """An EventBridge schedule rule with a function as its target: the function is invoked with
+    the "Scheduled Event" shape every ``every_seconds``; a failed invocation is not retried (the
+    targets here have no retries: the next firing does the work)."""
+
+    handler: Handler
+    rule_arn: str
+    every_seconds: float
+    function_name: str = "local-function"
+    timeout_ms: int = 30_000
+    enabled: bool = True
+    stats: PollStats = field(default_factory=PollStats)
+
+    def fire(self) -> Any:
+        parts = self.rule_arn.split(":")
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": parts[4],
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": parts[3],
+            "resources": [self.rule_arn],
+            "detail": {},
+        }
+        context = LambdaContext(
+            function_name=self.function_name,
+            timeout_ms=self.timeout_ms,
+            _deadline=time.monotonic() + self.timeout_ms / 1000,
+        )
+        self.stats.invocations += 1
+        try:
+            return self.handler(event, context)
+        except Exception:  # noqa: BLE001 - the schedule goes on, as EventBridge does
+            _log.exception("%s failed on a scheduled event", self.function_name)
+            self.stats.errors += 1
+            return None

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,4 +92,21 @@ def corrupt(path: Path, *, size: int = 64 * 1024) -> Path:
     """Bytes that look like nothing FFmpeg can read (deterministic)."""
     pattern = bytes((i * 7919 + 13) % 251 for i in range(4096))
     path.write_bytes((pattern * (size // len(pattern) + 1))[:size])
+    return path
+
+
+def pixel_bomb(path: Path, *, side: int = 16000) -> Path:
+    """A PNG that declares ``side`` x ``side`` grey pixels in a few hundred KB (zeros compress a
+    thousandfold): decoding it takes ``side``**2 bytes and more. Written a row at a time."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte "none", then the row's pixels
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
     return path

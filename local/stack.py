@@ -34,7 +34,13 @@ from botocore.credentials import Credentials
 from functions import env
 from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
-from local.event_source import DynamoStreamEventSource, SqsEventSource, dropping_disabled_metrics
+from local.event_source import (
+    DynamoStreamEventSource,
+    ScheduleEventSource,
+    SqsEventSource,
+    dropping_disabled_metrics,
+    rate_seconds,
+)
 from local.gateway import Gateway, routes_from_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +108,16 @@ class LocalStack:
     outputs: dict[str, str]
     template: dict[str, Any]
     webhook_secret_arn: str | None
-    event_sources: list[Any] = field(default_factory=list)
+    event_sources: list[Any] = field(default_factory=list)  # event source mappings and schedules
+
+    def set_enabled(self, handler: str, enabled: bool) -> int:
+        """Enable or disable the event sources of the functions whose handler is ``handler``, as
+        ``aws lambda update-event-source-mapping --no-enabled`` (or disabling a rule) would: a
+        disabled source leaves its messages where they are. Returns how many sources changed."""
+        changed = [source for source in self.event_sources if source.function_name == handler]
+        for source in changed:
+            source.enabled = enabled
+        return len(changed)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -162,6 +177,9 @@ def _handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
 
 def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: threading.Event) -> None:
     while not stop.is_set():
+        if not source.enabled:
+            stop.wait(0.25)
+            continue
         try:
             if source.poll_once(wait_seconds=1) == 0:
                 # Lambda polls a stream's shards about four times a second.
@@ -233,6 +251,49 @@ def _event_sources(
     return sources
 
 
+def _rule_arn(physical_id: str, region: str, account: str) -> str:
+    return (
+        physical_id
+        if physical_id.startswith("arn:")
+        else f"arn:aws:events:{region}:{account}:rule/{physical_id}"
+    )
+
+
+def _schedules(
+    template: dict[str, Any],
+    deployment: Any,
+    functions: dict[str, dict[str, Any]],
+    aws: EmbeddedAws,
+    every_seconds: float | None,
+) -> list[ScheduleEventSource]:
+    """The template's schedule rules that target a function (moto's EventBridge does not fire
+    them), each firing at its rate, or every ``every_seconds`` if given (tests)."""
+    schedules = []
+    region, account = aws.region, aws.client("sts").get_caller_identity()["Account"]
+    for logical_id, resource in template["Resources"].items():
+        props = resource["Properties"] if resource["Type"] == "AWS::Events::Rule" else {}
+        if "ScheduleExpression" not in props:
+            continue
+        for target in props["Targets"]:
+            function = functions[target["Arn"]["Fn::GetAtt"][0]]
+            schedules.append(
+                ScheduleEventSource(
+                    _handler(function["handler"]),
+                    rule_arn=_rule_arn(deployment.physical_ids[logical_id], region, account),
+                    every_seconds=every_seconds or rate_seconds(props["ScheduleExpression"]),
+                    function_name=function["handler"],
+                    timeout_ms=function["timeout"] * 1000,
+                )
+            )
+    return schedules
+
+
+def _fire_forever(schedule: ScheduleEventSource, stop: threading.Event) -> None:
+    while not stop.wait(schedule.every_seconds):
+        if schedule.enabled:
+            schedule.fire()
+
+
 def _detach_moto_mappings() -> None:
     """moto runs a queue's or a table's mappings itself (in Docker, which is not here), even once
     disabled or deleted: forget them in its backends, which share this process (in-process server)."""
@@ -267,6 +328,8 @@ def local_stack(
     webhook_urls: list[str] | None = None,
     trusted_urls: Sequence[str] = (),
     engine_settings: dict[str, str] | None = None,
+    stalled_after_seconds: int | None = None,
+    schedule_seconds: float | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
@@ -274,7 +337,8 @@ def local_stack(
     endpoints, and may name localhost (over http) as only the local stack allows: their hosts, and
     those of ``trusted_urls`` (local servers of inputs), are the only local endpoints trusted.
     ``engine_settings`` overrides the engine's (e.g. ``SPAN_SECONDS``); ``engine_jobs`` is how many
-    engine tasks run at once (Lambda's concurrency, on this machine's cores)."""
+    engine tasks run at once (Lambda's concurrency, on this machine's cores). ``stalled_after_seconds``
+    replaces the watchdog's limit and ``schedule_seconds`` the schedules' rates (tests)."""
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -308,6 +372,7 @@ def local_stack(
                 env.ENCODER_PRESET: "veryfast",
                 env.PROGRESS_SECONDS: str(progress_interval),
                 **(engine_settings or {}),
+                **({env.STALLED_AFTER_SECONDS: str(stalled_after_seconds)} if stalled_after_seconds else {}),
             }
         )
         stack.enter_context(environment(**variables))
@@ -320,6 +385,7 @@ def local_stack(
                 Attributes={"VisibilityTimeout": str(retry_after_seconds)},
             )
         sources = _event_sources(template, deployment, functions, aws, engine_jobs or os.cpu_count() or 1)
+        schedules = _schedules(template, deployment, functions, aws, schedule_seconds)
 
         api_function = next(f for f in functions.values() if f["handler"] == "functions.api.handler.handler")
         gateway = Gateway(
@@ -340,11 +406,20 @@ def local_stack(
         threads += [
             threading.Thread(target=_poll_forever, args=(s, stop), name="esm", daemon=True) for s in sources
         ]
+        threads += [
+            threading.Thread(target=_fire_forever, args=(s, stop), name="schedule", daemon=True)
+            for s in schedules
+        ]
         for thread in threads:
             thread.start()
         try:
             yield LocalStack(
-                aws, api_url, deployment.outputs, template, variables.get(env.WEBHOOK_SECRET_ARN), sources
+                aws,
+                api_url,
+                deployment.outputs,
+                template,
+                variables.get(env.WEBHOOK_SECRET_ARN),
+                [*sources, *schedules],
             )
         finally:
             stop.set()

@@ -99,3 +99,13 @@ def record(
         apply(job, message, run_id)
     derive(job, rule)
     return job
+
+
+class ManualClock:
+    """A clock that moves only when a test moves it (``clock.now += 60``)."""
+
+    def __init__(self, now: float = 1_764_300_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

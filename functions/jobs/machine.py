@@ -29,6 +29,7 @@ from functions.jobs.model import (
     Reported,
     RunState,
     RunView,
+    Stall,
     TimelineEvent,
 )
 from functions.jobs.payload import count_outputs
@@ -80,6 +81,15 @@ def request_cancel(job: Job, at: float) -> None:
     (settled rule 2). Call :func:`derive` afterwards."""
     if not job.cancelRequested:
         job.cancelRequested, job.cancelRequestedAt = True, at
+
+
+def record_stall(job: Job, at: float, silent_seconds: int) -> None:
+    """Record the watchdog's finding that nothing was heard of the job for ``silent_seconds``: a run
+    that has not ended by its own reports is TIMED_OUT from then on, and an end reported later (a
+    completion, a failure) replaces the finding. The earliest finding is kept. Call :func:`derive`
+    afterwards."""
+    if job.stall is None or at < job.stall.at:
+        job.stall = Stall(at=at, silentSeconds=silent_seconds)
 
 
 def _earliest(current: float | None, at: float) -> float:
@@ -354,7 +364,7 @@ def _summarize_result(result: JsonValue) -> tuple[dict[str, Any] | None, list[di
 def derive(job: Job, rule: CompletionRule) -> None:
     """Recompute ``job``'s view from its facts (settled rules 1-6)."""
     views = {
-        run_id: _view_run(run, rule, job.cancelRequested or run.cancelRequestedAt is not None)
+        run_id: _view_run(run, rule, job.cancelRequested or run.cancelRequestedAt is not None, job.stall)
         for run_id, run in job.runs.items()
     }
     job.runViews = [views[run_id] for run_id in sorted(views)]
@@ -365,8 +375,11 @@ def derive(job: Job, rule: CompletionRule) -> None:
 
     shown = _shown_run(job, views)
     if shown is None:
-        job.status, job.phase, job.progress = JobStatus.SUBMITTED, Phase.QUEUED, 0
-        job.runId = job.workflowId = job.workflowType = job.probe = job.error = None
+        job.status, job.phase, job.progress, job.error = JobStatus.SUBMITTED, Phase.QUEUED, 0, None
+        if job.stall is not None:  # never scheduled: nothing took the job
+            ended = JobStatus.CANCELED if job.cancelRequested else JobStatus.TIMED_OUT  # as settled rule 2
+            job.status, job.phase, job.error = ended, Phase(ended.value), _stall_error(job.stall)
+        job.runId = job.workflowId = job.workflowType = job.probe = None
         job.outputs = []
         return
     run, view = job.runs[shown], views[shown]
@@ -391,7 +404,7 @@ def _finals(run: RunState, rule: CompletionRule) -> list[ActivityState]:
     return [a for a in run.activities.values() if a.activityType in rule.final_activity_types]
 
 
-def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool) -> RunView:
+def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool, stall: Stall | None) -> RunView:
     activities = list(run.activities.values())
     finals = _finals(run, rule)
     expected = rule.expected_finals(run.outputCount)
@@ -412,6 +425,9 @@ def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool) -> Ru
         a.status in (ActivityStatus.FAILED, ActivityStatus.CANCELED) for a in activities
     ):
         reached.add(JobStatus.FAILED)
+    if stall is not None and not reached:
+        # The watchdog's finding is a guess from silence: whatever the run itself reports wins.
+        reached.add(JobStatus.TIMED_OUT)
 
     validate = [a.progress for a in activities if a.activityType == rule.validate_activity_type]
     weighted = 10 * max(validate, default=0) / 100 + min(
@@ -425,6 +441,7 @@ def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool) -> Ru
             status = JobStatus.CANCELED  # settled rule 2: a requested cancel that ended the run
         ended = list(run.workflowReports.values())
         ended += [at for a in activities if (at := a.finishedAt) is not None]
+        ended += [stall.at] if stall is not None else []
         return RunView(
             runId=run.runId,
             status=status,
@@ -432,7 +449,7 @@ def _view_run(run: RunState, rule: CompletionRule, cancel_requested: bool) -> Ru
             progress=progress,
             completionEvidence=completion,
             endedAt=max(ended, default=None),
-            error=None if status is JobStatus.COMPLETED else _run_error(run, status),
+            error=None if status is JobStatus.COMPLETED else _run_error(run, status, stall),
         )
 
     started = any(a.status is not ActivityStatus.SCHEDULED for a in activities)
@@ -462,7 +479,7 @@ def _phase(activities: list[ActivityState], rule: CompletionRule) -> Phase:
     return Phase.PROCESSING
 
 
-def _run_error(run: RunState, status: JobStatus) -> dict[str, Any]:
+def _run_error(run: RunState, status: JobStatus, stall: Stall | None) -> dict[str, Any]:
     failed = [
         a
         for a in run.activities.values()
@@ -479,7 +496,17 @@ def _run_error(run: RunState, status: JobStatus) -> dict[str, Any]:
         return {"reason": run.workflowError["reason"], "details": run.workflowError["details"]}
     if MessageType.WORKFLOW_FAILED.value in run.workflowReports:
         return {"reason": "WORKFLOW_FAILED", "details": "the workflow failed (CPE's Decider gives no reason)"}
+    if stall is not None and status is JobStatus.TIMED_OUT:
+        return _stall_error(stall)
     return {"reason": status.value, "details": None}
+
+
+def _stall_error(stall: Stall) -> dict[str, Any]:
+    return {
+        "reason": "STALLED",
+        "details": f"nothing was reported for {stall.silentSeconds} s; ended by the watchdog "
+        "(an end reported later replaces this one)",
+    }
 
 
 def _run_probe(run: RunState, rule: CompletionRule) -> dict[str, Any] | None:
@@ -504,6 +531,8 @@ def _run_outputs(job: Job, run: RunState, rule: CompletionRule) -> list[dict[str
 
 def _event_times(job: Job) -> Iterable[float]:
     yield from job.otherTypes.values()
+    if job.stall is not None:
+        yield job.stall.at
     for run in job.runs.values():
         yield run.scheduledAt
         yield from run.workflowReports.values()
@@ -523,6 +552,8 @@ def timeline(job: Job) -> list[TimelineEvent]:
     if job.submittedAt is not None:
         events.append(TimelineEvent(at=job.submittedAt, event="SUBMITTED"))
     events += [TimelineEvent(at=at, event=f"OTHER:{name}") for name, at in job.otherTypes.items()]
+    if job.stall is not None:
+        events.append(TimelineEvent(at=job.stall.at, event="STALLED"))
     for run in job.runs.values():
         events.append(TimelineEvent(at=run.scheduledAt, event="WORKFLOW_SCHEDULED", runId=run.runId))
         events += [

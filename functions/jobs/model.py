@@ -190,6 +190,13 @@ class RunState(_State):
     otherTypes: dict[str, float] = Field(default_factory=dict)
 
 
+class Stall(_State):
+    """The watchdog's finding that nothing was heard of a job for ``silentSeconds``, at ``at``."""
+
+    at: float
+    silentSeconds: int
+
+
 class RunView(_State):
     """What a run amounts to under the completion rule (derived, never stored on its own)."""
 
@@ -218,6 +225,7 @@ class Job(_State):
     callbackUrl: str | None = None
     cancelRequested: bool = False
     cancelRequestedAt: float | None = None
+    stall: Stall | None = None  # recorded by the watchdog: the job is TIMED_OUT unless a run completes
     runs: dict[str, RunState] = Field(default_factory=dict)
     otherTypes: dict[str, float] = Field(default_factory=dict)
 

@@ -40,6 +40,18 @@ def session() -> botocore.session.Session:
     return current
 
 
+def boto3_session() -> Any:
+    """This thread's boto3 session, on :func:`session` (for boto3's managed S3 transfers). One per
+    botocore session: each boto3 session registers its handlers on the botocore session it wraps,
+    and a second one fails ("Cannot inject class attribute")."""
+    current = getattr(_local, "boto3_session", None)
+    if current is None or current._session is not session():
+        import boto3  # noqa: PLC0415 - only the engine's transfers need boto3
+
+        current = _local.boto3_session = boto3.session.Session(botocore_session=session())
+    return current
+
+
 def client(service: str, *, region: str | None = None, endpoint: str | None = None) -> Any:
     """A client of ``service``; ``endpoint`` for the local stack and tests (None: AWS's)."""
     return session().create_client(service, region_name=region, endpoint_url=endpoint, config=_CONFIG)

@@ -30,6 +30,15 @@ def host_list(value: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
 
 
+def completion_environment(rule: CompletionRule) -> dict[str, str]:
+    """``rule`` as the environment variables :func:`completion_rule` reads (for the stack)."""
+    return {
+        env.COMPLETION_MODE: rule.mode.value,
+        env.FINAL_ACTIVITY_TYPES: ",".join(sorted(rule.final_activity_types)),
+        env.FINAL_ACTIVITY_COUNT: str(rule.final_activity_count or "outputs"),
+    }
+
+
 def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
     """The completion rule from ``COMPLETION_MODE``, ``FINAL_ACTIVITY_TYPES`` (comma separated) and
     ``FINAL_ACTIVITY_COUNT`` (a number, or ``outputs`` for one per output of the job)."""

@@ -12,7 +12,7 @@ from functions.store.records import table_schema
 from infra.api import TABLE_ACTIONS
 from infra.api_schema import draft4_schema
 from tests.infra.conftest import resources_of, synthesize
-from tests.infra.test_stack import actions, granted, of_type, ref, statements_of
+from tests.infra.test_stack import actions, granted, jobs_table, of_type, ref, statements_of
 
 pytestmark = pytest.mark.infra
 API = "functions.api.handler.handler"
@@ -76,7 +76,7 @@ def test_the_stage_logs_access_and_throttles(resources):
 
 
 def test_the_api_may_only_use_the_table_and_send_to_the_input_queue(resources):
-    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    table_id, _ = jobs_table(resources)
     queues = of_type(resources, "AWS::SQS::Queue")
     statements = statements_of(resources, API)
     (table_statement,) = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]

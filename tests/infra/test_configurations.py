@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import ACCOUNT, resources_of, synthesize
-from tests.infra.test_stack import actions, granted, of_type, ref, statements_of
+from tests.infra.test_stack import actions, granted, jobs_table, of_type, ref, statements_of
 
 pytestmark = pytest.mark.infra
 OWNER = "210987654321"  # the account of the existing CPE stack
@@ -24,40 +24,38 @@ TRACKER = "functions.tracker.handler.handler"
 AUTHORIZER = "functions.authorizer.handler.handler"
 
 
+BYO_CONFIG: dict[str, Any] = {
+    "clientName": "video-site",
+    "queues": {
+        "input": {
+            "url": f"https://sqs.us-east-1.amazonaws.com/{OWNER}/cpe-input",
+            "kmsKeyArn": INPUT_KEY,
+        },
+        "output": {"arn": OUTPUT_ARN, "kmsKeyArn": OUTPUT_KEY},
+    },
+    "auth": {
+        "mode": "jwt",
+        "issuer": ISSUER,
+        "audience": ["cpe-api", "cpe-cli"],
+        "tokenUse": "access",
+        "scopes": ["jobs/write", "jobs/read"],
+    },
+    "tracing": True,
+    "webAclArn": WEB_ACL,
+    "removalPolicy": "destroy",
+    "retention": {"logsDays": 7},
+    "alarmEmail": "ops@example.com",
+    "workflow": {"taskList": "site_transcode"},
+    "otherWorkflows": [{"name": "SATranscodeAssets", "taskList": "sa_transcode"}],
+    "apiConcurrency": 25,
+}
+
+
 @pytest.fixture(scope="module")
 def byo() -> dict[str, Any]:
     """An existing CPE stack's queues (the input by URL with its KMS key, the output by ARN and
     key), JWT auth, tracing on, a web ACL, and resources destroyed with the stack."""
-    return resources_of(
-        synthesize(
-            "Byo",
-            {
-                "clientName": "video-site",
-                "queues": {
-                    "input": {
-                        "url": f"https://sqs.us-east-1.amazonaws.com/{OWNER}/cpe-input",
-                        "kmsKeyArn": INPUT_KEY,
-                    },
-                    "output": {"arn": OUTPUT_ARN, "kmsKeyArn": OUTPUT_KEY},
-                },
-                "auth": {
-                    "mode": "jwt",
-                    "issuer": ISSUER,
-                    "audience": ["cpe-api", "cpe-cli"],
-                    "tokenUse": "access",
-                    "scopes": ["jobs/write", "jobs/read"],
-                },
-                "tracing": True,
-                "webAclArn": WEB_ACL,
-                "removalPolicy": "destroy",
-                "retention": {"logsDays": 7},
-                "alarmEmail": "ops@example.com",
-                "workflow": {"taskList": "site_transcode"},
-                "otherWorkflows": [{"name": "SATranscodeAssets", "taskList": "sa_transcode"}],
-                "apiConcurrency": 25,
-            },
-        )
-    )
+    return resources_of(synthesize("Byo", BYO_CONFIG))
 
 
 def _function(resources: dict[str, Any], handler: str) -> dict[str, Any]:
@@ -78,9 +76,28 @@ def _service_statements(resources: dict[str, Any], handler: str) -> list[dict[st
     ]
 
 
-def test_bring_your_own_queues_creates_no_cpe_queue(byo):
-    # The only queues are the notifier's own (webhook deliveries, stream failures).
+def test_bring_your_own_queues_creates_no_cpe_queue_and_no_engine_by_default(byo):
+    # The only queues are the notifier's own (webhook deliveries, stream failures): the CPE stack
+    # that owns the queues does the work, unless engine.mode says builtin.
     assert {name for name in of_type(byo, "AWS::SQS::Queue") if not name.startswith("Notifier")} == set()
+    handlers = {f["Properties"]["Handler"] for f in of_type(byo, "AWS::Lambda::Function").values()}
+    assert not any(h.startswith("engine.") for h in handlers)
+
+
+def test_the_builtin_engine_can_read_queues_of_yours_when_asked():
+    config = {**BYO_CONFIG, "engine": {"mode": "builtin"}}
+    resources = resources_of(synthesize("ByoEngine", config))
+    (commands,) = [
+        name
+        for name, f in of_type(resources, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"] == "engine.handlers.commands.handler"
+    ]
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if ref(m["Properties"]["FunctionName"]) == commands
+    ]
+    assert mapping["EventSourceArn"] == INPUT_ARN
 
 
 def test_the_api_may_only_send_to_the_given_input_queue_with_its_key(byo):
@@ -142,7 +159,8 @@ def test_jwt_mode_puts_the_token_authorizer_on_every_method(byo):
 
 def test_tracing_is_on_for_every_function_and_the_stage(byo):
     for function in of_type(byo, "AWS::Lambda::Function").values():
-        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        if function["Properties"]["Handler"].startswith(("functions.", "engine.")):  # not CDK's own
+            assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
     (stage,) = of_type(byo, "AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["TracingEnabled"] is True
     for handler in (API, TRACKER, AUTHORIZER):
@@ -161,7 +179,7 @@ def test_configured_names_retention_and_removal_reach_the_resources(byo):
     assert variables["CLIENT_NAME"] == "video-site"
     assert variables["WORKFLOW_TASK_LIST"] == "site_transcode" and variables["WORKFLOW_NAME"] == "Transcode"
     assert {g["Properties"]["RetentionInDays"] for g in of_type(byo, "AWS::Logs::LogGroup").values()} == {7}
-    (table,) = of_type(byo, "AWS::DynamoDB::Table").values()
+    _, table = jobs_table(byo)
     assert table["DeletionPolicy"] == "Delete" and not table["Properties"].get("DeletionProtectionEnabled")
     assert json.loads(variables["OTHER_WORKFLOWS"]) == [
         {"name": "SATranscodeAssets", "version": "1.0", "taskList": "sa_transcode", "domain": "SADomain"}

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from local.cloudformation import Deployment, deploy
-from tests.infra.test_stack import of_type, ref
+from tests.infra.test_stack import jobs_table, of_type, ref
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("cdk_out")]
 STACK = "CpeServerless"
@@ -32,6 +32,7 @@ NOT_MODELLED = {
     "AWS::ApiGateway::RequestValidator": "test_api_stack (every method validated)",
     "AWS::CloudWatch::Alarm": "test_monitoring (every DLQ, function, queue age, API 5xx)",
     "AWS::SQS::QueuePolicy": "test_stack (every queue refuses requests without TLS)",
+    "AWS::S3::BucketPolicy": "test_engine_stack (the media bucket refuses requests without TLS)",
     "AWS::SNS::TopicPolicy": "test_monitoring (the topic and its key); cdk-nag SNS3",
     "AWS::SecretsManager::Secret": "test_notifier_stack (the delivery function may read it, and only it); "
     "the local stack creates a stand-in",
@@ -70,7 +71,7 @@ def test_the_stack_reaches_create_complete(aws, template):
 
 def test_the_table_is_created_as_declared(aws, template):
     deployment, session = aws
-    (table_id, table) = next(iter(of_type(template["Resources"], "AWS::DynamoDB::Table").items()))
+    table_id, table = jobs_table(template["Resources"])
     declared = table["Properties"]
     name = deployment.physical_ids[table_id]
     assert deployment.outputs["JobsTableName"] == name

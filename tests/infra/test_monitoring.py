@@ -33,8 +33,9 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(resources):
         for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
         if "DestinationConfig" in m["Properties"]
     }
-    # The input's, the output's, the webhook deliveries', and the stream mapping's failures.
-    assert len(dead_letter_queues) == 4
+    # The input's, the output's, the engine's tasks', the webhook deliveries', and the stream
+    # mapping's failures.
+    assert len(dead_letter_queues) == 5
     watched = {
         ref(_dimension(alarm, "QueueName"))
         for alarm in _alarms(resources)
@@ -56,16 +57,18 @@ def test_every_function_alarms_on_errors_and_throttles(resources):
         assert watched == functions, metric
 
 
-def test_the_api_alarms_on_5xx_and_the_input_and_output_queues_on_age(resources):
+def test_the_api_alarms_on_5xx_and_the_input_output_and_work_queues_on_age(resources):
     (api_id,) = of_type(resources, "AWS::ApiGateway::RestApi")
     api_name = resources[api_id]["Properties"]["Name"]
     (server_errors,) = [a for a in _alarms(resources) if a["MetricName"] == "5XXError"]
     assert _dimension(server_errors, "ApiName") == api_name
     ages = [a for a in _alarms(resources) if a["MetricName"] == "ApproximateAgeOfOldestMessage"]
     watched = {ref(_dimension(age, "QueueName")) for age in ages}
-    # The input queue too: nothing else notices an engine (or CPE stack) that stopped taking jobs.
-    assert {name for name in watched if name.startswith(("QueuesInput", "QueuesOutput"))} == watched
-    assert len(watched) == 2 and all("RedrivePolicy" in resources[name]["Properties"] for name in watched)
+    # The input queue too: nothing else notices an engine (or CPE stack) that stopped taking jobs;
+    # the engine's work queue: tasks waiting for the engine's maximum concurrency.
+    prefixes = ("QueuesInput", "QueuesOutput", "EngineWorkQueue")
+    assert {name for name in watched if name.startswith(prefixes)} == watched
+    assert len(watched) == 3 and all("RedrivePolicy" in resources[name]["Properties"] for name in watched)
     assert {age["Threshold"] for age in ages} == {15 * 60}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from engine.fanout import MAX_TASK_ATTEMPTS
 from functions.notifier.webhooks import MAX_ATTEMPTS
 from functions.store.records import table_schema
 from infra.lambda_defaults import ARCHITECTURE, RUNTIME
@@ -18,6 +19,14 @@ pytestmark = pytest.mark.infra
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def jobs_table(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The jobs table (the engine has a table of its own)."""
+    ((name, table),) = [
+        (name, t) for name, t in of_type(resources, "AWS::DynamoDB::Table").items() if name.startswith("Jobs")
+    ]
+    return name, table
 
 
 def ref(value: Any) -> str:
@@ -44,10 +53,11 @@ def test_every_queue_is_encrypted_tls_only_and_dead_letters_to_an_encrypted_queu
         assert denies, f"{name} must refuse requests without TLS"
     for name, queue in with_redrive.items():
         redrive = queue["Properties"]["RedrivePolicy"]
-        # Webhook deliveries retry for a day; everything else dead-letters after 5 receives.
-        assert redrive["maxReceiveCount"] == (MAX_ATTEMPTS if name.startswith("NotifierWebhooks") else 5), (
-            name
-        )
+        # Webhook deliveries retry for a day, engine tasks MAX_TASK_ATTEMPTS times; everything else
+        # dead-letters after 5 receives.
+        expected = {"NotifierWebhooks": MAX_ATTEMPTS, "EngineWork": MAX_TASK_ATTEMPTS}
+        receives = next((n for prefix, n in expected.items() if name.startswith(prefix)), 5)
+        assert redrive["maxReceiveCount"] == receives, name
         assert ref(redrive["deadLetterTargetArn"]) in queues
         dead_letters = queues[ref(redrive["deadLetterTargetArn"])]["Properties"]
         assert "RedrivePolicy" not in dead_letters, name
@@ -63,7 +73,16 @@ def test_queue_visibility_covers_six_times_its_consumer(resources):
         for k, m in of_type(resources, "AWS::Lambda::EventSourceMapping").items()
         if ref(m["Properties"]["EventSourceArn"]) in queues
     }
-    assert len(mappings) == 2  # the tracker's and the webhook delivery's
+    handlers = {
+        functions[ref(m["Properties"]["FunctionName"])]["Properties"]["Handler"] for m in mappings.values()
+    }
+    assert handlers == {
+        "functions.tracker.handler.handler",
+        "functions.notifier.delivery.handler",
+        "engine.handlers.commands.handler",
+        "engine.handlers.tasks.handler",
+        "engine.handlers.gave_up.handler",
+    }
     for mapping in mappings.values():
         props = mapping["Properties"]
         queue = queues[ref(props["EventSourceArn"])]["Properties"]
@@ -89,7 +108,7 @@ def test_tracker_event_source_reports_batch_item_failures(resources):
 
 
 def test_jobs_table_keys_and_ttl_come_from_the_records(resources):
-    (table,) = of_type(resources, "AWS::DynamoDB::Table").values()
+    _, table = jobs_table(resources)
     props = table["Properties"]
     schema = table_schema()
     assert props["KeySchema"] == [
@@ -185,7 +204,7 @@ def granted(statement: dict[str, Any]) -> list[Any]:
 
 
 def test_tracker_gets_exactly_the_table_actions_it_uses_on_the_table_only(resources):
-    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    table_id, _ = jobs_table(resources)
     statements = statements_of(resources, "functions.tracker.handler.handler")
     (table_statement,) = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
     assert sorted(actions(table_statement)) == sorted(TABLE_ACTIONS)
@@ -194,7 +213,7 @@ def test_tracker_gets_exactly_the_table_actions_it_uses_on_the_table_only(resour
 
 
 def test_tracker_is_configured_through_its_environment(template: Template, resources):
-    (table_id,) = of_type(resources, "AWS::DynamoDB::Table")
+    table_id, _ = jobs_table(resources)
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {

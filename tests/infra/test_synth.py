@@ -21,36 +21,58 @@ def asset_dirs(cdk_out: Path) -> list[Path]:
     return [path for path in cdk_out.iterdir() if path.is_dir() and path.name.startswith("asset.")]
 
 
-def test_one_asset_holds_the_functions_and_their_pinned_dependencies_for_arm64(cdk_out: Path):
-    (asset,) = asset_dirs(cdk_out)
-    assert (asset / "functions" / "tracker" / "handler.py").is_file()
-    installed = {p.name.split("-")[0].lower().replace("_", "-") for p in asset.glob("*.dist-info")}
+def assets(cdk_out: Path) -> tuple[Path, Path]:
+    """(the functions' asset, the engine's asset): the engine's alone holds the engine and PyAV."""
+    (functions,) = [a for a in asset_dirs(cdk_out) if not (a / "engine").is_dir()]
+    (engine,) = [a for a in asset_dirs(cdk_out) if (a / "engine").is_dir()]
+    return functions, engine
+
+
+def _distributions(asset: Path) -> set[str]:
+    return {p.name.split("-")[0].lower().replace("_", "-") for p in asset.glob("*.dist-info")}
+
+
+def test_two_assets_hold_the_functions_and_their_pinned_dependencies_for_arm64(cdk_out: Path):
+    functions, engine = assets(cdk_out)
     wanted = {pin.split("==")[0].lower().replace("_", "-") for pin in bundled_requirements()}
-    assert installed == wanted
-    assert not installed & RUNTIME_PROVIDED  # the runtime provides boto3 and friends
-    (core,) = asset.glob("pydantic_core/_pydantic_core.*.so")
-    assert "aarch64" in core.name and "cpython-313" in core.name
+    assert _distributions(functions) == wanted
+    assert _distributions(engine) == wanted | {"av"}
+    for asset in (functions, engine):
+        assert (asset / "functions" / "tracker" / "handler.py").is_file()
+        assert not _distributions(asset) & RUNTIME_PROVIDED  # the runtime provides boto3 and friends
+        (core,) = asset.glob("pydantic_core/_pydantic_core.*.so")
+        assert "aarch64" in core.name and "cpython-313" in core.name
+    assert (engine / "engine" / "handlers" / "tasks.py").is_file()
+    (wheel,) = engine.glob("av-*.dist-info/WHEEL")
+    assert "manylinux_2_28_aarch64" in wheel.read_text()  # FFmpeg's libraries built for arm64
 
 
-def test_the_asset_carries_bytecode_for_the_runtime(cdk_out: Path):
+def test_the_assets_carry_bytecode_for_the_runtime(cdk_out: Path):
     """Lambda's code directory is read-only: without .pyc files every cold start compiles."""
-    (asset,) = asset_dirs(cdk_out)
-    sources = [p for p in asset.rglob("*.py") if "dist-info" not in str(p)]
-    compiled = {p.parent.parent / p.name.split(".")[0] for p in asset.rglob("__pycache__/*.cpython-313.pyc")}
-    missing = [str(p) for p in sources if p.with_suffix("") not in compiled]
-    assert sources and missing == []
-    assert not list(asset.rglob("*.cpython-311.pyc"))
-    header = (asset / "functions" / "api" / "__pycache__" / "handler.cpython-313.pyc").read_bytes()[4:8]
-    assert int.from_bytes(header, "little") == 0b01  # unchecked-hash: valid whatever the files' times
+    for asset in assets(cdk_out):
+        sources = [p for p in asset.rglob("*.py") if "dist-info" not in str(p)]
+        compiled = {
+            p.parent.parent / p.name.split(".")[0] for p in asset.rglob("__pycache__/*.cpython-313.pyc")
+        }
+        missing = [str(p) for p in sources if p.with_suffix("") not in compiled]
+        assert sources and missing == [], asset
+        assert not list(asset.rglob("*.cpython-311.pyc"))
+        header = (asset / "functions" / "api" / "__pycache__" / "handler.cpython-313.pyc").read_bytes()[4:8]
+        assert int.from_bytes(header, "little") == 0b01  # unchecked-hash: valid whatever the files' times
 
 
-def test_template_references_the_bundled_asset(cdk_out: Path):
+def test_the_engine_functions_run_from_the_engine_asset_and_the_others_from_the_small_one(cdk_out: Path):
     template = json.loads((cdk_out / "CpeServerless.template.json").read_text())
-    (asset,) = asset_dirs(cdk_out)
-    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert functions
-    for function in functions:
-        assert function["Properties"]["Code"]["S3Key"] == f"{asset.name.removeprefix('asset.')}.zip"
+    functions, engine = (f"{a.name.removeprefix('asset.')}.zip" for a in assets(cdk_out))
+    handlers = {
+        r["Properties"]["Handler"]: r["Properties"]["Code"]["S3Key"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and "Handler" in r["Properties"]
+    }
+    assert {h for h, key in handlers.items() if key == engine} == {
+        f"engine.handlers.{name}.handler" for name in ("commands", "tasks", "gave_up")
+    }
+    assert all(key == functions for h, key in handlers.items() if not h.startswith("engine."))
 
 
 def test_cfn_lint_finds_nothing(cdk_out: Path):

@@ -40,7 +40,11 @@ def test_the_first_plan_holds(state: EngineState):
     assert state.set_plan("run-1", {"outputs": 2}) == {"outputs": 2}
     assert state.set_plan("run-1", {"outputs": 3}) == {"outputs": 2}  # a repeated validation
     run = state.get_run("run-1")
-    assert run is not None and run.plan == {"outputs": 2}
+    assert run is not None and run.plan == {"outputs": 2} and not run.dispatched
+    state.mark_dispatched("run-1")
+    state.mark_dispatched("run-1")  # a repeat changes nothing
+    run = state.get_run("run-1")
+    assert run is not None and run.dispatched and run.plan == {"outputs": 2}
 
 
 def test_an_output_is_complete_once_every_part_is_done_whatever_the_order_and_repeats(state: EngineState):

@@ -5,7 +5,6 @@ have a byte cap and a deadline; and the engine's input fetches and the webhook s
 from __future__ import annotations
 
 import datetime
-import http.server
 import json
 import ssl
 import threading
@@ -26,55 +25,9 @@ from functions.messaging.memory import MemoryQueue
 from functions.notifier.sender import Outcome, WebhookSender
 from functions.shared.http import HttpFailed, SafeHttp, TooLarge, TooSlow
 from functions.shared.urls import UnsafeUrl, UrlPolicy
+from tests.servers import Server, endless, reply
 
 pytestmark = pytest.mark.integration
-
-
-class Server:
-    """An HTTP server on loopback answering with ``answer(handler)``; counts its requests."""
-
-    def __init__(
-        self, answer: Callable[[http.server.BaseHTTPRequestHandler], None], tls: ssl.SSLContext | None = None
-    ):
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                server.requests.append((self.command, self.path, dict(self.headers)))
-                answer(self)
-
-            do_GET = do_HEAD = do_POST = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-
-
-def reply(status: int, body: bytes = b"", **headers: str) -> Callable[[Any], None]:
-    def answer(handler: Any) -> None:
-        handler.send_response(status)
-        for name, value in {"Content-Length": str(len(body)), **headers}.items():
-            handler.send_header(name.replace("_", "-"), value)
-        handler.end_headers()
-        if handler.command != "HEAD":
-            handler.wfile.write(body)
-
-    return answer
 
 
 @pytest.fixture
@@ -179,16 +132,6 @@ def test_tls_names_the_urls_host_while_connecting_to_the_checked_address(servers
     else:
         with pytest.raises(HttpFailed, match=r"(?i)hostname|certificate"):
             http.request("GET", url)
-
-
-def endless(handler: Any) -> None:
-    handler.send_response(200)
-    handler.end_headers()  # no Content-Length: the body never says where it ends
-    try:
-        while True:
-            handler.wfile.write(b"x" * 65536)
-    except OSError:
-        pass
 
 
 def test_a_body_without_end_is_cut_at_the_byte_cap(servers):

@@ -148,9 +148,15 @@ def lockstep_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoJobStore, "get_jobs", get_jobs)
 
 
-def test_two_invocations_racing_on_one_job_lose_nothing(
-    invoke_tracker, store, serialized_moto, lockstep_reads, calls
-):
+@pytest.fixture
+def shared_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two invocations in one process share Powertools' metrics, which Lambda never does (one
+    invocation per process at a time): one's flush would empty the other's."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@pytest.mark.usefixtures("serialized_moto", "lockstep_reads", "shared_process")
+def test_two_invocations_racing_on_one_job_lose_nothing(invoke_tracker, store, calls):
     run = CtRun(
         JOB_ID, RUN_ID, "wf-1", transcodes=(Transcode(2, tuple(range(1, 100, 3)), 2),) * 2, output_list=True
     )

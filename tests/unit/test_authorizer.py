@@ -29,6 +29,7 @@ from functions.authorizer.keys import (
 )
 from functions.authorizer.tokens import TokenPolicy, TokenRejected, bearer_token, verify
 from local.event_source import LambdaContext
+from tests.builders import ManualClock
 
 ISSUER = "https://issuer.example.com/"
 AUDIENCE = "cpe-api"
@@ -164,16 +165,8 @@ class FakeIssuer:
         return {"keys": list(self.keys)}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_keys_are_discovered_cached_and_refetched_only_when_stale_or_unknown(signer: Signer) -> None:
-    issuer, clock = FakeIssuer(signer.public_jwk), Clock()
+    issuer, clock = FakeIssuer(signer.public_jwk), ManualClock(1000.0)
     keys = KeySet(ISSUER, fetch=issuer, clock=clock)
     assert keys.keys() == [signer.public_jwk]
     assert issuer.requests == [
@@ -276,7 +269,7 @@ class FlakyIssuer(FakeIssuer):
 def test_keys_held_are_served_while_the_issuer_is_down_and_a_failure_is_not_retried_at_once(
     signer: Signer,
 ) -> None:
-    issuer, clock = FlakyIssuer(signer.public_jwk), Clock()
+    issuer, clock = FlakyIssuer(signer.public_jwk), ManualClock(1000.0)
     keys = KeySet(ISSUER, fetch=issuer, clock=clock)
     assert keys.keys() == [signer.public_jwk]
     issuer.down = True
@@ -296,7 +289,7 @@ def test_keys_held_are_served_while_the_issuer_is_down_and_a_failure_is_not_retr
 
 
 def test_a_first_fetch_that_fails_is_cached_briefly_then_retried(signer: Signer) -> None:
-    issuer, clock = FlakyIssuer(signer.public_jwk), Clock()
+    issuer, clock = FlakyIssuer(signer.public_jwk), ManualClock(1000.0)
     issuer.down = True
     keys = KeySet(ISSUER, fetch=issuer, clock=clock)
     for _ in range(3):

@@ -80,6 +80,15 @@ def test_a_queue_given_by_url_knows_its_arn():
         ({"throttling": {"ratePerSecond": 0}}, "cpe.throttling.ratePerSecond"),
         ({"completion": {"mode": "whenever"}}, "cpe.completion.mode"),
         ({"webAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/y"}, "cpe.webAclArn"),
+        ({"engine": {"mode": "docker"}}, "cpe.engine.mode"),
+        ({"engine": {"maxInputBytes": 11 * 1024**3}}, "cpe.engine.maxInputBytes"),
+        ({"engine": {"ephemeralStorageMb": 1024}}, "maxInputBytes must fit in engine.ephemeralStorageMb"),
+        (
+            {"engine": {"downloadSeconds": 900}},
+            "downloadSeconds must be shorter than engine.taskTimeoutSeconds",
+        ),
+        ({"engine": {"buckets": [{"name": "Not_A_Bucket"}]}}, "cpe.engine.buckets.0.name"),
+        ({"stalledAfterMinutes": 5}, "cpe.stalledAfterMinutes"),
     ],
 )
 def test_invalid_configuration_is_refused_naming_the_key(value, message):
@@ -92,3 +101,11 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as error:
         load_config({"removalPolicy": "x", "tracing": "maybe"})
     assert "cpe.removalPolicy" in str(error.value) and "cpe.tracing" in str(error.value)
+
+
+def test_the_engine_is_built_in_unless_the_queues_are_a_cpe_stacks():
+    assert load_config(None).engine_mode == "builtin"
+    queues = {"input": {"arn": ARN}, "output": {"url": URL}}
+    assert load_config({"queues": queues}).engine_mode == "none"  # its own stack reads them
+    assert load_config({"queues": queues, "engine": {"mode": "builtin"}}).engine_mode == "builtin"
+    assert load_config({"engine": {"mode": "none"}}).engine_mode == "none"

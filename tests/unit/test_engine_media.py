@@ -90,6 +90,19 @@ def test_the_probe_reports_rotation_as_ffprobe_does(samples):
     assert video["side_data_list"] == [{"side_data_type": "Display Matrix", "rotation": 90}]
 
 
+def test_a_picture_over_the_pixel_limit_is_refused_by_the_probe_without_being_decoded(tmp_path, samples):
+    bomb = sample_media.pixel_bomb(tmp_path / "bomb.png", side=9000)  # 81 MP in 80 KB
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ActivityError) as refused:
+        probe(str(bomb), name="bomb.png", max_pixels=8192 * 8192)
+    assert refused.value.reason is Reason.INPUT_TOO_LARGE and "67108864 pixels" in refused.value.details
+    (stream,) = probe(str(bomb), name="bomb.png")["streams"]  # without a limit, FFmpeg decodes it
+    assert (stream["width"], stream["height"]) == (9000, 9000)
+    # Pictures within the limit probe as before.
+    (video, _) = probe(str(samples["video"]), name="v.mp4", max_pixels=320 * 240)["streams"]
+    assert (video["width"], video["height"]) == (320, 240)
+
+
 def test_audio_only_and_image_inputs_have_their_type(samples):
     assert {k: probe(str(samples["audio"]), name="a")[k] for k in ("mime", "type")} == {
         "mime": "audio/mp4",

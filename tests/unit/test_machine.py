@@ -3,7 +3,15 @@
 import pytest
 
 from functions.jobs.errors import PoisonMessage, PoisonReason, UnknownRun
-from functions.jobs.machine import apply, derive, new_job, submitted_job, timeline
+from functions.jobs.machine import (
+    apply,
+    derive,
+    new_job,
+    record_stall,
+    request_cancel,
+    submitted_job,
+    timeline,
+)
 from functions.jobs.model import (
     MAX_ACTIVITIES_PER_RUN,
     MAX_OTHER_TYPES,
@@ -373,3 +381,54 @@ def test_a_heartbeat_failure_without_a_cancel_request_stays_failed():
     lost = {"reason": "HEARTBEAT_FAILED", "details": "the activity stopped sending heartbeats"}
     job = record([scheduled(1), act(M.ACTIVITY_FAILED, T, 3, result=lost)])
     assert job.status is JobStatus.FAILED
+
+
+def test_a_stalled_job_times_out_with_a_reason_and_a_later_completion_still_wins():
+    job = record([*validated(), progress(T, 4, 30)])
+    record_stall(job, 5000.0, 3600)
+    derive(job, CompletionRule())
+    assert (job.status.value, job.phase) == ("TIMED_OUT", Phase.TIMED_OUT)
+    assert job.error is not None and job.error["reason"] == "STALLED"
+    assert "3600 s" in job.error["details"]
+    assert job.lastEventAt == 5000.0
+    assert job.runViews[0].endedAt == 5000.0
+    assert timeline(job)[-1].event == "STALLED"
+    late = record([act(M.ACTIVITY_COMPLETED, T, 5001, result={})], job=job)
+    assert (late.status.value, late.error) == ("COMPLETED", None)  # the real outcome replaces the guess
+
+
+def test_a_late_failure_of_a_stalled_job_replaces_the_watchdogs_finding():
+    job = record([*validated()])
+    record_stall(job, 5000.0, 3600)
+    failed = record([act(M.ACTIVITY_FAILED, T, 5001, result={"reason": "BOOM", "details": "x"})], job=job)
+    assert failed.status.value == "FAILED"
+    assert failed.error is not None and failed.error["reason"] == "BOOM"
+
+
+def test_a_stall_does_not_change_a_run_that_already_ended():
+    job = record([*validated(), act(M.ACTIVITY_FAILED, T, 4, result={"reason": "BOOM", "details": "x"})])
+    record_stall(job, 5000.0, 3600)
+    derive(job, CompletionRule())
+    assert (job.status.value, job.error["reason"]) == ("FAILED", "BOOM")
+
+
+def test_a_stall_is_a_fact_like_the_others_the_earliest_finding_is_kept():
+    first, second = record([*validated()]), record([*validated()])
+    record_stall(first, 5000.0, 3600)
+    record_stall(first, 9000.0, 7600)
+    record_stall(second, 9000.0, 7600)
+    record_stall(second, 5000.0, 3600)
+    record_stall(second, 5000.0, 3600)
+    assert first.stall == second.stall
+    assert first.stall is not None and first.stall.silentSeconds == 3600
+
+
+@pytest.mark.parametrize(("cancel", "status"), [(False, "TIMED_OUT"), (True, "CANCELED")])
+def test_a_job_never_scheduled_times_out_or_if_a_cancel_was_asked_is_canceled(cancel, status):
+    job = submitted_job("j-1", job_input(), 10.0, "ClientA")
+    if cancel:
+        request_cancel(job, 20.0)
+    record_stall(job, 3700.0, 3680)
+    derive(job, CompletionRule())
+    assert (job.status.value, job.phase.value, job.progress) == (status, status, 0)
+    assert job.error is not None and job.error["reason"] == "STALLED"
