@@ -65,7 +65,7 @@ infra: $(STAMP) ## Infra tests only (synthesized template)
 e2e: $(STAMP) ## End-to-end tests only (the local stack over HTTP)
 	$(PY) -m pytest tests/e2e
 
-bench: $(STAMP) ## Every benchmark, each next to its baseline, written to docs/benchmarks.md (about 40 minutes)
+bench: $(STAMP) ## Every benchmark, each next to its baseline, written to docs/benchmarks.md (about two hours)
 	$(PY) -m bench.report
 
 openapi: $(STAMP) ## Write the API's OpenAPI schema to docs/openapi.json

@@ -77,6 +77,26 @@ CANDIDATES = {
     "tracker handler: import + first use": "import functions.tracker.handler as h; h._tracker()",
     "authorizer handler: import": "import functions.authorizer.handler",
 }
+# From the engine's asset (the functions' plus the engine and PyAV, FFmpeg's libraries).
+ENGINE_CANDIDATES = {
+    "engine tasks handler: import": "import engine.handlers.tasks",
+    "engine tasks handler: import + first use": (
+        "import engine.handlers.tasks; from engine import runtime; runtime.engine()"
+    ),
+    "engine commands handler: import": "import engine.handlers.commands",
+}
+ENGINE_ENVIRONMENT = {
+    "ENGINE_TABLE_NAME": "bench-engine",
+    "WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-work",
+    "WORK_BUCKET": "bench-media",
+    "SPAN_SECONDS": "60",
+    "SEGMENT_AFTER_SECONDS": "90",
+    "MAX_INPUT_BYTES": str(8 * 1024**3),
+    "MAX_INPUT_PIXELS": str(8192 * 8192),
+    "MAX_INPUT_SECONDS": "21600",
+    "DOWNLOAD_SECONDS": "600",
+    "ENCODER_PRESET": "medium",
+}
 
 
 def run_once(statement: str, bundle: Path, endpoint: str) -> tuple[float, float]:
@@ -84,6 +104,7 @@ def run_once(statement: str, bundle: Path, endpoint: str) -> tuple[float, float]
     environment = {
         **os.environ,
         **ENVIRONMENT,
+        **ENGINE_ENVIRONMENT,
         "AWS_ENDPOINT_URL": endpoint,
         "DYNAMODB_ENDPOINT": endpoint,
         "SQS_ENDPOINT": endpoint,
@@ -105,14 +126,16 @@ def run_once(statement: str, bundle: Path, endpoint: str) -> tuple[float, float]
     return (usage.ru_utime + usage.ru_stime) * 1000, wall
 
 
-def local_bundle(directory: Path) -> Path:
-    """The Lambda asset's contents, for this interpreter and machine."""
+def local_bundle(directory: Path, *, engine: bool = False) -> Path:
+    """The Lambda asset's contents (with ``engine``, the engine's), for this interpreter and machine."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    directory.mkdir(parents=True, exist_ok=True)
     build_bundle(
         directory,
         platform=f"manylinux2014_{platform.machine()}",
         python_version=version,
         compile_with=sys.executable,
+        engine=engine,
     )
     return directory
 
@@ -126,15 +149,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="cold-import-") as directory, embedded_aws() as aws:
         create_jobs_table(aws.client("dynamodb"), ENVIRONMENT["JOBS_TABLE_NAME"])
         aws.client("sqs").create_queue(QueueName="bench-input")
-        bundle = local_bundle(Path(directory))
-        for statement in CANDIDATES.values():
+        functions = local_bundle(Path(directory) / "functions")
+        engine = local_bundle(Path(directory) / "engine", engine=True)
+        candidates = {
+            **{name: (statement, functions) for name, statement in CANDIDATES.items()},
+            **{name: (statement, engine) for name, statement in ENGINE_CANDIDATES.items()},
+        }
+        for statement, bundle in candidates.values():
             run_once(statement, bundle, aws.endpoint)  # warm the file cache, outside the measurements
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CANDIDATES}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in candidates}
         rng = random.Random(0)
         for _ in range(args.rounds):
-            order = list(CANDIDATES.items())
+            order = list(candidates.items())
             rng.shuffle(order)
-            for name, statement in order:
+            for name, (statement, bundle) in order:
                 samples[name].append(run_once(statement, bundle, aws.endpoint))
     cpu = {name: statistics.median(c for c, _ in values) for name, values in samples.items()}
     wall = {name: statistics.median(w for _, w in values) for name, values in samples.items()}
@@ -144,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("| what | CPU ms | x import boto3 | wall ms | x import boto3 (wall) |")
     print("|---|---:|---:|---:|---:|")
-    for name in CANDIDATES:
+    for name in samples:
         print(
             f"| {name} | {cpu[name]:.0f} | {cpu[name] / baseline:.2f} | {wall[name]:.0f} | "
             f"{wall[name] / wall_baseline:.2f} |"

@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     samples = measure(args.jobs)
     latency = statistics.median(s for s, _ in samples)
     engine = statistics.median(e for _, e in samples)
-    print(f"sample job (12 s 640x360 clip -> 360p, HLS 400k, 3 thumbnails, AAC audio), median of {args.jobs}")
+    print(
+        f"sample job ({SAMPLE_SECONDS} s 640x360 clip -> 360p and HLS 400k in spans, 4 thumbnails, AAC), "
+        f"median of {args.jobs}"
+    )
     print()
     print("| what | median s | x engine work |")
     print("|---|---:|---:|")
