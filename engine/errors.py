@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from functions.shared.aws import is_transient
+
 
 class Reason(StrEnum):
     # CT's CpeException references (cpe-protocol.md section 2.3).
@@ -34,3 +36,17 @@ class ActivityError(Exception):
 class Canceled(ActivityError):
     def __init__(self, details: str = "the job was canceled") -> None:
         super().__init__(Reason.CANCELED, details)
+
+
+class TransientError(RuntimeError):
+    """Worth another try (AWS throttled, or failed for a moment): the task is delivered again,
+    and only when it has failed every attempt does its output fail."""
+
+
+def aws_failure(error: Exception, reason: Reason, details: str) -> Exception:
+    """What to raise for a failed AWS call: a TransientError for throttling, a 5xx or a lost
+    connection; otherwise ``reason`` (a missing object, access denied: trying again changes
+    nothing)."""
+    if is_transient(error):
+        return TransientError(f"{details}: {error}")
+    return ActivityError(reason, f"{details}: {error}")

@@ -42,7 +42,7 @@ from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, 
 from engine.errors import ActivityError, Canceled, Reason
 from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
 from engine.sources import InputRef
-from engine.state import EngineState, RunRecord, part
+from engine.state import EngineState, RunRecord
 from engine.storage import Storage
 from functions.jobs.commands import CancelJob, StartJob
 from functions.jobs.payload import OutputAsset
@@ -50,7 +50,10 @@ from functions.messaging.base import MessageQueue
 
 logger = logging.getLogger(__name__)
 
-MAX_TASK_ATTEMPTS = 3  # then the task's output fails with the last error
+MAX_TASK_ATTEMPTS = 3  # failures of a task (its receives): then its output fails with the last error
+# Receives of a task before its queue dead-letters it (then engine.handlers.gave_up ends its
+# output): more than the attempts, as a receive whose invocation was throttled counts too.
+MAX_TASK_RECEIVES = 5
 CANCEL_CHECK_SECONDS = 5.0  # how often a task at work reads whether its job was canceled
 DEADLINE_MARGIN_SECONDS = 30.0  # a task stops this long before its invocation's time is up
 AUDIO = "audio"
@@ -194,8 +197,12 @@ class Engine:
             self._guarded(run, reporter, None, attempt, lambda step: self._validate(run, step))
             return
         assert task.output is not None  # noqa: S101 - every other task names its output
-        if self.state.output_ended(run.run_id, task.output):
-            return  # failed or canceled meanwhile, or a redelivery after its end: nothing to do
+        held = self.state.ended_outcome(run.run_id, task.output)
+        if held is not None:
+            # Ended already (failed or canceled meanwhile, or this is a redelivery after its end):
+            # nothing to do but repeat the outcome and the run's end, which a crash may have lost.
+            self._ended(run, reporter, task.output, held)
+            return
         work = {
             "output": lambda step: self._whole(run, task.output, step),
             "span": lambda step: self._span(run, task, step),
@@ -206,16 +213,13 @@ class Engine:
 
     def gave_up(self, body: str, detail: str) -> None:
         """A task that never finished (its invocations died or timed out until SQS dead-lettered
-        it): its output, or for a validation the run, ends FAILED."""
+        it): its output, or for a validation the run, ends FAILED, unless it ended already."""
         task = Task.parse(body)
         run = self.state.get_run(task.run_id)
-        if run is None:
+        if run is None or (task.kind == "validate" and run.dispatched):
             return
         error = ActivityError(Reason.ACTIVITY_FAILED, f"the {task.kind} task never finished: {detail}")
-        reporter = self._reporter(run)
-        step = self._step(reporter, run, task.output)
-        step.failed(error)
-        self._ended(run, reporter, task.output, error)
+        self._failed(run, self._reporter(run), task.output, error)
 
     def _guarded(
         self,
@@ -230,8 +234,7 @@ class Engine:
             step.check_cancel()
             work(step)
         except ActivityError as error:
-            step.failed(error)
-            self._ended(run, reporter, output, error)
+            self._failed(run, reporter, output, error)
         except Exception as exc:
             if attempt < MAX_TASK_ATTEMPTS:
                 raise  # SQS delivers it again
@@ -239,8 +242,7 @@ class Engine:
             last = ActivityError(
                 Reason.ACTIVITY_FAILED, f"failed {attempt} times, last: {type(exc).__name__}: {exc}"
             )
-            step.failed(last)
-            self._ended(run, reporter, output, last)
+            self._failed(run, reporter, output, last)
 
     def _step(self, reporter: RunReporter, run: RunRecord, output: int | None) -> ActivityReporter:
         if output is None:
@@ -248,28 +250,46 @@ class Engine:
         step_id, _ = transcode_steps(run.data)[output]
         return reporter.activity(step_id, "TranscodeAsset")
 
-    def _ended(
-        self, run: RunRecord, reporter: RunReporter, output: int | None, error: ActivityError | None
+    def _failed(
+        self, run: RunRecord, reporter: RunReporter, output: int | None, error: ActivityError
     ) -> None:
-        """End ``output`` (all of the run's outputs for a validation that failed); report the run's
-        end if that was the last."""
-        outputs = len(transcode_steps(run.data)) or 1
-        outcome: dict[str, Any] = (
-            {"failure": {"reason": str(error.reason), "details": error.details}}
-            if error
-            else {"result": True}
-        )
-        for index in range(outputs) if output is None else [output]:
-            ended = self.state.end_output(run.run_id, index, outcome, outputs)
-            if ended is not None:
-                failure = ended.failure
-                reporter.ended(
-                    None
-                    if failure is None
-                    else Canceled(failure["details"])
-                    if failure["reason"] == Reason.CANCELED
-                    else ActivityError(Reason(failure["reason"]), failure["details"])
-                )
+        """End ``output`` with ``error`` (every output, for a validation that failed) unless it
+        ended already: an output that completed stays completed, whatever fails after."""
+        failure = {"failure": {"reason": str(error.reason), "details": error.details}}
+        if output is None:
+            self._step(reporter, run, None).failed(error)
+            for index in range(self._outputs(run)):
+                self._ended(run, reporter, index, failure, report_output=False)
+            return
+        self._ended(run, reporter, output, failure)
+
+    def _ended(
+        self,
+        run: RunRecord,
+        reporter: RunReporter,
+        output: int,
+        outcome: dict[str, Any],
+        *,
+        report_output: bool = True,
+    ) -> None:
+        """End ``output`` with ``outcome`` (``{"result": ...}`` or ``{"failure": ...}``) unless it
+        ended already, report the outcome that holds, then the run's end if every output has
+        ended. Safe to repeat: a redelivered task reports the same again."""
+        ended = self.state.end_output(run.run_id, output, outcome, self._outputs(run))
+        if report_output:
+            step = self._step(reporter, run, output)
+            if "result" in ended.outcome:
+                step.completed(ended.outcome["result"])
+            else:
+                step.failed(error_of(ended.outcome["failure"]))
+        if ended.run_end is not None:
+            failure = ended.run_end.failure
+            reporter.ended(None if failure is None else error_of(failure))
+            self.state.mark_reported(run.run_id)
+
+    @staticmethod
+    def _outputs(run: RunRecord) -> int:
+        return len(transcode_steps(run.data)) or 1
 
     # ------------------------------------------------------------------ the steps
 
@@ -357,8 +377,7 @@ class Engine:
     def _whole(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
         plan = self._planned(run)
         result = self._asset(run, plan["metadata"], output, step).run()
-        step.completed(result)
-        self._ended(run, step.run, output, None)
+        self._ended(run, step.run, output, {"result": result})
 
     def _span(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
         plan = self._planned(run)
@@ -383,8 +402,12 @@ class Engine:
             )
             if encoded is not None:
                 self._keep(run, task.output, f"span-{task.span:05d}.mp4", encoded.path)
-        info = {"first": str(encoded.first_frame), "frames": encoded.frames} if encoded else {"frames": 0}
-        self._part_done(run, plan, task.output, part(f"span-{task.span:05d}", **info), step)
+        info = (
+            {"first": str(encoded.first_frame), "frames": encoded.frames, "parameters": encoded.parameters}
+            if encoded
+            else {"frames": 0}
+        )
+        self._part_done(run, plan, task.output, f"span-{task.span:05d}", info=info, step=step)
 
     def _audio(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
         plan = self._planned(run)
@@ -401,24 +424,33 @@ class Engine:
             )
             if encoded is not None:
                 self._keep(run, task.output, AUDIO, encoded)
-        self._part_done(run, plan, task.output, part(AUDIO, present=encoded is not None), step)
+        self._part_done(run, plan, task.output, AUDIO, info={"present": encoded is not None}, step=step)
 
     def _part_done(
-        self, run: RunRecord, plan: dict[str, Any], output: int, name: str, step: ActivityReporter
+        self,
+        run: RunRecord,
+        plan: dict[str, Any],
+        output: int,
+        name: str,
+        *,
+        info: dict[str, Any],
+        step: ActivityReporter,
     ) -> None:
         planned = plan["outputs"][output]
         total = len(planned["spans"]) + (1 if planned["audio"] else 0)
-        done = self.state.add_part(run.run_id, output, name, total)
+        done = self.state.add_part(run.run_id, output, name, info, total)
         duration = float(plan["duration"])
         step.progress(duration * len(done.parts) / total, duration)  # the share of the parts done
-        if done.complete:
+        if done.completed_now:  # exactly one report completes the set: one join
             self.work.send(Task("join", run.run_id, output).body())
 
     def _join(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
         plan = self._planned(run)
         done = self.state.parts(run.run_id, output)
         if not done.complete:
-            return  # a join sent again for an output already joined (it ended) or not complete
+            raise RuntimeError(
+                f"output {output} of run {run.run_id} is not complete: {len(done.parts)} parts"
+            )
         asset = self._asset(run, plan["metadata"], output, step)
         with tempfile.TemporaryDirectory(prefix="cpe-join-", dir=self.options.work_dir) as work:
             folder = Path(work)
@@ -429,16 +461,23 @@ class Engine:
                     if info.get("present"):
                         audio = self._fetch(run, output, AUDIO, folder / "audio")
                 elif info["frames"]:
-                    path = self._fetch(run, output, f"{info['name']}.mp4", folder / f"{info['name']}.mp4")
-                    spans.append(video.EncodedVideo(path, Fraction(info["first"]), info["frames"]))
+                    path = folder / f"{info['name']}.mp4"
+                    first = Fraction(info["first"])
+                    spans.append(video.EncodedVideo(path, first, info["frames"], info.get("parameters")))
+
+            def fetch(span: video.EncodedVideo) -> Path:  # each span when its turn comes
+                return (
+                    span.path if span.path.exists() else self._fetch(run, output, span.path.name, span.path)
+                )
+
             out_dir = folder / "out"
             out_dir.mkdir()
             step.check_cancel()
-            files = video.package(spans, audio, asset.main_file(out_dir, rendition), rendition)
+            main = asset.main_file(out_dir, rendition)
+            files = video.package(spans, audio, main, rendition, fetch=fetch, check_cancel=step.check_cancel)
             step.finishing()
             result = asset.deliver(files)
-        step.completed(result)
-        self._ended(run, step.run, output, None)
+        self._ended(run, step.run, output, {"result": result})
         self._forget(run, output)
 
     # ------------------------------------------------------------------ helpers
@@ -487,3 +526,10 @@ def _rate(stream: dict[str, Any]) -> Fraction:
         if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
             return Fraction(int(numerator), int(denominator))
     return Fraction(25)
+
+
+def error_of(failure: dict[str, Any]) -> ActivityError:
+    """An outcome's failure as the error to report (a cancel as a cancel)."""
+    if failure["reason"] == Reason.CANCELED:
+        return Canceled(failure["details"])
+    return ActivityError(Reason(failure["reason"]), failure["details"])

@@ -19,6 +19,9 @@ from engine.errors import ActivityError, Reason
 
 # Enough to read the headers and a few packets of any common container, not the whole file.
 PROBE_OPTIONS = {"probesize": "1000000", "analyzeduration": "2000000"}
+# When a picture's size was not found within the first probe (an MPEG-TS cut mid-GOP puts its
+# first SPS beyond it): a second look, further.
+WIDE_PROBE_OPTIONS = {"probesize": "50000000", "analyzeduration": "30000000"}
 
 _MIME_BY_FORMAT = {
     "mov": "video/quicktime",
@@ -68,6 +71,10 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
 
 def _stream(stream: Any, rotation: int | None) -> dict[str, Any]:
     codec = stream.codec_context
+    if codec is None:  # a stream FFmpeg could not identify: listed, as ffprobe lists it
+        return _without_none(
+            {"index": stream.index, "codec_type": "data", "tags": dict(stream.metadata) or None}
+        )
     common = {
         "index": stream.index,
         "codec_name": codec.name,
@@ -112,15 +119,33 @@ def _stream(stream: Any, rotation: int | None) -> dict[str, Any]:
     return _without_none(common)
 
 
+def _open(source: IO[bytes] | io.RawIOBase | str, name: str, options: dict[str, str]) -> Any:
+    try:
+        return av.open(source, "r", options=options)
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise ActivityError(
+            Reason.INPUT_NOT_MEDIA, f"{name} is not a media file FFmpeg can read ({exc})"
+        ) from exc
+
+
+def _unsized(container: av.container.InputContainer) -> bool:
+    """A stream whose codec, or a video whose picture size, the probe did not find."""
+    return any(stream.codec_context is None for stream in container.streams) or any(
+        not (stream.codec_context.width and stream.codec_context.height) for stream in container.streams.video
+    )
+
+
 def _within_pixels(container: av.container.InputContainer, name: str, max_pixels: int) -> None:
-    """Refuse a video whose pictures are over ``max_pixels``: its size as probed, or none at all
-    when the decoder already refused a picture that big while probing."""
+    """Refuse a video whose pictures are over ``max_pixels``: its size as probed, or, for a still
+    image, none at all (its decoder refused a picture that big while probing: an image's size is
+    in its header, so nothing else leaves it unknown). A video stream whose size is still unknown
+    goes on: its decoder will say."""
     for stream in container.streams.video:
         pixels = stream.codec_context.width * stream.codec_context.height
-        if not pixels:
+        if not pixels and stream.codec_context.name in _IMAGE_CODECS:
             raise ActivityError(
                 Reason.INPUT_TOO_LARGE,
-                f"{name}: the decoder refused its pictures (over this stack's {max_pixels} pixels)",
+                f"{name}: the decoder refused its picture (over this stack's {max_pixels} pixels)",
             )
         if pixels > max_pixels:
             size = f"{stream.codec_context.width}x{stream.codec_context.height}"
@@ -174,13 +199,13 @@ def probe(
     (INPUT_NOT_MEDIA) for anything FFmpeg cannot read as media. With ``max_pixels``, a picture
     bigger than that is never decoded (FFmpeg decodes a frame to probe some formats: a 250 KB PNG
     declaring 16000x16000 would take 256 MB) and the input is refused (INPUT_TOO_LARGE)."""
-    options = PROBE_OPTIONS | ({"max_pixels": str(max_pixels)} if max_pixels else {})
-    try:
-        container = av.open(source, "r", options=options)
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise ActivityError(
-            Reason.INPUT_NOT_MEDIA, f"{name} is not a media file FFmpeg can read ({exc})"
-        ) from exc
+    limit = {"max_pixels": str(max_pixels)} if max_pixels else {}
+    container = _open(source, name, PROBE_OPTIONS | limit)
+    if _unsized(container):
+        container.close()
+        if not isinstance(source, str):
+            source.seek(0)
+        container = _open(source, name, WIDE_PROBE_OPTIONS | limit)
     with container:
         if not container.streams:
             raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} holds no audio, video or image stream")
@@ -206,13 +231,6 @@ def probe(
                 "probe_score": 100,
                 "tags": dict(container.metadata) or None,
             }
-        )
-    if max_pixels and any(
-        s["codec_type"] == "video" and not (s.get("width") and s.get("height")) for s in streams
-    ):
-        raise ActivityError(
-            Reason.INPUT_TOO_LARGE,
-            f"{name}: its decoder refused a picture over this stack's {max_pixels} pixels",
         )
     if all(s["codec_type"] not in ("video", "audio") for s in streams):
         raise ActivityError(Reason.INPUT_NOT_MEDIA, f"{name} holds no audio or video stream")

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.errors import ActivityError, Reason
+from engine.errors import ActivityError, Reason, aws_failure
 from functions.jobs.payload import InputAsset
 from functions.shared.http import Answer, HttpFailed, SafeHttp, TooLarge, TooSlow
 from functions.shared.urls import UnsafeUrl, UrlPolicy
@@ -134,7 +134,7 @@ class Sources:
                 response = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, Range=f"bytes={first}-{last}")
                 return bytes(response["Body"].read())
             except (ClientError, BotoCoreError) as exc:
-                raise ActivityError(Reason.S3_OPS_FAILED, f"{ref.name}: {exc}") from exc
+                raise aws_failure(exc, Reason.S3_OPS_FAILED, ref.name) from exc
 
         return RangedReader(fetch, size, block_size)
 
@@ -153,7 +153,7 @@ class Sources:
             try:
                 self._s3.download_file(ref.bucket, ref.key, str(target), Callback=count)
             except (ClientError, BotoCoreError) as exc:
-                raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
+                raise aws_failure(exc, Reason.INPUT_UNREACHABLE, ref.name) from exc
             return target
         deadline = self._clock() + self.limits.download_seconds
         answer = self._get(ref.url, {})
@@ -168,7 +168,7 @@ class Sources:
         try:
             head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
         except (ClientError, BotoCoreError) as exc:
-            raise ActivityError(Reason.INPUT_UNREACHABLE, f"{ref.name}: {exc}") from exc
+            raise aws_failure(exc, Reason.INPUT_UNREACHABLE, ref.name) from exc
         return self._within_limit(ref.name, int(head["ContentLength"]))
 
     def _within_limit(self, name: str, size: int) -> int:

@@ -4,10 +4,12 @@ step safe to repeat (SQS delivers at least once, in any order):
 * a run is started once per START_JOB message (its id comes from the message's id);
 * its plan is set once (the first validation to finish wins; a repeated one reads it back), and
   once its tasks are sent the run says so, so that a repeated validation does not send them again;
-* an output's parts (spans, audio) are added to a set, so a part done twice counts once, and the
-  output is complete when the set holds every part;
-* an output ends once (the first outcome wins), and the run ends, and is reported, once: when every
-  output has ended;
+* an output's parts (spans, audio) are kept by name, the first report of each holding, so a part
+  done twice counts once; exactly one report completes the set (the one that sends the join);
+* an output ends once (the first outcome holds: a result, or a failure) and every later report
+  for it repeats that outcome; the run has ended once every output has, and its end is reported
+  until it is marked reported (a crash in between reports it twice, which the tracker absorbs;
+  the other way round could lose it);
 * a cancel is remembered by job id (it may come before its START_JOB).
 
 The interface and its in-memory twin are here; the DynamoDB store is engine.state_dynamo.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 RUN_TTL_SECONDS = 7 * 24 * 3600  # the state of a run is of no use once its messages are read
@@ -36,18 +38,28 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class PartsDone:
-    """An output's parts done so far (each a JSON document naming it) and whether that is all."""
+    """An output's parts done so far (name -> what its task recorded), how many it has, and
+    whether the report that returned this completed the set (the one that sends the join)."""
 
-    parts: frozenset[str]
+    parts: dict[str, dict[str, Any]]
     total: int
-    ended: bool
+    completed_now: bool = False
 
     @property
     def complete(self) -> bool:
-        return self.total > 0 and len(self.parts) >= self.total and not self.ended
+        return self.total > 0 and len(self.parts) >= self.total
 
     def infos(self) -> list[dict[str, Any]]:
-        return sorted((json.loads(part) for part in self.parts), key=lambda info: str(info["name"]))
+        return [{"name": name, **self.parts[name]} for name in sorted(self.parts)]
+
+
+@dataclass(frozen=True)
+class OutputEnd:
+    """The outcome that holds for an output (``{"result": ...}`` or ``{"failure": {reason,
+    details}}``), and the run's end if every output has now ended and it is not reported yet."""
+
+    outcome: dict[str, Any]
+    run_end: RunEnded | None
 
 
 @dataclass(frozen=True)
@@ -55,11 +67,6 @@ class RunEnded:
     """The run's every output has ended; ``failure`` is the first one's, if any failed."""
 
     failure: dict[str, Any] | None
-
-
-def part(name: str, **info: Any) -> str:
-    """A part as the set keeps it: the same part done twice is the same string."""
-    return json.dumps({"name": name, **info}, sort_keys=True, separators=(",", ":"))
 
 
 class EngineState(Protocol):
@@ -75,21 +82,28 @@ class EngineState(Protocol):
 
     def mark_dispatched(self, run_id: str) -> None:
         """Record that the run's tasks were sent (after sending them: a crash in between sends
-        them again, which the parts' set absorbs; the other way round would lose them)."""
+        them again, which the parts absorb; the other way round would lose them)."""
         ...
 
-    def add_part(self, run_id: str, output: int, part: str, total: int) -> PartsDone:
-        """Add a part done to an output that has ``total`` parts; the parts done since."""
+    def add_part(self, run_id: str, output: int, name: str, info: dict[str, Any], total: int) -> PartsDone:
+        """Record a part done (the first ``info`` for a ``name`` holds) of an output that has
+        ``total`` parts; the parts done since."""
         ...
 
     def parts(self, run_id: str, output: int) -> PartsDone: ...
 
-    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> RunEnded | None:
-        """End an output (the first outcome holds; ``{"failure": ...}`` for a failed one). Returns
-        the run's end the one time every one of its ``outputs`` has ended, None otherwise."""
+    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> OutputEnd:
+        """End an output with ``outcome`` unless it ended already; count it in the run's ended
+        outputs (its ``outputs``). Safe to repeat: a redelivered task calls it again."""
         ...
 
-    def output_ended(self, run_id: str, output: int) -> bool: ...
+    def ended_outcome(self, run_id: str, output: int) -> dict[str, Any] | None:
+        """The output's outcome, if it has ended."""
+        ...
+
+    def mark_reported(self, run_id: str) -> None:
+        """Record that the run's end was reported."""
+        ...
 
     def request_cancel(self, job_id: str, at: float) -> None: ...
 
@@ -104,13 +118,20 @@ class _Run:
     reported: bool = False
 
 
+@dataclass
+class _Output:
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    total: int = 0
+    outcome: dict[str, Any] | None = None
+
+
 class MemoryEngineState:
     """The in-memory twin, with the same conditions (tests and one-process use)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.runs: dict[str, _Run] = {}
-        self.outputs: dict[tuple[str, int], dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, int], _Output] = {}
         self.cancels: dict[str, float] = {}
 
     def start_run(self, run: RunRecord) -> bool:
@@ -129,45 +150,49 @@ class MemoryEngineState:
         with self._lock:
             run = self.runs[run_id]
             if run.record.plan is None:
-                run.record = RunRecord(**{**run.record.__dict__, "plan": json.loads(json.dumps(plan))})
+                run.record = replace(run.record, plan=json.loads(json.dumps(plan)))
             assert run.record.plan is not None  # noqa: S101 - set just above
             return run.record.plan
 
     def mark_dispatched(self, run_id: str) -> None:
         with self._lock:
             run = self.runs[run_id]
-            run.record = RunRecord(**{**run.record.__dict__, "dispatched": True})
+            run.record = replace(run.record, dispatched=True)
 
-    def add_part(self, run_id: str, output: int, part: str, total: int) -> PartsDone:
+    def add_part(self, run_id: str, output: int, name: str, info: dict[str, Any], total: int) -> PartsDone:
         with self._lock:
-            state = self.outputs.setdefault((run_id, output), {"parts": set(), "total": total, "ended": None})
-            state["parts"].add(part)
-            state["total"] = total
-            return PartsDone(frozenset(state["parts"]), total, state["ended"] is not None)
+            state = self.outputs.setdefault((run_id, output), _Output())
+            new = name not in state.parts
+            state.parts.setdefault(name, json.loads(json.dumps(info)))
+            state.total = total
+            completed_now = new and len(state.parts) == total
+            return PartsDone(dict(state.parts), total, completed_now)
 
     def parts(self, run_id: str, output: int) -> PartsDone:
         with self._lock:
-            state = self.outputs.get((run_id, output), {"parts": set(), "total": 0, "ended": None})
-            return PartsDone(frozenset(state["parts"]), state["total"], state["ended"] is not None)
+            state = self.outputs.get((run_id, output), _Output())
+            return PartsDone(dict(state.parts), state.total)
 
-    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> RunEnded | None:
+    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> OutputEnd:
         with self._lock:
-            state = self.outputs.setdefault((run_id, output), {"parts": set(), "total": 0, "ended": None})
-            if state["ended"] is None:
-                state["ended"] = outcome
+            state = self.outputs.setdefault((run_id, output), _Output())
+            if state.outcome is None:
+                state.outcome = json.loads(json.dumps(outcome))
             run = self.runs[run_id]
             run.ended_outputs.add(output)
-            if run.failure is None and state["ended"].get("failure") is not None:
-                run.failure = state["ended"]["failure"]
-            if len(run.ended_outputs) >= outputs and not run.reported:
-                run.reported = True
-                return RunEnded(run.failure)
-            return None
+            if run.failure is None and state.outcome.get("failure") is not None:
+                run.failure = state.outcome["failure"]
+            done = len(run.ended_outputs) >= outputs and not run.reported
+            return OutputEnd(state.outcome, RunEnded(run.failure) if done else None)
 
-    def output_ended(self, run_id: str, output: int) -> bool:
+    def ended_outcome(self, run_id: str, output: int) -> dict[str, Any] | None:
         with self._lock:
             state = self.outputs.get((run_id, output))
-            return state is not None and state["ended"] is not None
+            return state.outcome if state else None
+
+    def mark_reported(self, run_id: str) -> None:
+        with self._lock:
+            self.runs[run_id].reported = True
 
     def request_cancel(self, job_id: str, at: float) -> None:
         with self._lock:

@@ -4,7 +4,7 @@ conditional or idempotent write (see engine.state for the conditions).
 Items:
   ``RUN#<runId> / RUN``          the run: job, START_JOB's data, its plan, the outputs ended, the
                                  first failure, whether its end was reported
-  ``RUN#<runId> / OUT#<k>``      output k: its parts done (a string set), their number, its outcome
+  ``RUN#<runId> / OUT#<k>``      output k: each part done (``part:<name>``), their number, its outcome
   ``JOB#<jobId> / CANCEL``       a cancel requested for the job
 Every item expires (``expiresAt``, DynamoDB's TTL) a week after it was written.
 """
@@ -16,13 +16,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.state import RUN_TTL_SECONDS, PartsDone, RunEnded, RunRecord
+from engine.state import RUN_TTL_SECONDS, OutputEnd, PartsDone, RunEnded, RunRecord
 from functions.shared.aws import error_code
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expiresAt"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_PART = "part:"  # an output item's attribute per part done: part:<name> -> what its task recorded
 
 
 class EngineStateUnavailable(RuntimeError):
@@ -122,26 +123,29 @@ class DynamoEngineState:
 
     # ------------------------------------------------------------------ outputs
 
-    def add_part(self, run_id: str, output: int, part: str, total: int) -> PartsDone:
+    def add_part(self, run_id: str, output: int, name: str, info: dict[str, Any], total: int) -> PartsDone:
         answer = self._call(
             "update_item",
             Key=_output_key(run_id, output),
-            UpdateExpression="ADD parts :part SET #total = :total, expiresAt = :expires",
-            ExpressionAttributeNames={"#total": "total"},
+            UpdateExpression="SET #part = if_not_exists(#part, :info), #total = :total, expiresAt = :expires",
+            ExpressionAttributeNames={"#part": f"{_PART}{name}", "#total": "total"},
             ExpressionAttributeValues={
-                ":part": {"SS": [part]},
+                ":info": {"S": json.dumps(info, sort_keys=True)},
                 ":total": {"N": str(total)},
                 ":expires": self._expiry(),
             },
-            ReturnValues="ALL_NEW",
+            ReturnValues="ALL_OLD",  # what was there before this report: was it new, and the last?
         )
-        return _parts(answer["Attributes"])
+        before = _part_infos(answer.get("Attributes", {}))
+        new = name not in before
+        parts = {**before, name: before.get(name, info)}
+        return PartsDone(parts, total, completed_now=new and len(parts) == total)
 
     def parts(self, run_id: str, output: int) -> PartsDone:
-        item = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True).get("Item")
-        return _parts(item or {})
+        item = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True).get("Item") or {}
+        return PartsDone(_part_infos(item), int(item.get("total", {}).get("N", "0")))
 
-    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> RunEnded | None:
+    def end_output(self, run_id: str, output: int, outcome: dict[str, Any], outputs: int) -> OutputEnd:
         ended = self._conditional(
             "update_item",
             Key=_output_key(run_id, output),
@@ -149,9 +153,8 @@ class DynamoEngineState:
             ConditionExpression="attribute_not_exists(ended)",
             ExpressionAttributeValues={":outcome": {"S": json.dumps(outcome)}, ":expires": self._expiry()},
         )
-        if ended is None:  # ended before (a redelivery): its first outcome holds
-            held = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True)["Item"]
-            outcome = json.loads(held["ended"]["S"])
+        if ended is None:  # ended before (a redelivery, a task that lost a race): its outcome holds
+            outcome = self.ended_outcome(run_id, output) or outcome
         update = "ADD endedOutputs :output"
         values: dict[str, Any] = {":output": {"NS": [str(output)]}}
         if outcome.get("failure") is not None:
@@ -165,22 +168,21 @@ class DynamoEngineState:
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )["Attributes"]
-        if len(run.get("endedOutputs", {}).get("NS", [])) < outputs:
-            return None
-        claimed = self._conditional(
+        done = len(run.get("endedOutputs", {}).get("NS", [])) >= outputs and "reported" not in run
+        failure = json.loads(run["failure"]["S"]) if "failure" in run else None
+        return OutputEnd(outcome, RunEnded(failure) if done else None)
+
+    def ended_outcome(self, run_id: str, output: int) -> dict[str, Any] | None:
+        item = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True).get("Item")
+        return json.loads(item["ended"]["S"]) if item and "ended" in item else None
+
+    def mark_reported(self, run_id: str) -> None:
+        self._call(
             "update_item",
             Key=_run_key(run_id),
             UpdateExpression="SET reported = :yes",
-            ConditionExpression="attribute_not_exists(reported)",
             ExpressionAttributeValues={":yes": {"BOOL": True}},
         )
-        if claimed is None:
-            return None
-        return RunEnded(json.loads(run["failure"]["S"]) if "failure" in run else None)
-
-    def output_ended(self, run_id: str, output: int) -> bool:
-        item = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True).get("Item")
-        return item is not None and "ended" in item
 
     # ------------------------------------------------------------------ cancels
 
@@ -196,9 +198,9 @@ class DynamoEngineState:
         return "Item" in self._call("get_item", Key=_cancel_key(job_id), ConsistentRead=True)
 
 
-def _parts(item: dict[str, Any]) -> PartsDone:
-    return PartsDone(
-        frozenset(item.get("parts", {}).get("SS", [])),
-        int(item.get("total", {}).get("N", "0")),
-        "ended" in item,
-    )
+def _part_infos(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name.removeprefix(_PART): json.loads(value["S"])
+        for name, value in item.items()
+        if name.startswith(_PART)
+    }

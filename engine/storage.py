@@ -12,7 +12,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.errors import ActivityError, Reason
+from engine.errors import Reason, aws_failure
 from engine.sources import InputLimits, Sources
 
 logger = logging.getLogger(__name__)
@@ -66,13 +66,13 @@ class Storage:
                 str(path), bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}, Config=_TRANSFER
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ActivityError(Reason.S3_OPS_FAILED, f"keeping s3://{bucket}/{key}: {exc}") from exc
+            raise aws_failure(exc, Reason.S3_OPS_FAILED, f"keeping s3://{bucket}/{key}") from exc
 
     def get_work(self, bucket: str, key: str, target: Path) -> Path:
         try:
             self.s3.download_file(bucket, key, str(target), Config=_TRANSFER)
         except (ClientError, BotoCoreError) as exc:
-            raise ActivityError(Reason.S3_OPS_FAILED, f"reading s3://{bucket}/{key}: {exc}") from exc
+            raise aws_failure(exc, Reason.S3_OPS_FAILED, f"reading s3://{bucket}/{key}") from exc
         return target
 
     def delete_work(self, bucket: str, prefix: str) -> None:
@@ -105,5 +105,5 @@ class Storage:
         try:
             self.s3.upload_file(str(path), bucket, key, ExtraArgs=extra, Callback=progress, Config=_TRANSFER)
         except (ClientError, BotoCoreError) as exc:
-            raise ActivityError(Reason.S3_OPS_FAILED, f"uploading s3://{bucket}/{key}: {exc}") from exc
+            raise aws_failure(exc, Reason.S3_OPS_FAILED, f"uploading s3://{bucket}/{key}") from exc
         return StoredObject(bucket, key, path.stat().st_size, kind)

@@ -16,10 +16,11 @@ frame ("the origin"), so every piece agrees on them whatever the container's sta
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -61,11 +62,16 @@ class Span:
 
 @dataclass(frozen=True)
 class EncodedVideo:
-    """A span encoded: its file, the exact time of its first frame, and how many frames it holds."""
+    """A span encoded: its file, the exact time of its first frame, how many frames it holds, and
+    a digest of its encoder's parameter sets (stream copy joins only spans whose sets are equal)."""
 
     path: Path
     first_frame: Fraction
     frames: int
+    parameters: str | None = None
+
+
+Fetch = Callable[[EncodedVideo], Path]  # brings a span's file to its path (for the join)
 
 
 def gop_frames(rate: Fraction) -> int:
@@ -237,9 +243,10 @@ def encode_video(
                 output.mux(encoder.encode(frame))
                 count += 1
             output.mux(encoder.encode(None))
+            parameters = hashlib.sha256(bytes(encoder.codec_context.extradata or b"")).hexdigest()[:32]
     except av.error.FFmpegError as exc:
         raise transcode_failed(exc) from exc
-    return EncodedVideo(target, first_time, count)
+    return EncodedVideo(target, first_time, count, parameters)
 
 
 def _chain(
@@ -282,9 +289,9 @@ def encode_audio(
     return target
 
 
-def _video_packets(videos: list[EncodedVideo]) -> Iterator[Any]:
+def _video_packets(videos: list[EncodedVideo], fetch: Fetch) -> Iterator[Any]:
     for video in videos:
-        with av.open(str(video.path)) as container:
+        with av.open(str(fetch(video))) as container:
             stream: Any = container.streams.video[0]
             shift = None
             for packet in container.demux(stream):
@@ -295,6 +302,8 @@ def _video_packets(videos: list[EncodedVideo]) -> Iterator[Any]:
                 packet.pts += shift
                 packet.dts += shift
                 yield packet
+        if fetch is not _here:
+            video.path.unlink(missing_ok=True)  # fetched for the join: one span on disk at a time
 
 
 def _audio_packets(path: Path) -> Iterator[Any]:
@@ -304,10 +313,23 @@ def _audio_packets(path: Path) -> Iterator[Any]:
                 yield packet
 
 
-def package(videos: list[EncodedVideo], audio: Path | None, target: Path, plan: VideoPlan) -> list[Path]:
+def _here(video: EncodedVideo) -> Path:
+    return video.path
+
+
+def package(
+    videos: list[EncodedVideo],
+    audio: Path | None,
+    target: Path,
+    plan: VideoPlan,
+    *,
+    fetch: Fetch = _here,
+    check_cancel: CheckCancel = lambda: None,
+) -> list[Path]:
     """Spans (in order) and the audio joined by stream copy into ``target``: an MP4 with fast
     start, or an HLS VOD playlist beside its segments (``<stem>_00000.ts``...). Returns the files
-    written, the main one first."""
+    written, the main one first. ``fetch`` brings a span's file when its turn comes (and it is
+    removed once read): a long output's join holds one span at a time, not all of them."""
     if not videos:
         raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
     options = {"movflags": "+faststart"}
@@ -317,24 +339,26 @@ def package(videos: list[EncodedVideo], audio: Path | None, target: Path, plan: 
             "hls_playlist_type": "vod",
             "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
         }
+    # Stream copy needs the same parameter sets in every span.
+    if all(video.parameters for video in videos):
+        if len({video.parameters for video in videos}) > 1:
+            raise ActivityError(Reason.TRANSCODE_FAIL, "the spans were encoded differently")
+    else:
+        _same_parameters(videos, fetch)
     try:
-        with av.open(str(videos[0].path)) as first:
+        with av.open(str(fetch(videos[0]))) as first:
             template = first.streams.video[0]
-            for video in videos[1:]:  # stream copy needs the same parameter sets in every span
-                with av.open(str(video.path)) as other:
-                    if other.streams.video[0].codec_context.extradata != template.codec_context.extradata:
-                        raise ActivityError(
-                            Reason.TRANSCODE_FAIL, f"span {video.path.name} was encoded differently"
-                        )
             with av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options) as output:
                 video_out = output.add_stream_from_template(template)
                 audio_out = None
-                packets: Iterator[Any] = _video_packets(videos)
+                packets: Iterator[Any] = _video_packets(videos, fetch)
                 if audio is not None:
                     with av.open(str(audio)) as audio_in:
                         audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
                     packets = heapq.merge(packets, _audio_packets(audio), key=lambda p: p.dts * p.time_base)
-                for packet in packets:
+                for count, packet in enumerate(packets):
+                    if count % 1000 == 0:
+                        check_cancel()  # a long join watches its time and its job's cancel too
                     packet.stream = video_out if packet.stream.type == "video" else audio_out
                     output.mux(packet)
     except av.error.FFmpegError as exc:
@@ -343,6 +367,15 @@ def package(videos: list[EncodedVideo], audio: Path | None, target: Path, plan: 
         p for p in target.parent.iterdir() if p.name.startswith(f"{target.stem}_") and p.suffix == ".ts"
     )
     return [target, *written]
+
+
+def _same_parameters(videos: list[EncodedVideo], fetch: Fetch) -> None:
+    with av.open(str(fetch(videos[0]))) as first:
+        template = first.streams.video[0].codec_context.extradata
+    for video in videos[1:]:
+        with av.open(str(fetch(video))) as other:
+            if other.streams.video[0].codec_context.extradata != template:
+                raise ActivityError(Reason.TRANSCODE_FAIL, f"span {video.path.name} was encoded differently")
 
 
 def transcode_video(

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.activities import EngineOptions
-from engine.errors import ActivityError, Canceled, Reason
-from engine.fanout import MAX_TASK_ATTEMPTS, Engine, FanoutOptions
+from engine.errors import ActivityError
+from engine.fanout import MAX_TASK_ATTEMPTS, Engine, FanoutOptions, error_of
 from engine.reporting import RunReporter
 from engine.state import MemoryEngineState, RunRecord
 from engine.storage import Storage
@@ -65,8 +65,4 @@ def run_job(
                 if attempt == MAX_TASK_ATTEMPTS:
                     raise
     failure = state.runs[run.run_id].failure
-    error = None
-    if failure is not None:
-        reason, details = str(failure["reason"]), str(failure["details"])
-        error = Canceled(details) if reason == Reason.CANCELED else ActivityError(Reason(reason), details)
-    return Outcome(run.run_id, run.workflow_id, error)
+    return Outcome(run.run_id, run.workflow_id, None if failure is None else error_of(failure))

@@ -21,7 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from engine.fanout import MAX_TASK_ATTEMPTS, FanoutOptions
+from engine.fanout import MAX_TASK_RECEIVES, FanoutOptions
 from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from functions import env
 from infra.config import EngineConfig, MediaBucket
@@ -38,6 +38,7 @@ MEDIA_OUTPUT_PREFIX = "outputs/"
 # Work files (spans, audio) left by a crash: their join never came. Outputs are never expired.
 WORK_EXPIRY = Duration.days(2)
 ACCESS_LOG_EXPIRY = Duration.days(90)
+WORK_VISIBILITY_MARGIN = Duration.minutes(2)
 # S3's log delivery granted by a bucket policy, not the legacy ACL, whatever the app's flags say.
 ACCESS_LOGS_BY_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
@@ -71,13 +72,15 @@ class Engine(Construct):
             removal_policy=RemovalPolicy.DESTROY,  # a week of runs' progress: nothing to keep
         )
         task_timeout = Duration.seconds(config.taskTimeoutSeconds)
-        # AWS's guidance: a queue's visibility at least 6x its consumer's timeout. A task that fails
-        # is made visible again sooner by its handler (a short backoff); only a crashed one waits.
+        # Not AWS's 6x the consumer's timeout (which leaves a crashed task waiting 90 minutes):
+        # its timeout plus a margin, so that a task whose invocation died comes back soon. A
+        # throttled batch may then be delivered twice; every task is safe to repeat. A task that
+        # fails is made visible again sooner still by its handler (a short backoff).
         self.work = QueueWithDeadLetters(
             self,
             "Work",
-            visibility_timeout=Duration.seconds(6 * task_timeout.to_seconds()),
-            max_receives=MAX_TASK_ATTEMPTS,
+            visibility_timeout=task_timeout.plus(WORK_VISIBILITY_MARGIN),
+            max_receives=MAX_TASK_RECEIVES,
             dead_letter_visibility=Duration.seconds(6 * GAVE_UP_TIMEOUT.to_seconds()),
         )
         environment = {

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine.runtime import engine
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def handle_record(record: SQSRecord) -> None:
@@ -23,6 +22,8 @@ def handle_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    # A processor per invocation: the local stack runs several pollers of one function as threads.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

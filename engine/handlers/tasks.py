@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine.runtime import engine, work_queue
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 RETRY_BACKOFF_SECONDS = 15
 
 
@@ -30,6 +29,8 @@ def _task(record: SQSRecord, context: LambdaContext) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    # A processor per invocation: the local stack runs several pollers of one function as threads.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event,
         record_handler=lambda record: _task(record, context),

@@ -29,7 +29,7 @@ from functions.api.errors import Conflict, InProgress, InvalidRequest, JobNotFou
 from functions.api.models import SubmitJobRequest
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
-from functions.jobs.machine import derive, request_cancel, submitted_job, timeline
+from functions.jobs.machine import derive, ended_only_by_stall, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import MessageQueue, QueueUnavailable
@@ -281,12 +281,12 @@ class JobService:
     def cancel(self, job_id: str) -> JobView:
         """Record the cancel request, then send CANCEL_JOB (undoing the record if the send fails)."""
         loaded = self._load(job_id)
-        if loaded.job.status.is_terminal:
+        if self._ended(loaded.job):
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {loaded.job.status.value}")
         now = self._clock()
         was_requested = loaded.job.cancelRequested
         marked = self._update(loaded, lambda job: request_cancel(job, now))
-        if marked.job.status.is_terminal:  # ended while we marked it
+        if self._ended(marked.job):  # ended while we marked it
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {marked.job.status.value}")
         job = marked.job
         payload = self._payload_of(marked)
@@ -305,6 +305,10 @@ class JobService:
         return JobView(marked, payload, {})
 
     # ------------------------------------------------------------------ helpers
+
+    def _ended(self, job: Job) -> bool:
+        """Ended by its own reports: a job the watchdog ended may still be at work (cancel it)."""
+        return job.status.is_terminal and not ended_only_by_stall(job, self._rule)
 
     def _load(self, job_id: str) -> LoadedJob:
         loaded = self._store.get_jobs([job_id]).get(job_id)

@@ -92,6 +92,17 @@ def record_stall(job: Job, at: float, silent_seconds: int) -> None:
         job.stall = Stall(at=at, silentSeconds=silent_seconds)
 
 
+def ended_only_by_stall(job: Job, rule: CompletionRule) -> bool:
+    """Whether the job ended through the watchdog's finding alone (its work may still be going
+    on, so a cancel is still worth sending), not by a report of its own."""
+    if job.stall is None:
+        return False
+    without = job.model_copy(deep=True)
+    without.stall = None
+    derive(without, rule)
+    return not without.status.is_terminal
+
+
 def _earliest(current: float | None, at: float) -> float:
     return at if current is None or at < current else current
 

@@ -68,6 +68,22 @@ def is_throttling(code: str) -> bool:
     return code in THROTTLING_CODES
 
 
+# Codes S3 and others answer for a failure of theirs that a later attempt may not meet.
+_PASSING_CODES = frozenset({"RequestTimeout", "InternalError", "ServiceUnavailable", "SlowDown", "503"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure worth trying again: throttling, a server-side error (5xx), a lost connection or
+    a timeout; not a client error (4xx) such as a missing object or access denied."""
+    if isinstance(error, BotoCoreError):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    code = error_code(error)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return is_throttling(code) or code in _PASSING_CODES or status >= 500
+
+
 def describe(error: BotoCoreError | ClientError) -> str:
     code = error_code(error)
     return code or f"unreachable: {type(error).__name__}"

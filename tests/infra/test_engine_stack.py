@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.fanout import MAX_TASK_ATTEMPTS
+from engine.fanout import MAX_TASK_RECEIVES
 from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from infra.engine import MEDIA_INPUT_PREFIXES, MEDIA_OUTPUT_PREFIX, WORK_PREFIX
 from tests.infra.conftest import resources_of, synthesize
@@ -59,7 +59,7 @@ def test_the_engine_takes_commands_from_the_input_queue_and_tasks_from_its_own(r
     gave_up = mapping_of(resources, GAVE_UP)
     assert ref(gave_up["EventSourceArn"]) == queue_named(resources, "EngineWorkDeadLetters")
     work = of_type(resources, "AWS::SQS::Queue")[queue_named(resources, "EngineWorkQueue")]["Properties"]
-    assert work["RedrivePolicy"]["maxReceiveCount"] == MAX_TASK_ATTEMPTS
+    assert work["RedrivePolicy"]["maxReceiveCount"] == MAX_TASK_RECEIVES
 
 
 def test_the_tasks_function_fits_a_1080p_job_by_default(resources):

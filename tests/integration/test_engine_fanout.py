@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from engine import runtime, video
-from engine.fanout import MAX_TASK_ATTEMPTS
+from engine.fanout import MAX_TASK_ATTEMPTS, MAX_TASK_RECEIVES
 from engine.handlers import commands as commands_handler
 from engine.handlers import gave_up as gave_up_handler
 from engine.handlers import tasks as tasks_handler
@@ -124,7 +124,7 @@ def engine_aws(aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     sqs, s3 = boto3.client("sqs", region_name=REGION), boto3.client("s3", region_name=REGION)
     input_url, input_dead_letters = create_queue_with_dlq(sqs, "input", visibility_timeout=1, max_receives=2)
     work_url, work_dead_letters = create_queue_with_dlq(
-        sqs, "work", visibility_timeout=1, max_receives=MAX_TASK_ATTEMPTS
+        sqs, "work", visibility_timeout=1, max_receives=MAX_TASK_RECEIVES
     )
     output_url = sqs.create_queue(QueueName="output")["QueueUrl"]
     create_engine_table(boto3.client("dynamodb", region_name=REGION), "engine-state")
@@ -312,3 +312,34 @@ def test_an_input_longer_than_the_stack_takes_is_refused_before_any_encode(engin
         "ValidateAssetStep",
     )
     assert "over this stack's 5 s" in job.error["details"] and calls == []
+
+
+def test_a_run_end_whose_report_was_lost_is_reported_when_the_task_comes_back(
+    engine_aws, tracked, monkeypatch
+):
+    send, lost = runtime._send, []
+
+    def loses_the_first_end(queue: Any, body: dict[str, Any]) -> None:
+        if body["type"] == "WORKFLOW_COMPLETED" and not lost:
+            lost.append(body)
+            raise ConnectionError("the connection dropped")  # the task fails; SQS delivers it again
+        send(queue, body)
+
+    monkeypatch.setattr(runtime, "_send", loses_the_first_end)
+    engine_aws.start("job-1", engine_aws.job(THUMB))
+    engine_aws.run()
+    assert lost and len(engine_aws.of_type("WORKFLOW_COMPLETED")) == 1
+    assert tracked("job-1").status.value == "COMPLETED"
+
+
+def test_a_task_given_up_after_its_output_completed_changes_nothing(engine_aws, tracked):
+    engine_aws.start("job-1", engine_aws.job(VIDEO))
+    engine_aws.run()
+    assert tracked("job-1").status.value == "COMPLETED"
+    (scheduled,) = engine_aws.of_type("WORKFLOW_SCHEDULED")
+    late = json.dumps({"kind": "span", "run_id": scheduled["runId"], "output": 0, "span": 1})
+    event = sqs_event([late])
+    assert gave_up_handler.handler(event, LambdaContext(function_name="gave_up")) == {"batchItemFailures": []}
+    job = tracked("job-1")
+    assert (job.status.value, job.error) == ("COMPLETED", None)
+    assert not engine_aws.of_type("ACTIVITY_FAILED")

@@ -24,6 +24,7 @@ from functions.messaging.base import QueueUnavailable
 from functions.messaging.memory import MemoryQueue
 from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
+from functions.watchdog.logic import Watchdog
 from local.apigateway import call, proxy_event, response_parts
 from local.event_source import LambdaContext
 from tests.builders import act, parsed, scheduled
@@ -620,6 +621,20 @@ def test_cancel_of_a_finished_or_unknown_job(client: Api):
     status, _, body = client.call("POST", "/jobs/j1/cancel")
     assert (status, error(body)[0]) == (409, "JOB_FINISHED")
     assert client.call("POST", "/jobs/nope/cancel")[0] == 404
+
+
+def test_a_job_the_watchdog_ended_may_still_be_canceled_to_stop_its_work(client: Api):
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
+    _track(client, scheduled(1, job_id="j1", run_id="r1"))
+    client.clock.now += 3 * 3600
+    Watchdog(client.store, DEFAULT_RULE, 3600, client.clock).sweep()
+    assert client.call("GET", "/jobs/j1")[2]["status"] == "TIMED_OUT"
+    status, _, job = client.call("POST", "/jobs/j1/cancel")
+    assert (status, job["status"], job["cancelRequested"]) == (202, "CANCELED", True)
+    assert sent(client)[-1]["type"] == "CANCEL_JOB"
+    _track(client, act(M.ACTIVITY_FAILED, "ValidateAssetStep", 5, run_id="r1", result={"reason": "x"}))
+    again = client.call("POST", "/jobs/j1/cancel")  # ended by its own report now
+    assert (again[0], error(again[2])[0]) == (409, "JOB_FINISHED")
 
 
 def test_a_cancel_that_cannot_be_sent_is_withdrawn(client: Api):

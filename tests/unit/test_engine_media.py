@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -101,6 +103,24 @@ def test_a_picture_over_the_pixel_limit_is_refused_by_the_probe_without_being_de
     # Pictures within the limit probe as before.
     (video, _) = probe(str(samples["video"]), name="v.mp4", max_pixels=320 * 240)["streams"]
     assert (video["width"], video["height"]) == (320, 240)
+
+
+def test_a_stream_cut_mid_gop_is_probed_further_and_not_taken_for_a_bomb(tmp_path):
+    """An MPEG-TS whose first keyframe (and its SPS: the picture size) lies beyond the first MB."""
+    path = tmp_path / "noise.ts"
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25, options={"g": "10", "qp": "0", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for _ in range(20):  # noise at qp 0: about 0.5 MB a frame, 5 MB a GOP
+            frame = av.VideoFrame(640, 360, "yuv420p")
+            for plane in frame.planes:
+                plane.update(os.urandom(plane.buffer_size))
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    data = path.read_bytes()
+    cut = data[(len(data) // 8 // 188) * 188 :]  # on a TS packet, inside the first GOP
+    (video,) = probe(io.BytesIO(cut), name="cut.ts", max_pixels=8192 * 8192)["streams"]
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 640, 360)
 
 
 def test_audio_only_and_image_inputs_have_their_type(samples):

@@ -12,6 +12,7 @@ import av
 import pytest
 
 from engine import video
+from engine.errors import ActivityError
 from engine.media import VideoPlan
 from local import sample_media
 
@@ -123,3 +124,48 @@ def test_spans_fall_on_the_gop_grid_and_a_short_last_span_is_merged():
     ntsc = video.spans(20.0, Fraction(30000, 1001), 6)
     assert ntsc[1].start == Fraction(3 * 60 * 1001, 30000)  # three GOPs of 60 frames: 6.006 s
     assert video.spans(3.0, Fraction(25), 60) == [video.Span(0, Fraction(0), None)]
+
+
+def test_the_join_fetches_each_span_when_its_turn_comes_and_holds_one_at_a_time(source, tmp_path):
+    plan = VideoPlan(width=160, height=120, encoder_preset="ultrafast")
+    (tmp_path / "made").mkdir(), (tmp_path / "join").mkdir()
+    origin = video.origin_of(source)
+    with av.open(str(source)) as container:
+        duration = float(container.duration / av.time_base)
+    made = [
+        video.encode_video(
+            source,
+            tmp_path / "made" / f"span{s.index}.mp4",
+            plan,
+            rotation=0,
+            span=s,
+            origin=origin,
+            progress=NOOP,
+            check_cancel=NOOP,
+        )
+        for s in video.spans(duration, Fraction(25), 4)
+    ]
+    assert all(m is not None and m.parameters for m in made)
+    wanted = [
+        video.EncodedVideo(tmp_path / "join" / m.path.name, m.first_frame, m.frames, m.parameters)
+        for m in made
+        if m
+    ]
+    on_disk: list[int] = []
+
+    def fetch(span: video.EncodedVideo) -> Path:  # as the join fetches from the work bucket
+        if not span.path.exists():
+            span.path.write_bytes((tmp_path / "made" / span.path.name).read_bytes())
+        on_disk.append(len(list((tmp_path / "join").iterdir())))
+        return span.path
+
+    target = tmp_path / "joined.mp4"
+    video.package(wanted, None, target, plan, fetch=fetch)
+    assert max(on_disk) == 1 and not list((tmp_path / "join").iterdir())  # each removed once read
+    assert shape(target)["frames"] == 21 * 25
+    different = [
+        *wanted[:1],
+        video.EncodedVideo(wanted[1].path, wanted[1].first_frame, wanted[1].frames, "other"),
+    ]
+    with pytest.raises(ActivityError, match="encoded differently"):
+        video.package(different, None, tmp_path / "never.mp4", plan, fetch=fetch)
