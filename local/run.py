@@ -31,6 +31,7 @@ from standardwebhooks.webhooks import Webhook
 
 from cpe_client.client import JobsClient
 from cpe_client.progress import ProgressView
+from engine.state_dynamo import DynamoEngineState
 from local import sample_media
 from local.stack import LocalStack, local_stack
 
@@ -110,20 +111,16 @@ def download_outputs(stack: LocalStack, job: dict[str, Any], folder: Path) -> li
 
 
 def engine_parts(stack: LocalStack, job: dict[str, Any]) -> dict[str, str]:
-    """What the engine made each output of (its state table): spans and audio, or one task."""
-    items = stack.aws.client("dynamodb").query(
-        TableName=stack.outputs["EngineStateTableName"],
-        KeyConditionExpression="pk = :run AND begins_with(sk, :out)",
-        ExpressionAttributeValues={":run": {"S": f"RUN#{job['runId']}"}, ":out": {"S": "OUT#"}},
-    )["Items"]
-    parts = {
-        int(item["sk"]["S"].removeprefix("OUT#")): len(item.get("parts", {}).get("SS", [])) for item in items
-    }
+    """What the engine made each output of (its state): spans and audio, or one task."""
+    state = DynamoEngineState(stack.aws.client("dynamodb"), stack.outputs["EngineStateTableName"], time.time)
     steps = [activity["activityId"] for activity in job.get("activities", [])[1:]]
-    return {
-        step: (f"{parts[n] - 1} spans + audio, joined" if parts.get(n) else "one task")
-        for n, step in enumerate(steps)
-    }
+    described = {}
+    for n, step in enumerate(steps):
+        names = state.parts(job["runId"], n).parts
+        spans = sum(1 for name in names if name.startswith("span-"))
+        audio = " + audio" if "audio" in names else ""
+        described[step] = f"{spans} spans{audio}, joined" if spans else "one task"
+    return described
 
 
 class WebhookReceiver:

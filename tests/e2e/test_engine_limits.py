@@ -20,6 +20,7 @@ from engine.storage import Storage
 from engine.workflow import run_job
 from functions import env
 from local import sample_media
+from local.run import engine_parts
 from local.stack import LocalStack, local_stack
 from tests.servers import Server, drip, endless
 
@@ -143,6 +144,7 @@ def test_a_two_minute_input_is_made_in_spans_side_by_side_with_every_frame_of_on
     # validate, the spans, the audio and the join, over two pollers (Lambda's concurrency here).
     assert sum(s.stats.invocations for s in tasks) - invocations == 1 + spans + 2
     assert len(tasks) == 2 and all(s.stats.invocations > 0 for s in tasks)
+    assert engine_parts(stack, done) == {"TranscodeAssetStep": f"{spans} spans + audio, joined"}  # make run's
 
     s3 = stack.aws.client("s3")
     s3.download_file(BUCKET, "out/long/v.mp4", str(tmp_path / "spans.mp4"))
