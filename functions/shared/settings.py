@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import env
 from functions.jobs.rules import CompletionRule
+from functions.store.base import TableBinding
 
 _S = TypeVar("_S", bound=BaseModel)
 
@@ -53,3 +54,29 @@ def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
     if count != "outputs":
         values["final_activity_count"] = count
     return load_settings(CompletionRule, values)
+
+
+class JobsTableSettings(BaseModel):
+    """Where the jobs table is and how a job's view is derived: what the functions that write jobs
+    from their facts (the tracker, the watchdog) read first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(min_length=3)
+    region: str | None = None
+    dynamodb_endpoint: str | None = None
+    rule: CompletionRule
+
+    @staticmethod
+    def values(environ: Mapping[str, str]) -> dict[str, object]:
+        """These settings' values from the environment, for a subclass to add its own to."""
+        return {
+            "table_name": environ.get(env.JOBS_TABLE_NAME),
+            "region": environ.get(env.AWS_REGION),
+            "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
+            "rule": completion_rule(environ),
+        }
+
+    @property
+    def table(self) -> TableBinding:
+        return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)

@@ -4,34 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from functions import env
-from functions.jobs.rules import CompletionRule
-from functions.shared.settings import completion_rule, load_settings
-from functions.store.base import TableBinding
+from functions.shared.settings import JobsTableSettings, load_settings
 
 
-class TrackerSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    table_name: str = Field(min_length=3)
-    region: str | None = None
-    dynamodb_endpoint: str | None = None
-    rule: CompletionRule
-
+class TrackerSettings(JobsTableSettings):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> TrackerSettings:
-        return load_settings(
-            cls,
-            {
-                "table_name": environ.get(env.JOBS_TABLE_NAME),
-                "region": environ.get(env.AWS_REGION),
-                "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
-                "rule": completion_rule(environ),
-            },
-        )
-
-    @property
-    def table(self) -> TableBinding:
-        return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)
+        return load_settings(cls, cls.values(environ))
