@@ -18,6 +18,7 @@ from engine.sources import INPUT_URLS, InputLimits
 from engine.state import RunRecord
 from engine.state_dynamo import DynamoEngineState
 from engine.storage import Storage
+from functions import env
 from functions.messaging.base import MessageQueue
 from functions.messaging.sqs import SqsQueue
 from functions.shared import aws
@@ -30,9 +31,14 @@ def settings() -> EngineSettings:
 
 
 @cache
+def _sqs() -> Any:
+    return aws.client("sqs", region=settings().region)
+
+
+@cache
 def engine() -> Engine:
     config = settings()
-    sqs = aws.client("sqs", region=config.region)
+    sqs = _sqs()
     output_queues: dict[str, SqsQueue] = {}
 
     def reporters(run: RunRecord, watch: Callable[[], None]) -> RunReporter:
@@ -76,6 +82,15 @@ def _s3(region: str | None) -> Any:
 
 def work_queue() -> MessageQueue:
     return engine().work
+
+
+@cache
+def input_queue() -> MessageQueue:
+    """The queue the commands come from (only the commands function is told its URL)."""
+    url = settings().input_queue_url
+    if url is None:
+        raise RuntimeError(f"{env.INPUT_QUEUE_URL} is not set for this function")
+    return SqsQueue(_sqs, url)
 
 
 def _send(queue: SqsQueue, body: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ class EngineSettings(BaseModel):
 
     engine_table: str = Field(min_length=3)
     work_queue_url: str = Field(pattern=r"^https?://")
+    input_queue_url: str | None = Field(default=None, pattern=r"^https?://")  # the commands' only
     work_bucket: str = Field(min_length=3)
     region: str | None = None
     span_seconds: float = Field(ge=2, le=3600)
@@ -39,6 +40,7 @@ class EngineSettings(BaseModel):
         names = {
             "engine_table": env.ENGINE_TABLE_NAME,
             "work_queue_url": env.WORK_QUEUE_URL,
+            "input_queue_url": env.INPUT_QUEUE_URL,
             "work_bucket": env.WORK_BUCKET,
             "region": env.AWS_REGION,
             "span_seconds": env.SPAN_SECONDS,

@@ -105,7 +105,7 @@ class Engine(Construct):
             timeout=COMMANDS_TIMEOUT,
             memory_size=512,
             engine=True,
-            environment=environment,
+            environment={**environment, env.INPUT_QUEUE_URL: input_queue.queue_url},  # its backoff
         )
         self.commands.function.add_event_source(
             sources.SqsEventSource(input_queue, batch_size=10, report_batch_item_failures=True)

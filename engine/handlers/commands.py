@@ -1,6 +1,7 @@
 """Lambda entry point: START_JOB and CANCEL_JOB from the input queue (SQS event source, partial
 batch failures). A command that cannot be read fails alone and, after the queue's receives, is
-dead-lettered; the others are handled."""
+dead-lettered; one that failed for a passing reason (the state table throttled) comes back after
+a short backoff; the others are handled."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.fanout import UnreadableCommand
-from engine.runtime import engine
+from engine.handlers.retry import deliver_again_soon
+from engine.runtime import engine, input_queue
 
 logger = Logger()
 
@@ -24,6 +26,10 @@ def handle_record(record: SQSRecord) -> None:
         logger.warning(
             "command not read; left for the dead-letter queue", message_id=record.message_id, reason=str(exc)
         )
+        raise
+    except Exception:
+        logger.exception("command failed; it will be delivered again", message_id=record.message_id)
+        deliver_again_soon(input_queue(), record)
         raise
 
 

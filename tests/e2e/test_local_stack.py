@@ -217,6 +217,11 @@ def test_a_webhook_receiver_gets_the_jobs_state_changes_signed_and_in_order(
     assert [e["progress"] for e in events] == sorted(e["progress"] for e in events)
 
 
+def once(api: JobsClient) -> JobsClient:
+    """The same API without the client's retries: what one request is answered."""
+    return JobsClient(api.endpoint, region=api.region, max_attempts=1)
+
+
 def test_a_submit_whose_start_job_cannot_be_sent_leaves_nothing_and_its_retry_runs_once(
     stack: LocalStack, api: JobsClient, s3
 ):
@@ -226,12 +231,14 @@ def test_a_submit_whose_start_job_cannot_be_sent_leaves_nothing_and_its_retry_ru
     assert len(before) < 100  # one page shows them all
     stack.aws.faults.fail_sends[input_queue] = 4  # the first attempt and the SDK's three retries
     with pytest.raises(ApiError) as refused:
-        api.submit(body, idempotency_key="e2e-unsent-1")
+        once(api).submit(body, idempotency_key="e2e-unsent-1")
     assert (refused.value.status, refused.value.code) == (503, "QUEUE_UNAVAILABLE")
     assert not stack.aws.faults.fail_sends  # all four attempts were refused at SQS
     assert [j["jobId"] for j in api.list(limit=100)["items"]] == before  # no job left half-submitted
 
+    stack.aws.faults.fail_sends[input_queue] = 4  # again: now the client's own retry gets it through
     retried = api.submit(body, idempotency_key="e2e-unsent-1")
+    assert not stack.aws.faults.fail_sends
     done = api.watch(retried["jobId"], interval=0.3, timeout=TIMEOUT)
     assert done["status"] == "COMPLETED"
     timeline = api.events(retried["jobId"])["items"]
@@ -243,7 +250,7 @@ def test_a_throttled_table_is_a_retryable_answer_never_a_server_error(stack: Loc
     stack.aws.faults.inject(FaultPlan(throttle=1.0))
     try:
         with pytest.raises(ApiError) as throttled:
-            api.get(created["jobId"])
+            once(api).get(created["jobId"])
     finally:
         stack.aws.faults.inject(FaultPlan())
     assert (throttled.value.status, throttled.value.code) == (429, "THROTTLED")

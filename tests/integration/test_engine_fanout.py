@@ -22,7 +22,9 @@ from engine import runtime, video
 from engine.fanout import MAX_TASK_ATTEMPTS, MAX_TASK_RECEIVES
 from engine.handlers import commands as commands_handler
 from engine.handlers import gave_up as gave_up_handler
+from engine.handlers import retry
 from engine.handlers import tasks as tasks_handler
+from engine.state_dynamo import EngineStateUnavailable
 from functions import env
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.store.dynamo import DynamoJobStore
@@ -134,6 +136,7 @@ def engine_aws(aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     for name, value in {
         env.ENGINE_TABLE_NAME: "engine-state",
         env.WORK_QUEUE_URL: work_url,
+        env.INPUT_QUEUE_URL: input_url,
         env.WORK_BUCKET: BUCKET,
         env.SPAN_SECONDS: "4",  # a 12 s input: 3 spans
         env.SEGMENT_AFTER_SECONDS: "6",
@@ -145,12 +148,15 @@ def engine_aws(aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         env.PROGRESS_SECONDS: "0",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(tasks_handler, "RETRY_BACKOFF_SECONDS", 0)  # a retried task comes back at once
-    runtime.settings.cache_clear()
-    runtime.engine.cache_clear()
+    monkeypatch.setattr(retry, "FIRST_BACKOFF_SECONDS", 0)  # a retried message comes back at once
+    _clear_runtime()
     yield EngineOnMoto(sqs, s3, input_url, input_dead_letters, output_url, work_url, work_dead_letters)
-    runtime.settings.cache_clear()
-    runtime.engine.cache_clear()
+    _clear_runtime()
+
+
+def _clear_runtime() -> None:
+    for cached in (runtime.settings, runtime.engine, runtime.input_queue, runtime._sqs):
+        cached.cache_clear()
 
 
 @pytest.fixture
@@ -196,6 +202,37 @@ def test_a_redelivered_start_job_is_the_same_run_and_completes_once(engine_aws, 
     assert len(engine_aws.of_type("WORKFLOW_COMPLETED")) == 1
     assert len(engine_aws.of_type("ACTIVITY_COMPLETED")) == 2  # the validation and the output, once each
     assert engine_aws.frames("outputs/v.mp4", tmp_path) == SECONDS * FPS
+
+
+def test_a_start_job_that_meets_a_throttled_table_comes_back_after_its_backoff_and_completes(
+    engine_aws, tracked, monkeypatch
+):
+    # Without the handler's backoff the command would wait out this hour-long visibility timeout.
+    hour = {"VisibilityTimeout": "3600"}
+    engine_aws.sqs.set_queue_attributes(QueueUrl=engine_aws.input_url, Attributes=hour)
+    state = runtime.engine().state
+    start_run, calls = state.start_run, []
+
+    def throttled_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise EngineStateUnavailable("put_item: ProvisionedThroughputExceededException")
+        return start_run(*args)
+
+    monkeypatch.setattr(state, "start_run", throttled_once)
+    engine_aws.start("job-1", engine_aws.job(THUMB))
+    assert engine_aws.poll_commands() == 1  # received, failed, its backoff set (0 s here)
+    engine_aws.run()
+    assert len(calls) == 2
+    assert tracked("job-1").status.value == "COMPLETED"
+    assert not engine_aws.sqs.receive_message(QueueUrl=engine_aws.input_dead_letters).get("Messages")
+
+
+def test_the_retry_backoff_grows_to_cover_minutes_of_trouble_over_the_queues_receives():
+    waits = [retry.backoff_seconds(n) for n in range(1, MAX_TASK_RECEIVES + 1)]
+    assert waits == sorted(waits) and waits[0] == retry.FIRST_BACKOFF_SECONDS
+    assert sum(waits[:-1]) >= 5 * 60  # the dead-letter queue gets it only after minutes, not seconds
+    assert max(waits) <= retry.MAX_BACKOFF_SECONDS
 
 
 def _failing_spans(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
