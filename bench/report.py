@@ -4,9 +4,10 @@ met or not, the machine, and how to rerun.
 
     python -m bench.report [--quick] [--output docs/benchmarks.md]
 
-Each section runs in its own process, one after the other (about two hours on 2 cores, most of it
-the fan-out's 10-minute 1080p input; --quick runs smaller sizes in about 15 minutes, for trying the
-command out, and says so in the report).
+Each section runs in its own process, one after the other, the engine's first (about two hours
+on 2 cores, most of it the fan-out's 10-minute 1080p input; --quick runs smaller sizes in about 15
+minutes, for trying the command out, and says so in the report). The report is written after every
+section, so a run stopped part-way keeps what it measured and says it is incomplete.
 """
 
 from __future__ import annotations
@@ -35,28 +36,19 @@ class Section:
     reading: str
 
 
-SECTIONS = (
+SECTIONS = (  # the engine's sections first: the longest, and this round's
     Section(
-        "DynamoDB requests and throughput per message: the tracker vs a naive poller",
-        "bench.tracker_requests",
-        ("--jobs", "1000", "--concurrency", "50", "--seed", "7"),
-        ("--jobs", "150", "--concurrency", "30", "--seed", "7"),
-        """Requests are counted at the AWS SDK against moto in process; msgs/s is in-process throughput
-against moto, meaningful only as a ratio between the rows. The naive poller reads and writes the
-job for every message. The tracker reads the run links and the jobs of a batch in one consistent
-`BatchGetItem` each and writes each job it changed once (targets from issue 2); with ~50 jobs in
-flight, the number of jobs a batch touches, not its number of messages, sets the writes. The
-`TransactWriteItems` are each job's scheduling batch (the job and its run's two links).""",
-    ),
-    Section(
-        "How the tracker's cost grows from 100 to 10,000 jobs",
-        "bench.tracker_scaling",
-        ("--sizes", "100,1000,10000"),
-        ("--sizes", "100,1000"),
-        """The same 100 jobs' streams into tables already holding more finished jobs. Requests and
-items per message stay identical: the tracker reads and writes by key and never scans. Time per
-message is moto's (with its transaction rollback made item-level, `local.moto_speedups`, as
-DynamoDB's cost does not grow with the table either).""",
+        "Lambda asset sizes",
+        "bench.asset_size",
+        (),
+        (),
+        """Built as `cdk synth` builds them (arm64 wheels for Python 3.13, bytecode), pruned and, as the
+baseline, unpruned. Targets: at most 15 MB unzipped for the functions' asset (issue 4: the API, the
+tracker and every other function but the engine's run from it); at most 150 MB for the engine's
+(issue 16; Lambda's limit is 250 MB), which adds the engine and PyAV, whose FFmpeg libraries are
+most of it. Pruning (`infra.bundling.PRUNED`) removes what nothing imports;
+`tests/infra/test_bundle.py` runs the functions' and the engine's tests from bundles pruned the same
+way, so a prune that removes something used fails the build.""",
     ),
     Section(
         "Cold import of the handlers",
@@ -79,31 +71,6 @@ X-Ray SDK import. What remains is Powertools' REST resolver with validation, pyd
 botocore's own import (its client module imports its docs and waiters).""",
     ),
     Section(
-        "Lambda asset sizes",
-        "bench.asset_size",
-        (),
-        (),
-        """Built as `cdk synth` builds them (arm64 wheels for Python 3.13, bytecode), pruned and, as the
-baseline, unpruned. Targets: at most 15 MB unzipped for the functions' asset (issue 4: the API, the
-tracker and every other function but the engine's run from it); at most 150 MB for the engine's
-(issue 16; Lambda's limit is 250 MB), which adds the engine and PyAV, whose FFmpeg libraries are
-most of it. Pruning (`infra.bundling.PRUNED`) removes what nothing imports;
-`tests/infra/test_bundle.py` runs the functions' and the engine's tests from bundles pruned the same
-way, so a prune that removes something used fails the build.""",
-    ),
-    Section(
-        "The engine against the FFmpeg command line; probe bytes",
-        "bench.engine",
-        ("--seconds", "60", "--rounds", "2"),
-        ("--seconds", "10", "--rounds", "1"),
-        """A generated 1280x720 H.264/AAC clip transcoded to `480p-generic` by the engine (in process,
-PyAV) and by the `ffmpeg` program (imageio-ffmpeg's static build) with the same settings,
-interleaved; then a clip whose index is at the end probed from S3 (moto) through the engine's
-ranged reader. Targets (issue 5): the engine at most 1.05x the CLI's wall time, a probe reading at
-most 2 MB. Both use x264 at the same settings; their FFmpeg versions differ slightly (PyAV's wheel
-and the static CLI), so this compares the tools as shipped.""",
-    ),
-    Section(
         "The engine fanned out: a 10-minute 1080p input to 720p MP4 and HLS",
         "bench.fanout",
         ("--seconds", "600", "--span", "60"),
@@ -123,6 +90,18 @@ dated 2026-08 (aws.amazon.com/lambda/pricing, aws.amazon.com/mediaconvert/pricin
 the README of github.com/bnusunny/serverless-video-transcoder (commit d3dd931, 2020-11-05).""",
     ),
     Section(
+        "The engine against the FFmpeg command line; probe bytes",
+        "bench.engine",
+        ("--seconds", "60", "--rounds", "2"),
+        ("--seconds", "10", "--rounds", "1"),
+        """A generated 1280x720 H.264/AAC clip transcoded to `480p-generic` by the engine (in process,
+PyAV) and by the `ffmpeg` program (imageio-ffmpeg's static build) with the same settings,
+interleaved; then a clip whose index is at the end probed from S3 (moto) through the engine's
+ranged reader. Targets (issue 5): the engine at most 1.05x the CLI's wall time, a probe reading at
+most 2 MB. Both use x264 at the same settings; their FFmpeg versions differ slightly (PyAV's wheel
+and the static CLI), so this compares the tools as shipped.""",
+    ),
+    Section(
         "End-to-end latency of the sample job",
         "bench.latency",
         ("--jobs", "3"),
@@ -131,6 +110,28 @@ the README of github.com/bnusunny/serverless-video-transcoder (commit d3dd931, 2
 submit until a client polling every 0.2 s sees COMPLETED, against the engine's own work on the same
 job. The difference is the pipeline (queues, tracker, table, API) plus up to one poll interval.
 No issue set a target for it; the goal line is this report's.""",
+    ),
+    Section(
+        "DynamoDB requests and throughput per message: the tracker vs a naive poller",
+        "bench.tracker_requests",
+        ("--jobs", "1000", "--concurrency", "50", "--seed", "7"),
+        ("--jobs", "150", "--concurrency", "30", "--seed", "7"),
+        """Requests are counted at the AWS SDK against moto in process; msgs/s is in-process throughput
+against moto, meaningful only as a ratio between the rows. The naive poller reads and writes the
+job for every message. The tracker reads the run links and the jobs of a batch in one consistent
+`BatchGetItem` each and writes each job it changed once (targets from issue 2); with ~50 jobs in
+flight, the number of jobs a batch touches, not its number of messages, sets the writes. The
+`TransactWriteItems` are each job's scheduling batch (the job and its run's two links).""",
+    ),
+    Section(
+        "How the tracker's cost grows from 100 to 10,000 jobs",
+        "bench.tracker_scaling",
+        ("--sizes", "100,1000,10000"),
+        ("--sizes", "100,1000"),
+        """The same 100 jobs' streams into tables already holding more finished jobs. Requests and
+items per message stay identical: the tracker reads and writes by key and never scans. Time per
+message is moto's (with its transaction rollback made item-level, `local.moto_speedups`, as
+DynamoDB's cost does not grow with the table either).""",
     ),
     Section(
         "Fuzzing: hostile input",
@@ -231,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     began = time.monotonic()
-    parts: list[tuple[Section, tuple[str, ...], str, float]] = []
-    for section in (*SECTIONS, CHAOS):
+    sections = (*SECTIONS, CHAOS)
+    parts: list[Part] = []
+    for section in sections:
         arguments = section.quick if args.quick else section.full
         print(f"running {section.module} {' '.join(arguments)} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
@@ -240,22 +242,41 @@ def main(argv: list[str] | None = None) -> int:
             output, seconds = chaos_table(arguments) if section is CHAOS else run(section.module, arguments)
         except (RuntimeError, ValueError) as failure:  # one broken section must not cost the others
             output, seconds = f"target the section runs: NOT met\n\n{failure}", time.monotonic() - started
-        parts.append((section, arguments, output, seconds))
-    targets = [
-        (section.title, line)
-        for section, _, output, _ in parts
-        for line in output.splitlines()
+        parts.append(Part(section, arguments, output, seconds))
+        # Written after every section: a run stopped part-way keeps what it measured, and says so.
+        args.output.write_text(document(parts, len(sections), began, quick=args.quick))
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 1 if any("NOT met" in line for _, line in targets(parts)) else 0
+
+
+@dataclass(frozen=True)
+class Part:
+    section: Section
+    arguments: tuple[str, ...]
+    output: str
+    seconds: float
+
+
+def targets(parts: list[Part]) -> list[tuple[str, str]]:
+    return [
+        (part.section.title, line)
+        for part in parts
+        for line in part.output.splitlines()
         if line.startswith(("target", "goal"))
     ]
+
+
+def document(parts: list[Part], planned: int, began: float, *, quick: bool) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    document = [
+    status = "" if len(parts) == planned else f" (**incomplete: {len(parts)} of {planned} sections so far**)"
+    lines = [
         "# Benchmarks",
         "",
         "Generated by `make bench` (`python -m bench.report`): every section below ran in this one run,",
         "each figure next to its baseline measured in the same run. Do not edit by hand; rerun instead.",
         "",
-        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes"
-        + (" (**--quick: smaller sizes, not the record**)" if args.quick else ""),
+        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes{status}"
+        + (" (**--quick: smaller sizes, not the record**)" if quick else ""),
         f"* Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute times.",
         "* Rerun one section with the command under its title (it prints the same table).",
         "",
@@ -264,25 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         "| section | target | result |",
         "|---|---|---|",
     ]
-    for title, line in targets:
+    for title, line in targets(parts):
         name, result = line.split(":", 1)
-        document.append(f"| {title} | {name} | {result.strip()} |")
-    for section, arguments, output, seconds in parts:
-        document += [
+        lines.append(f"| {title} | {name} | {result.strip()} |")
+    for part in parts:
+        command = " ".join(("python -m", part.section.module, *part.arguments))
+        lines += [
             "",
-            f"## {section.title}",
+            f"## {part.section.title}",
             "",
-            f"`{' '.join(('python -m', section.module, *arguments))}` ({seconds / 60:.1f} min)",
+            f"`{command}` ({part.seconds / 60:.1f} min)",
             "",
             "```",
-            output,
+            part.output,
             "```",
             "",
-            section.reading,
+            part.section.reading,
         ]
-    args.output.write_text("\n".join(document) + "\n")
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 1 if any("NOT met" in line for _, line in targets) else 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
