@@ -54,6 +54,7 @@ class Tracker(Construct):
             timeout=TIMEOUT,
             environment={
                 env.JOBS_TABLE_NAME: table.table_name,
+                env.OUTPUT_QUEUE_URL: queue.queue_url,  # a retried message's backoff
                 **completion_environment(rule),
             },
         )

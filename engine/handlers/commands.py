@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.fanout import UnreadableCommand
-from engine.handlers.retry import deliver_again_soon
 from engine.runtime import engine, input_queue
+from functions.messaging.redelivery import redeliver_after_backoff
 
 logger = Logger()
 
@@ -29,7 +29,9 @@ def handle_record(record: SQSRecord) -> None:
         raise
     except Exception:
         logger.exception("command failed; it will be delivered again", message_id=record.message_id)
-        deliver_again_soon(input_queue(), record)
+        redeliver_after_backoff(
+            input_queue(), record.receipt_handle, int(record.attributes.approximate_receive_count)
+        )
         raise
 
 

@@ -1,5 +1,5 @@
 """Lambda entry point: one task of the work queue per invocation (batch size 1). A task that fails
-for a reason worth retrying comes back after a short backoff (engine.handlers.retry), and after
+for a reason worth retrying comes back after a short backoff (functions.messaging.redelivery), and after
 the queue's receives is dead-lettered (engine.handlers.gave_up)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.handlers.retry import deliver_again_soon
 from engine.runtime import engine, work_queue
+from functions.messaging.redelivery import redeliver_after_backoff
 
 logger = Logger()
 
@@ -23,7 +23,7 @@ def _task(record: SQSRecord, context: LambdaContext) -> None:
         engine().task(record.body, attempt, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     except Exception:
         logger.exception("task failed; it will be delivered again", attempt=attempt)
-        deliver_again_soon(work_queue(), record)
+        redeliver_after_backoff(work_queue(), record.receipt_handle, attempt)
         raise
 
 

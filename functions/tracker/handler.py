@@ -1,6 +1,7 @@
 """Lambda entry point: the output queue's messages become job records (SQS event source with
 ``ReportBatchItemFailures``). The whole batch is applied at once (many messages of one job cost one
-write), and the messages that failed are reported by id."""
+write), and the messages that failed are reported by id; those worth retrying come back after a
+short backoff (functions.messaging.redelivery), not the queue's visibility timeout."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.messaging.base import MessageQueue
+from functions.messaging.redelivery import redeliver_after_backoff
 from functions.metrics import Metric
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchReport, BatchTracker, InboundMessage
@@ -24,10 +27,39 @@ logger = Logger()
 metrics = Metrics()
 
 
+def _settings() -> TrackerSettings:
+    return TrackerSettings.from_environ(os.environ)
+
+
 @cache
 def _tracker() -> BatchTracker:
-    settings = TrackerSettings.from_environ(os.environ)
+    settings = _settings()
     return BatchTracker(DynamoJobStore(settings.table), settings.rule)
+
+
+@cache
+def _queue() -> MessageQueue | None:
+    settings = _settings()
+    if settings.output_queue_url is None:
+        return None
+    from functions.messaging.sqs import SqsQueue  # noqa: PLC0415 - its client at the first failure
+    from functions.shared import aws  # noqa: PLC0415
+
+    return SqsQueue(
+        lambda: aws.client("sqs", region=settings.region, endpoint=settings.sqs_endpoint),
+        settings.output_queue_url,
+    )
+
+
+def _back_off(report: BatchReport, records: Sequence[SQSRecord]) -> None:
+    queue = _queue()
+    if queue is None:
+        return
+    for record in records:
+        failure = report.failures.get(record.message_id)
+        if failure is not None and failure.retryable:
+            receives = int(record.attributes.approximate_receive_count)
+            redeliver_after_backoff(queue, record.receipt_handle, receives)
 
 
 def _observe(report: BatchReport, records: Sequence[SQSRecord]) -> None:
@@ -67,6 +99,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         ]
     )
     _observe(report, records)
+    _back_off(report, records)
     return {
         "batchItemFailures": [
             {"itemIdentifier": record.message_id}

@@ -22,11 +22,11 @@ from engine import runtime, video
 from engine.fanout import MAX_TASK_ATTEMPTS, MAX_TASK_RECEIVES
 from engine.handlers import commands as commands_handler
 from engine.handlers import gave_up as gave_up_handler
-from engine.handlers import retry
 from engine.handlers import tasks as tasks_handler
 from engine.state_dynamo import EngineStateUnavailable
 from functions import env
 from functions.jobs.commands import cancel_job_body, start_job_body
+from functions.messaging import redelivery
 from functions.store.dynamo import DynamoJobStore
 from local import sample_media
 from local.event_source import Handler, LambdaContext, SqsEventSource
@@ -148,7 +148,7 @@ def engine_aws(aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         env.PROGRESS_SECONDS: "0",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(retry, "FIRST_BACKOFF_SECONDS", 0)  # a retried message comes back at once
+    monkeypatch.setattr(redelivery, "FIRST_BACKOFF_SECONDS", 0)  # a retried message comes back at once
     _clear_runtime()
     yield EngineOnMoto(sqs, s3, input_url, input_dead_letters, output_url, work_url, work_dead_letters)
     _clear_runtime()
@@ -229,10 +229,10 @@ def test_a_start_job_that_meets_a_throttled_table_comes_back_after_its_backoff_a
 
 
 def test_the_retry_backoff_grows_to_cover_minutes_of_trouble_over_the_queues_receives():
-    waits = [retry.backoff_seconds(n) for n in range(1, MAX_TASK_RECEIVES + 1)]
-    assert waits == sorted(waits) and waits[0] == retry.FIRST_BACKOFF_SECONDS
+    waits = [redelivery.backoff_seconds(n) for n in range(1, MAX_TASK_RECEIVES + 1)]
+    assert waits == sorted(waits) and waits[0] == redelivery.FIRST_BACKOFF_SECONDS
     assert sum(waits[:-1]) >= 5 * 60  # the dead-letter queue gets it only after minutes, not seconds
-    assert max(waits) <= retry.MAX_BACKOFF_SECONDS
+    assert max(waits) <= redelivery.MAX_BACKOFF_SECONDS
 
 
 def _failing_spans(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:

@@ -12,6 +12,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from functions.jobs.protocol import MessageType as M
+from functions.messaging import redelivery
 from functions.store.dynamo import DynamoJobStore
 from local.ct_simulator import CtRun, Transcode, ffprobe_result, run_messages
 from local.event_source import SqsEventSource
@@ -261,3 +262,28 @@ def test_a_hundred_failures_with_long_unicode_details_are_recorded_within_the_it
     )
     (item,) = [i for i in items(table, f"JOB#{JOB_ID}") if i["sk"]["S"] == "JOB"]
     assert len(item["record"]["S"].encode()) < 350_000
+
+
+def test_a_message_that_failed_for_a_passing_reason_comes_back_after_its_backoff_and_poison_does_not(
+    invoke_tracker, store, monkeypatch
+):
+    sqs = boto3.client("sqs", region_name=REGION)
+    # An hour-long visibility timeout: only the handler's backoff can bring a message back in this test.
+    queue_url, _ = create_queue_with_dlq(sqs, "cpe-output", visibility_timeout=3600, max_receives=5)
+    monkeypatch.setenv("OUTPUT_QUEUE_URL", queue_url)
+    monkeypatch.setattr(redelivery, "FIRST_BACKOFF_SECONDS", 0)  # back at once
+    commit, failures = TransactWrite._commit, iter([True])
+
+    def fail_once(self: TransactWrite) -> Any:
+        if next(failures, False):
+            raise TransactWriteError("ProvisionedThroughputExceededException: throttled")
+        return commit(self)
+
+    monkeypatch.setattr(TransactWrite, "_commit", fail_once)
+    for body in (json.dumps(DOCUMENTED_RUN[0]), "not json"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    source = SqsEventSource(sqs, queue_url, lambda event, context: invoke_tracker(event), batch_size=10)
+    assert source.poll_once() == 2 and source.stats.failed == 2  # the throttled write and the poison
+    assert store.get_jobs([DOCUMENTED_JOB]) == {}
+    assert source.poll_once() == 1  # the throttled one, at once; the poison waits out its hour
+    assert store.get_jobs([DOCUMENTED_JOB])[DOCUMENTED_JOB].job.runId == EXECUTION["runId"]
