@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--include", choices=["results"])
     listing = commands.add_parser("list", help="jobs, newest first")
     listing.add_argument("--status")
+    listing.add_argument("--owner", help="an operator's: this owner's jobs (an ARN or a claim value)")
+    listing.add_argument("--created-after", help="RFC 3339, inclusive")
+    listing.add_argument("--created-before", help="RFC 3339, exclusive")
     listing.add_argument("--limit", type=int)
     listing.add_argument("--next-token")
     events = commands.add_parser("events", help="a job's timeline")
@@ -110,7 +113,14 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "get":
         result = client.get(args.job_id, include=args.include)
     elif args.command == "list":
-        result = client.list(status=args.status, limit=args.limit, next_token=args.next_token)
+        result = client.list(
+            status=args.status,
+            owner=args.owner,
+            created_after=args.created_after,
+            created_before=args.created_before,
+            limit=args.limit,
+            next_token=args.next_token,
+        )
     elif args.command == "events":
         result = client.events(args.job_id, limit=args.limit, next_token=args.next_token)
     elif args.command == "watch":

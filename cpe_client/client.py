@@ -89,9 +89,26 @@ class JobsClient:
         return self._json("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}", query={"include": include})
 
     def list(
-        self, *, status: str | None = None, limit: int | None = None, next_token: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        created_after: str | None = None,
+        created_before: str | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
     ) -> dict[str, Any]:
-        return self._json("GET", "/jobs", query={"status": status, "limit": limit, "nextToken": next_token})
+        """A page of your jobs, newest first (an operator's: everyone's, or ``owner``'s); created
+        times are RFC 3339."""
+        query = {
+            "status": status,
+            "owner": owner,
+            "createdAfter": created_after,
+            "createdBefore": created_before,
+            "limit": limit,
+            "nextToken": next_token,
+        }
+        return self._json("GET", "/jobs", query=query)
 
     def events(
         self, job_id: str, *, limit: int | None = None, next_token: str | None = None

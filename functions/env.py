@@ -19,6 +19,11 @@ COMPLETION_MODE = "COMPLETION_MODE"
 FINAL_ACTIVITY_TYPES = "FINAL_ACTIVITY_TYPES"
 FINAL_ACTIVITY_COUNT = "FINAL_ACTIVITY_COUNT"
 STALLED_AFTER_SECONDS = "STALLED_AFTER_SECONDS"  # the watchdog: silence that ends a job TIMED_OUT
+# Owners (design section 8): how callers become owners, their client names, the operators.
+AUTH_MODE = "AUTH_MODE"  # iam, jwt or cognito: where the caller's identity is
+OWNER_CLAIM = "OWNER_CLAIM"  # jwt and cognito: the claim that names the owner (sub, client_id, azp)
+OWNER_CLIENT_NAMES = "OWNER_CLIENT_NAMES"  # JSON object: owner -> client name in START_JOB
+OPERATORS = "OPERATORS"  # JSON list of the owners that see every owner's jobs
 
 # Read by Powertools itself.
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

@@ -94,6 +94,10 @@ class JobApi(Construct):
                 env.WORKFLOW_TASK_LIST: workflow.taskList,
                 env.WORKFLOW_DOMAIN: workflow.domain,
                 env.OTHER_WORKFLOWS: json.dumps([w.model_dump() for w in config.otherWorkflows]),
+                env.AUTH_MODE: config.auth.mode,
+                env.OWNER_CLAIM: config.owners.claim,
+                env.OWNER_CLIENT_NAMES: json.dumps(config.owners.clientNames),
+                env.OPERATORS: json.dumps(config.owners.operators),
                 **completion_environment(rule),
             },
         )

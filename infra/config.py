@@ -230,12 +230,30 @@ class EngineConfig(_Section):
         return self
 
 
+OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class Owners(_Section):
+    """Who owns jobs (design section 8): the caller that submits them. IAM: its principal (a role's
+    sessions count as the role). JWT and Cognito: ``claim``. ``clientNames`` gives an owner the
+    client name its START_JOB carries (others get ``clientName``); ``operators`` see and act on
+    every owner's jobs. Owners are named by ARN (a role's or a user's) or by claim value."""
+
+    claim: Literal["sub", "client_id", "azp"] = "sub"
+    clientNames: Annotated[
+        dict[OwnerName, Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]],
+        Field(max_length=100),
+    ] = {}
+    operators: Annotated[list[OwnerName], Field(max_length=20)] = []
+
+
 class StackConfig(_Section):
     clientName: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "CpeServerless"
     )
     queues: Queues = Queues()
     auth: Annotated[IamAuth | CognitoAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
+    owners: Owners = Owners()
     removalPolicy: Literal["retain", "destroy"] = "retain"
     retention: Retention = Retention()
     alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None

@@ -55,7 +55,13 @@ class CpeServerlessStack(Stack):
         )
         self.jobs = JobsTable(self, "Jobs", removal_policy=removal)
         self.tracker = Tracker(
-            self, "Tracker", queue=self.queues.output, table=self.jobs.table, defaults=defaults, rule=rule
+            self,
+            "Tracker",
+            queue=self.queues.output,
+            table=self.jobs.table,
+            defaults=defaults,
+            rule=rule,
+            owner_client_names=config.owners.clientNames,
         )
         self.api = JobApi(
             self,

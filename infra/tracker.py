@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -43,6 +46,7 @@ class Tracker(Construct):
         table: dynamodb.ITable,
         defaults: FunctionDefaults,
         rule: CompletionRule,
+        owner_client_names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.handler = PythonFunction(
@@ -55,6 +59,8 @@ class Tracker(Construct):
             environment={
                 env.JOBS_TABLE_NAME: table.table_name,
                 env.OUTPUT_QUEUE_URL: queue.queue_url,  # a retried message's backoff
+                # Who owns a job it learns of from a client's START_JOB (functions.jobs.owners).
+                env.OWNER_CLIENT_NAMES: json.dumps(dict(owner_client_names or {})),
                 **completion_environment(rule),
             },
         )

@@ -17,6 +17,9 @@ from urllib.parse import parse_qs
 from local.event_source import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# Who calls, unless told otherwise: the local stack's IAM user (API Gateway's IAM authorization
+# passes the signer's ARN to the function; the API makes it the owner of the jobs it submits).
+LOCAL_CALLER = "arn:aws:iam::123456789012:user/local"
 
 
 def proxy_event(
@@ -29,8 +32,10 @@ def proxy_event(
     stage: str = "prod",
     resource: str | None = None,
     source_ip: str = "127.0.0.1",
+    principal: str | None = LOCAL_CALLER,
 ) -> dict[str, Any]:
-    """A REST API (v1) proxy event, as API Gateway builds it."""
+    """A REST API (v1) proxy event, as API Gateway builds it; ``principal`` is the IAM principal
+    that signed it (None: a request without IAM authorization)."""
     headers = dict(headers or {})
     is_binary = isinstance(body, bytes)
     text = base64.b64encode(body).decode() if isinstance(body, bytes) else body
@@ -54,7 +59,12 @@ def proxy_event(
             "accountId": "123456789012",
             "apiId": "local",
             "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": headers.get("User-Agent"),
+                "userArn": principal,
+                "caller": principal,
+            },
         },
         "body": text,
         "isBase64Encoded": is_binary,
@@ -134,9 +144,10 @@ def call(
     *,
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
+    principal: str | None = LOCAL_CALLER,
 ) -> tuple[int, dict[str, str], Any]:
-    """One JSON request through the proxy integration: (status, headers, parsed body or None).
-    ``body`` may be a JSON value (serialized here) or the raw text to send."""
+    """One JSON request through the proxy integration, signed by ``principal``: (status, headers,
+    parsed body or None). ``body`` may be a JSON value (serialized here) or the raw text to send."""
     text = body if body is None or isinstance(body, str) else json.dumps(body)
     event = proxy_event(
         method,
@@ -144,6 +155,7 @@ def call(
         body=text,
         headers={"Content-Type": "application/json", **(headers or {})},
         query={name: [value] for name, value in (query or {}).items()},
+        principal=principal,
     )
     status, response_headers, raw = response_parts(handler(event, LambdaContext(function_name="api")))
     return status, dict(response_headers), json.loads(raw) if raw else None

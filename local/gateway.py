@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +62,20 @@ def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, s
     return status, [("Content-Type", "application/json")], body
 
 
+@dataclass(frozen=True)
+class Principal:
+    """An IAM principal the gateway knows: its access key and secret, and the ARN API Gateway
+    passes the function as ``requestContext.identity.userArn`` (a role's session, or a user)."""
+
+    access_key: str
+    secret_key: str
+    arn: str
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.access_key, self.secret_key)
+
+
 class Gateway:
     """A WSGI app: stage prefix, route match, SigV4 check, proxy event, the handler's answer."""
 
@@ -72,7 +86,7 @@ class Gateway:
         *,
         stage: str,
         region: str,
-        credentials: Credentials,
+        principals: Sequence[Principal],
         function_name: str = "api",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -80,7 +94,7 @@ class Gateway:
         self._routes = routes
         self._stage = stage
         self._region = region
-        self._credentials = credentials
+        self._principals = {principal.access_key: principal for principal in principals}
         self._function_name = function_name
         self._clock = clock
         # One execution environment: Lambda gives it one request at a time, and handlers rely on
@@ -108,10 +122,12 @@ class Gateway:
         if route is None:
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         headers, raw = request_parts(environ)
+        caller: Principal | None = None
         if route.authorization == "AWS_IAM":
-            problem = self._check_signature(environ, headers, raw)
-            if problem is not None:
-                return problem
+            problem_or_caller = self._check_signature(environ, headers, raw)
+            if not isinstance(problem_or_caller, Principal):
+                return problem_or_caller
+            caller = problem_or_caller
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
             body: str | bytes | None = raw.decode() if raw else None
@@ -120,25 +136,28 @@ class Gateway:
         event = proxy_event(
             method, path, body=body, headers=headers, query=query, stage=self._stage, resource=route.template
         )
-        event["requestContext"]["identity"]["accessKey"] = self._credentials.access_key
+        identity = event["requestContext"]["identity"]
+        # As API Gateway fills it in: the signer for IAM authorization, nobody otherwise.
+        identity.update(
+            accessKey=caller.access_key if caller else None,
+            userArn=caller.arn if caller else None,
+            caller=caller.arn if caller else None,
+        )
         with self._environment:
             answer = self._handler(event, LambdaContext(function_name=self._function_name))
         return response_parts(answer)
 
     def _check_signature(
         self, environ: dict[str, Any], headers: dict[str, str], raw: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    ) -> tuple[int, list[tuple[str, str]], bytes] | Principal:
         """API Gateway's IAM auth: a valid SigV4 signature by a known key, with a credential scope of
         this region, ``execute-api`` and the request's date, signed within 15 minutes of now, and
-        signing the ``host`` header."""
+        signing the ``host`` header. The principal that signed, or the answer refusing the request."""
         match = SIGNATURE.fullmatch(headers.get("Authorization", "").strip())
         if match is None:
             return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
-        if (
-            match["key"] != self._credentials.access_key
-            or match["region"] != self._region
-            or match["service"] != "execute-api"
-        ):
+        principal = self._principals.get(match["key"])
+        if principal is None or match["region"] != self._region or match["service"] != "execute-api":
             return _error(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
         signed = match["headers"].split(";")
         lowered = {name.lower(): value for name, value in headers.items()}
@@ -173,7 +192,7 @@ class Gateway:
             headers={n: lowered.get(n, "") for n in signed},
         )
         request.context["timestamp"] = lowered.get("x-amz-date", "")
-        signer = SigV4Auth(self._credentials, "execute-api", self._region)
+        signer = SigV4Auth(principal.credentials, "execute-api", self._region)
         expected = signer.signature(
             signer.string_to_sign(request, signer.canonical_request(request)), request
         )
@@ -183,4 +202,4 @@ class Gateway:
                 "UNAUTHORIZED",
                 "The request signature we calculated does not match the signature you provided.",
             )
-        return None
+        return principal

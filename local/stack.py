@@ -29,9 +29,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
-from botocore.credentials import Credentials
 
 from functions import env
+from local.apigateway import LOCAL_CALLER
 from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
 from local.event_source import (
@@ -41,7 +41,7 @@ from local.event_source import (
     dropping_disabled_metrics,
     rate_seconds,
 )
-from local.gateway import Gateway, routes_from_template
+from local.gateway import Gateway, Principal, routes_from_template
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "CpeServerless"
@@ -99,6 +99,18 @@ class _QuietHandler(WSGIRequestHandler):
         environ["RAW_URI"] = self.path
         environ["RAW_HEADERS"] = list(self.headers.items())
         return environ
+
+
+# The API's caller on the local stack: the process's (moto's) credentials, as an IAM user.
+LOCAL_PRINCIPAL = Principal(
+    FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+    FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    LOCAL_CALLER,
+)
+# A second client app, for trying owners: a role's session, as an app on AWS would call.
+PEER_PRINCIPAL = Principal(
+    "AKIALOCALPEERAPP0001", "peer-app-secret", "arn:aws:sts::123456789012:assumed-role/PeerApp/local"
+)
 
 
 @dataclass
@@ -330,6 +342,7 @@ def local_stack(
     engine_settings: dict[str, str] | None = None,
     stalled_after_seconds: int | None = None,
     schedule_seconds: float | None = None,
+    principals: Sequence[Principal] = (LOCAL_PRINCIPAL,),
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
@@ -338,7 +351,9 @@ def local_stack(
     those of ``trusted_urls`` (local servers of inputs), are the only local endpoints trusted.
     ``engine_settings`` overrides the engine's (e.g. ``SPAN_SECONDS``); ``engine_jobs`` is how many
     engine tasks run at once (Lambda's concurrency, on this machine's cores). ``stalled_after_seconds``
-    replaces the watchdog's limit and ``schedule_seconds`` the schedules' rates (tests)."""
+    replaces the watchdog's limit and ``schedule_seconds`` the schedules' rates (tests). ``principals``
+    are the IAM principals the API knows (the first signs with the process's credentials; the
+    others are further client apps, each an owner of its jobs)."""
     cdk_out = synthesize()
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -393,9 +408,7 @@ def local_stack(
             routes_from_template(template),
             stage=STAGE,
             region=aws.region,
-            credentials=Credentials(
-                FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-            ),
+            principals=principals,
         )
         server = make_server(
             "127.0.0.1", port, gateway, server_class=_ThreadingServer, handler_class=_QuietHandler

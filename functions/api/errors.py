@@ -30,6 +30,18 @@ class InvalidJson(ApiError):
     code = "INVALID_JSON"
 
 
+class Forbidden(ApiError):
+    status = HTTPStatus.FORBIDDEN
+    code = "FORBIDDEN"
+
+
+class NoIdentity(ApiError):
+    """The request carries no identity to own jobs by: the API's authorization is misconfigured."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "NO_IDENTITY"
+
+
 class JobNotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "JOB_NOT_FOUND"

@@ -27,7 +27,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import routes
 from functions.api.edge import method_not_allowed, refused_before_routing
-from functions.api.errors import InvalidJson, InvalidRequest, RouteNotFound, UnsupportedMediaType, error_body
+from functions.api.errors import (
+    InvalidJson,
+    InvalidRequest,
+    NoIdentity,
+    RouteNotFound,
+    UnsupportedMediaType,
+    error_body,
+)
 from functions.api.models import ErrorBody, EventList, JobList, JobOut, SubmitJobRequest
 from functions.api.openapi import documented, openapi_schema
 from functions.api.parsing import Timestamp, strict_json
@@ -37,6 +44,7 @@ from functions.api.views import event, job_detail, job_summary
 from functions.jobs.errors import DomainError
 from functions.jobs.model import JobStatus
 from functions.jobs.names import JOB_ID_PATTERN
+from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
 
 logger = Logger()
@@ -55,6 +63,14 @@ def get_service() -> JobService:
 
 Service = Annotated[JobService, Depends(get_service)]
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job's id")]
+
+
+def _caller(service: JobService) -> Caller:
+    """Who the request acts for, from what API Gateway verified (its IAM principal or JWT claims)."""
+    try:
+        return service.caller(app.current_event.raw_event.get("requestContext") or {})
+    except Unidentified as exc:
+        raise NoIdentity(str(exc)) from None
 
 
 def _location(job_id: str) -> str:
@@ -78,7 +94,7 @@ def submit_job(
         str | None, Header(min_length=1, max_length=255, description="Replays return the first answer")
     ] = None,
 ) -> Response[JobOut]:
-    submission = service.submit(body, idempotency_key, app.current_event.json_body)
+    submission = service.submit(_caller(service), body, idempotency_key, app.current_event.json_body)
     metrics.add_metric(
         name=Metric.JOBS_REPLAYED if submission.replayed else Metric.JOBS_SUBMITTED,
         unit=MetricUnit.Count,
@@ -103,7 +119,7 @@ def get_job(
         Literal["results"] | None, Query(description="results: add each activity's full result")
     ] = None,
 ) -> JobOut:
-    return job_detail(service.get(job_id, include_results=include == "results"))
+    return job_detail(service.get(_caller(service), job_id, include_results=include == "results"))
 
 
 @app.get(
@@ -114,13 +130,18 @@ def get_job(
 def list_jobs(  # noqa: PLR0917 - one parameter per query string field
     service: Service,
     status: Annotated[JobStatus | None, Query()] = None,
+    owner: Annotated[
+        str | None, Query(min_length=1, max_length=512, description="an operator's: this owner's jobs")
+    ] = None,
     createdAfter: Annotated[Timestamp | None, Query(description="inclusive, RFC 3339")] = None,
     createdBefore: Annotated[Timestamp | None, Query(description="exclusive, RFC 3339")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     nextToken: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> JobList:
     page, token = service.list_jobs(
+        _caller(service),
         limit=limit,
+        owner=owner,
         status=status.value if status else None,
         created_from=createdAfter.timestamp() if createdAfter else None,
         created_to=createdBefore.timestamp() if createdBefore else None,
@@ -140,7 +161,7 @@ def job_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
     nextToken: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> EventList:
-    events, token = service.events(job_id, limit=limit, token=nextToken)
+    events, token = service.events(_caller(service), job_id, limit=limit, token=nextToken)
     return EventList(items=[event(entry) for entry in events], nextToken=token)
 
 
@@ -153,7 +174,7 @@ def job_events(
     responses=documented(202, JobOut, "Accepted: the job, cancel requested"),
 )
 def cancel_job(job_id: JobIdPath, service: Service) -> Response[JobOut]:
-    view = service.cancel(job_id)
+    view = service.cancel(_caller(service), job_id)
     metrics.add_metric(name=Metric.CANCELS_REQUESTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=job_detail(view))
 

@@ -64,6 +64,7 @@ class RunOut(BaseModel):
 class JobSummaryOut(BaseModel):
     jobId: str
     clientName: str | None
+    owner: str | None  # the caller that submitted it (an IAM principal, a JWT claim); None: operators'
     status: JobStatus
     phase: Phase
     progress: int = Field(ge=0, le=100)

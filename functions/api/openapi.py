@@ -19,6 +19,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
     code: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
     for code, description in (
         (400, "Invalid request"),
+        (403, "No identity to own jobs by, or another owner's list asked by a caller not an operator"),
         (404, "No such job"),
         (409, "Conflict"),
         (413, f"Body over {MAX_BODY_BYTES} bytes"),

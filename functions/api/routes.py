@@ -31,7 +31,9 @@ class Route:
 
 
 SUBMIT_JOB = Route("POST", "/jobs", headers=("Idempotency-Key",), body=True)
-LIST_JOBS = Route("GET", "/jobs", query=("status", "createdAfter", "createdBefore", "limit", "nextToken"))
+LIST_JOBS = Route(
+    "GET", "/jobs", query=("status", "owner", "createdAfter", "createdBefore", "limit", "nextToken")
+)
 GET_JOB = Route("GET", "/jobs/{job_id}", query=("include",))
 JOB_EVENTS = Route("GET", "/jobs/{job_id}/events", query=("limit", "nextToken"))
 CANCEL_JOB = Route("POST", "/jobs/{job_id}/cancel")

@@ -1,6 +1,10 @@
 """What the API does: submit, read, list, follow and cancel jobs. No HTTP here, no AWS imports:
 the store and the command queue are passed in.
 
+Every operation acts for a :class:`~functions.jobs.owners.Caller`: a job belongs to the caller
+that submitted it, and another owner's job does not exist for you (404), lists show your jobs,
+Idempotency-Keys are yours alone; an operator sees and acts on every owner's jobs.
+
 Submitting is idempotent. The identity of a request is its ``Idempotency-Key`` if given, else its
 ``jobId`` if given: a replay with the same body returns the original job and sends nothing more; the
 same identity with another body is a 409. The job is written (``SUBMITTED``) before ``START_JOB`` is
@@ -25,12 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from functions.api.errors import Conflict, InProgress, InvalidRequest, JobNotFound
+from functions.api.errors import Conflict, Forbidden, InProgress, InvalidRequest, JobNotFound
 from functions.api.models import SubmitJobRequest
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, ended_only_by_stall, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
+from functions.jobs.owners import Caller, OwnerPolicy
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import MessageQueue, QueueUnavailable
 from functions.shared.retry import OptimisticRetry
@@ -52,6 +57,7 @@ class ApiConfig:
     other_workflows: tuple[dict[str, Any], ...] = ()  # the others a job may name
     trusted_url_hosts: frozenset[str] = frozenset()  # the local stack's own endpoints
     allow_custom_cmd: bool = False
+    owners: OwnerPolicy | None = None  # None: IAM principals, each its own owner, one client name
 
     def allows(self, workflow: dict[str, Any]) -> bool:
         """Whether a job may name ``workflow``: the stack's, or one it lists (its timeout aside)."""
@@ -60,10 +66,13 @@ class ApiConfig:
         return any(wanted == tuple(w.get(f) for f in fields) for w in (self.workflow, *self.other_workflows))
 
     @property
-    def client(self) -> dict[str, Any]:
-        """``data.client`` as the PHP SDK injects it."""
+    def owner_policy(self) -> OwnerPolicy:
+        return self.owners or OwnerPolicy("iam", self.client_name)
+
+    def client(self, name: str | None = None) -> dict[str, Any]:
+        """``data.client`` as the PHP SDK injects it (``name``: the owner's client name)."""
         return {
-            "name": self.client_name,
+            "name": name or self.client_name,
             "queues": {"input": self.input_queue_url, "output": self.output_queue_url},
         }
 
@@ -110,10 +119,18 @@ class JobService:
         self._resolve = resolve
         self._retry = OptimisticRetry(UPDATE_ATTEMPTS, sleep=sleep)
 
+    def caller(self, request_context: dict[str, Any]) -> Caller:
+        """Who a request acts for; raises Unidentified."""
+        return self._config.owner_policy.caller(request_context)
+
     # ------------------------------------------------------------------ submit
 
     def submit(
-        self, request: SubmitJobRequest, idempotency_key: str | None, body: dict[str, Any] | None = None
+        self,
+        caller: Caller,
+        request: SubmitJobRequest,
+        idempotency_key: str | None,
+        body: dict[str, Any] | None = None,
     ) -> Submission:
         """Submit ``request``; ``body`` is the request as the client wrote it (validated as
         ``request``, without coercion), whose key order START_JOB keeps, as the PHP SDK would."""
@@ -123,9 +140,7 @@ class JobService:
         job_id = request.jobId or self._new_id()
         key_digest = None
         if idempotency_key is not None:
-            key_digest = hashlib.sha256(
-                f"{self._config.client_name}\x1f{idempotency_key}".encode()
-            ).hexdigest()
+            key_digest = hashlib.sha256(f"{caller.owner}\x1f{idempotency_key}".encode()).hexdigest()
             held = self._store.claim_idempotency_key(
                 key_digest, IdempotencyClaim(job_id, digest), self._clock()
             )
@@ -140,7 +155,8 @@ class JobService:
             job_id,
             payload,
             now,
-            self._config.client_name,
+            caller.client_name,
+            owner=caller.owner,
             request_digest=digest,
             callback_url=request.callbackUrl,
         )
@@ -148,14 +164,15 @@ class JobService:
         try:
             loaded = self._store.save_job(LoadedJob(job, None), job, [], {}, now)
         except StaleJob:
-            return self._replay(job_id, digest, payload)
+            return self._replay(caller, job_id, digest, payload)
         return Submission(JobView(self._dispatch(loaded, payload, key_digest), payload, {}), replayed=False)
 
-    def _replay(self, job_id: str, digest: str, payload: dict[str, Any]) -> Submission:
+    def _replay(self, caller: Caller, job_id: str, digest: str, payload: dict[str, Any]) -> Submission:
         existing = self._store.get_jobs([job_id]).get(job_id)
         if existing is None:  # removed after a failed send, between our write and our read
             raise StaleJob(job_id)
-        if existing.job.requestDigest != digest:
+        # Another owner's job is refused like any other request's: nothing of it is revealed.
+        if existing.job.requestDigest != digest or existing.job.owner != caller.owner:
             raise Conflict("JOB_ID_TAKEN", f"job {job_id} exists with a different request")
         job = existing.job
         if job.dispatchedAt is None and not job.runs:
@@ -171,7 +188,8 @@ class JobService:
         """Send START_JOB, then record that it was sent; if the send fails, undo the submission."""
         job = loaded.job
         sent_at = self._clock()
-        body = start_job_body(job_id=job.jobId, time=sent_at, data={**payload, "client": self._config.client})
+        client = self._config.client(job.clientName)
+        body = start_job_body(job_id=job.jobId, time=sent_at, data={**payload, "client": client})
         try:
             self._queue.send(body)
         except QueueUnavailable:
@@ -232,10 +250,10 @@ class JobService:
 
     # ------------------------------------------------------------------ read
 
-    def get(self, job_id: str, *, include_results: bool = False) -> JobView:
+    def get(self, caller: Caller, job_id: str, *, include_results: bool = False) -> JobView:
         """The job, its payload, and (with ``include_results``) the full results of its activities,
         keyed by ``<runId>/<activityId>``: big values are fetched from where the store keeps them."""
-        loaded = self._load(job_id)
+        loaded = self._load(caller, job_id)
         results: dict[str, Any] = {}
         if include_results:
             for run in loaded.job.runs.values():
@@ -247,26 +265,40 @@ class JobService:
 
     def list_jobs(
         self,
+        caller: Caller,
         *,
         limit: int,
+        owner: str | None = None,
         status: str | None = None,
         created_from: float | None = None,
         created_to: float | None = None,
         token: str | None = None,
     ) -> tuple[JobPage, str | None]:
-        scope = {"status": status, "from": created_from, "to": created_to}
+        """The caller's jobs; an operator's: everyone's, or ``owner``'s."""
+        if owner is not None and not caller.operator and owner != caller.owner:
+            raise Forbidden("only an operator lists another owner's jobs")
+        listed = owner if caller.operator else caller.owner
+        scope = {"owner": listed, "status": status, "from": created_from, "to": created_to}
         after = _decode_token(token, scope).get("after") if token else None
         if after is not None and not (
             isinstance(after, str) and re.fullmatch(r"\d{15}#[A-Za-z0-9_.:-]{1,128}", after)
         ):
             raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["query", "nextToken"]}])
-        page = self._store.list_jobs(JobQuery(limit, status, created_from, created_to, after))
+        query = JobQuery(
+            limit=limit,
+            owner=listed,
+            status=status,
+            created_from=created_from,
+            created_to=created_to,
+            after=after,
+        )
+        page = self._store.list_jobs(query)
         return page, _encode_token({"after": page.after}, scope) if page.after else None
 
     def events(
-        self, job_id: str, *, limit: int, token: str | None = None
+        self, caller: Caller, job_id: str, *, limit: int, token: str | None = None
     ) -> tuple[list[TimelineEvent], str | None]:
-        loaded = self._load(job_id)
+        loaded = self._load(caller, job_id)
         scope = {"jobId": job_id}
         start = _decode_token(token, scope).get("offset", -1) if token else 0
         if not isinstance(start, int) or isinstance(start, bool) or start < 0:
@@ -278,9 +310,9 @@ class JobService:
 
     # ------------------------------------------------------------------ cancel
 
-    def cancel(self, job_id: str) -> JobView:
+    def cancel(self, caller: Caller, job_id: str) -> JobView:
         """Record the cancel request, then send CANCEL_JOB (undoing the record if the send fails)."""
-        loaded = self._load(job_id)
+        loaded = self._load(caller, job_id)
         if self._ended(loaded.job):
             raise Conflict("JOB_FINISHED", f"job {job_id} already ended: {loaded.job.status.value}")
         now = self._clock()
@@ -293,7 +325,7 @@ class JobService:
         workflow = payload.get("workflow")
         data = {
             "workflow": workflow or self._config.workflow,
-            "client": self._config.client,
+            "client": self._config.client(job.clientName),
             **({"runId": job.runId, "workflowId": job.workflowId} if job.runId else {}),
         }
         try:
@@ -310,9 +342,9 @@ class JobService:
         """Ended by its own reports: a job the watchdog ended may still be at work (cancel it)."""
         return job.status.is_terminal and not ended_only_by_stall(job, self._rule)
 
-    def _load(self, job_id: str) -> LoadedJob:
+    def _load(self, caller: Caller, job_id: str) -> LoadedJob:
         loaded = self._store.get_jobs([job_id]).get(job_id)
-        if loaded is None:
+        if loaded is None or not caller.may_see(loaded.job.owner):  # another owner's: not there
             raise JobNotFound(f"no job {job_id}")
         return loaded
 

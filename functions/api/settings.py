@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json
 
 from functions import env
 from functions.api.service import ApiConfig, JobService
+from functions.jobs.owners import OwnerClaim, OwnerPolicy
 from functions.jobs.rules import CompletionRule
 from functions.shared.settings import completion_rule, host_list, load_settings
 from functions.store.base import TableBinding
@@ -35,6 +36,10 @@ class ApiSettings(BaseModel):
     other_workflows: Json[list[dict[str, str]]] = []
     trusted_url_hosts: frozenset[str] = frozenset()
     allow_custom_cmd: bool = False
+    auth_mode: Literal["iam", "jwt", "cognito"] = "iam"
+    owner_claim: OwnerClaim = "sub"
+    owner_client_names: Json[dict[str, str]] = {}
+    operators: Json[list[str]] = []
     rule: CompletionRule
 
     @classmethod
@@ -60,6 +65,10 @@ class ApiSettings(BaseModel):
             "other_workflows": environ.get(env.OTHER_WORKFLOWS) or "[]",
             "trusted_url_hosts": host_list(environ.get(env.TRUSTED_URL_HOSTS, "")),
             "allow_custom_cmd": environ.get(env.ALLOW_CUSTOM_CMD, "false"),
+            "auth_mode": environ.get(env.AUTH_MODE) or "iam",
+            "owner_claim": environ.get(env.OWNER_CLAIM) or "sub",
+            "owner_client_names": environ.get(env.OWNER_CLIENT_NAMES) or "{}",
+            "operators": environ.get(env.OPERATORS) or "[]",
             "rule": completion_rule(environ),
         }
         return load_settings(cls, values)
@@ -89,4 +98,11 @@ class ApiSettings(BaseModel):
             other_workflows=tuple(dict(w) for w in self.other_workflows),
             trusted_url_hosts=self.trusted_url_hosts,
             allow_custom_cmd=self.allow_custom_cmd,
+            owners=OwnerPolicy(
+                self.auth_mode,
+                self.client_name,
+                claim=self.owner_claim,
+                client_names=self.owner_client_names,
+                operators=frozenset(self.operators),
+            ),
         )

@@ -13,6 +13,7 @@ def job_summary(loaded: LoadedJob) -> JobSummaryOut:
     return JobSummaryOut(
         jobId=job.jobId,
         clientName=job.clientName,
+        owner=job.owner,
         status=job.status,
         phase=job.phase,
         progress=job.progress,

@@ -84,6 +84,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(event["methodArn"])}
             ],
         },
-        # Passed to the API as requestContext.authorizer (strings only).
-        "context": {"sub": claims["sub"], "scope": str(scope), "issuer": str(claims.get("iss", ""))},
+        # Passed to the API as requestContext.authorizer (strings only): the claims an owner may be
+        # named by (functions.jobs.owners), the scopes and the issuer.
+        "context": {
+            "sub": claims["sub"],
+            **{name: claims[name] for name in ("client_id", "azp") if isinstance(claims.get(name), str)},
+            "scope": str(scope),
+            "issuer": str(claims.get("iss", "")),
+        },
     }

@@ -60,6 +60,7 @@ def submitted_job(
     submitted_at: float,
     client_name: str | None,
     *,
+    owner: str | None = None,
     request_digest: str | None = None,
     callback_url: str | None = None,
 ) -> Job:
@@ -68,6 +69,7 @@ def submitted_job(
         jobId=job_id,
         submittedAt=submitted_at,
         clientName=client_name,
+        owner=owner,
         payloadSource="api",
         requestDigest=request_digest,
         callbackUrl=callback_url,

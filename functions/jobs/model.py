@@ -219,6 +219,9 @@ class Job(_State):
     payloadRunId: str | None = None
     outputsSpec: list[dict[str, Any]] = Field(default_factory=list)
     clientName: str | None = None
+    # Who the job belongs to (design section 8): the caller that submitted it; for a job made from
+    # a WORKFLOW_SCHEDULED, the owner its client name maps to; None: the operators' alone.
+    owner: str | None = None
     # Facts the API records (the tracker keeps them as they are).
     requestDigest: str | None = None  # of the submitted request, for idempotent replays
     dispatchedAt: float | None = None  # when START_JOB was sent

@@ -70,6 +70,7 @@ def state_change_event(old: LoadedJob | None, new: LoadedJob, *, progress_step: 
         "outputs": [{k: v for k, v in o.items() if k != "probe"} for o in job.outputs],
         "error": job.error,
         "clientName": job.clientName,
+        "owner": job.owner,  # for a rule or a receiver to pick its own jobs (design section 8)
         "runId": job.runId,
         "updatedAt": iso(job.lastEventAt or job.createdAt or None),
     }

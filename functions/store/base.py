@@ -61,9 +61,13 @@ class IdempotencyClaim:
 
 @dataclass(frozen=True, slots=True)
 class JobQuery:
-    """Jobs newest first, optionally of one status and created within [created_from, created_to)."""
+    """Jobs newest first, optionally of one owner (None: everyone's), of one status and created
+    within [created_from, created_to). A page holds up to ``limit`` jobs; one owner's jobs of one
+    status may come in shorter pages (the store examines a bounded number of that owner's jobs per
+    page), never with a job left out."""
 
     limit: int
+    owner: str | None = None
     status: str | None = None
     created_from: float | None = None
     created_to: float | None = None

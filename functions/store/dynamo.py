@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -57,6 +58,7 @@ from functions.store.layout import (
     idempotency_pk,
     job_id_of,
     job_pk,
+    owner_pk,
     run_pk,
     status_pk,
 )
@@ -65,6 +67,7 @@ from functions.store.records import BlobItem, IdempotencyItem, JobItem, LinkItem
 BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
 TRANSACTION_ITEMS = 100
+OWNED_EXAMINED_PER_PAGE = 1000  # one owner's jobs read for one page of a status filter, at most
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
@@ -188,6 +191,8 @@ class DynamoJobStore:
             record=stored.model_dump_json(),
             list_pk=ALL_JOBS,
             status_pk=status_pk(stored.status.value),
+            owner=stored.owner,
+            owner_pk=owner_pk(stored.owner) if stored.owner is not None else None,
             created_key=created_key(stored.createdAt, job.jobId),
         )
         size = record_bytes(stored)
@@ -277,11 +282,44 @@ class DynamoJobStore:
         _guard(self._keys(idempotency_pk(key_digest), IDEMPOTENCY_SK).delete)
 
     def list_jobs(self, query: JobQuery) -> JobPage:
+        if query.owner is not None:
+            return self._list_owned(query)
         index, partition = (
             (self._jobs.by_status, status_pk(query.status))
             if query.status
             else (self._jobs.by_created, ALL_JOBS)
         )
+        keys, more = self._index_page(index, partition, "statusPk" if query.status else "listPk", query)
+        jobs = self._jobs_in_order(keys)
+        return JobPage(jobs, keys[-1].created_key if more else None)
+
+    def _list_owned(self, query: JobQuery) -> JobPage:
+        """One owner's jobs from its index; with a status, the jobs read are filtered, examining up
+        to ``OWNED_EXAMINED_PER_PAGE`` of them (a shorter page then says where to go on)."""
+        partition = owner_pk(query.owner or "")
+        if query.status is None:
+            keys, more = self._index_page(self._jobs.by_owner, partition, "ownerPk", query)
+            return JobPage(self._jobs_in_order(keys), keys[-1].created_key if more else None)
+        found: list[LoadedJob] = []
+        after, examined = query.after, 0
+        while True:
+            step = replace(query, limit=min(BATCH_GET_KEYS, OWNED_EXAMINED_PER_PAGE - examined), after=after)
+            keys, more = self._index_page(self._jobs.by_owner, partition, "ownerPk", step)
+            examined += len(keys)
+            for key, loaded in zip(keys, self._jobs_by_key(keys), strict=True):
+                if loaded is not None and loaded.job.status.value == query.status:
+                    found.append(loaded)
+                    if len(found) == query.limit:  # the next page starts after this job
+                        return JobPage(found, key.created_key if (more or key is not keys[-1]) else None)
+            after = keys[-1].created_key if keys else None
+            if not more or examined >= OWNED_EXAMINED_PER_PAGE:
+                return JobPage(found, after if more else None)
+
+    def _index_page(
+        self, index: Any, partition: str, partition_name: str, query: JobQuery
+    ) -> tuple[list[JobItem], bool]:
+        """Up to ``query.limit`` keys of ``partition`` newest first, within the query's creation
+        window and after its position; and whether more may follow."""
         # Sort keys are "<epoch ms>#<jobId>": "<ms>#" sorts before every job of that millisecond.
         low = created_key(query.created_from, "") if query.created_from is not None else None
         high = created_key(query.created_to, "") if query.created_to is not None else None
@@ -297,7 +335,7 @@ class DynamoJobStore:
         if query.after:
             job_id = query.after.split("#", 1)[1]
             start = {
-                "statusPk" if query.status else "listPk": {"S": partition},
+                partition_name: {"S": partition},
                 "createdKey": {"S": query.after},
                 "pk": {"S": job_pk(job_id)},
                 "sk": {"S": JOB_SK},
@@ -306,11 +344,16 @@ class DynamoJobStore:
             partition, condition, scan_index_forward=False, limit=query.limit, last_evaluated_key=start
         )
         keys: list[JobItem] = _guard(partial(list, results))
+        return keys, results.last_evaluated_key is not None and bool(keys)
+
+    def _jobs_by_key(self, keys: list[JobItem]) -> list[LoadedJob | None]:
+        """The jobs of index keys, in their order (None where the index lags the table)."""
         job_ids = [job_id_of(key.pk) for key in keys]  # keys-only index: no other attribute
         jobs = self.get_jobs(job_ids) if keys else {}
-        ordered = [jobs[job_id] for job_id in job_ids if job_id in jobs]  # the index lags the table
-        more = results.last_evaluated_key is not None and bool(keys)
-        return JobPage(ordered, keys[-1].created_key if more else None)
+        return [jobs.get(job_id) for job_id in job_ids]
+
+    def _jobs_in_order(self, keys: list[JobItem]) -> list[LoadedJob]:
+        return [loaded for loaded in self._jobs_by_key(keys) if loaded is not None]
 
     # ------------------------------------------------------------------ helpers
 

@@ -47,6 +47,10 @@ def status_pk(status: str) -> str:
     return f"STATUS#{status}"
 
 
+def owner_pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
 def idempotency_pk(key_digest: str) -> str:
     return f"IDEMPOTENCY#{key_digest}"
 

@@ -149,6 +149,7 @@ class MemoryJobStore:
             (key, loaded)
             for key, loaded in keyed
             if low <= key < high
+            and (query.owner is None or loaded.job.owner == query.owner)
             and (query.status is None or loaded.job.status.value == query.status)
             and (query.after is None or key < query.after)
         ]

@@ -54,6 +54,18 @@ class ByStatus(GlobalSecondaryIndex["JobItem"]):  # type: ignore[no-untyped-call
     created_key = UnicodeAttribute(range_key=True, attr_name="createdKey")
 
 
+class ByOwner(GlobalSecondaryIndex["JobItem"]):  # type: ignore[no-untyped-call]
+    """One owner's jobs, newest first. Sparse (a job nobody owns has no ``ownerPk``) and keys only:
+    an owner never changes, so job updates never write it."""
+
+    class Meta:
+        index_name = "byOwner"
+        projection = KeysOnlyProjection()
+
+    owner_pk = UnicodeAttribute(hash_key=True, attr_name="ownerPk")
+    created_key = UnicodeAttribute(range_key=True, attr_name="createdKey")
+
+
 class JobItem(_Item):
     """The job. View fields are top-level attributes (for queries and stream consumers); the
     whole record, facts included, is the JSON document in ``record``."""
@@ -61,14 +73,17 @@ class JobItem(_Item):
     list_pk = UnicodeAttribute(attr_name="listPk")
     status_pk = UnicodeAttribute(attr_name="statusPk")
     created_key = UnicodeAttribute(attr_name="createdKey")
+    owner_pk = UnicodeAttribute(attr_name="ownerPk", null=True)
     by_created = ByCreated()
     by_status = ByStatus()
+    by_owner = ByOwner()
 
     job_id = UnicodeAttribute(attr_name="jobId")
     status = UnicodeAttribute()
     phase = UnicodeAttribute()
     progress = NumberAttribute()
     client_name = UnicodeAttribute(attr_name="clientName", null=True)
+    owner = UnicodeAttribute(null=True)
     run_id = UnicodeAttribute(attr_name="runId", null=True)
     created_at = NumberAttribute(attr_name="createdAt")
     updated_at = NumberAttribute(attr_name=UPDATED_AT_ATTRIBUTE)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent, SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.jobs.owners import owners_by_client_name
 from functions.messaging.base import MessageQueue
 from functions.messaging.redelivery import redeliver_after_backoff
 from functions.metrics import Metric
@@ -34,7 +35,8 @@ def _settings() -> TrackerSettings:
 @cache
 def _tracker() -> BatchTracker:
     settings = _settings()
-    return BatchTracker(DynamoJobStore(settings.table), settings.rule)
+    owners = owners_by_client_name(settings.owner_client_names)
+    return BatchTracker(DynamoJobStore(settings.table), settings.rule, owners=owners)
 
 
 @cache

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from functions.jobs.errors import (
@@ -127,9 +127,13 @@ class BatchTracker:
         rule: CompletionRule,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        owners: Mapping[str, str] | None = None,
     ) -> None:
+        """``owners``: client name -> owner (functions.jobs.owners.owners_by_client_name), for the
+        jobs this tracker creates from a WORKFLOW_SCHEDULED."""
         self._store = store
         self._rule = rule
+        self._owners = dict(owners or {})
         self._clock = clock
         self._retry = OptimisticRetry(MAX_ATTEMPTS, sleep=sleep)
 
@@ -279,6 +283,8 @@ class BatchTracker:
                 for item in self._drain(scheduled, entries, drained):
                     drained[item.message.digest] = item
                 job, items = self._apply(current.job, items, list(drained.values()), report)
+                if current.version is None and job.owner is None and job.clientName is not None:
+                    job.owner = self._owners.get(job.clientName)  # a job the API did not make
                 if current.version is None and not job.runs:
                     failure = Failure(PoisonReason.UNKNOWN_JOB.value, f"no job {job_id}", retryable=False)
                     self._fail_all(items, failure, report)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field
+from pydantic import Field, Json
 
 from functions import env
 from functions.shared.settings import JobsTableSettings, load_settings
@@ -15,6 +15,7 @@ class TrackerSettings(JobsTableSettings):
     # backoff; without it, the queue's visibility timeout does (minutes later).
     output_queue_url: str | None = Field(default=None, pattern=r"^https?://")
     sqs_endpoint: str | None = None
+    owner_client_names: Json[dict[str, str]] = Field(default_factory=dict)  # owner -> client name
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> TrackerSettings:
@@ -22,5 +23,6 @@ class TrackerSettings(JobsTableSettings):
             **cls.values(environ),
             "output_queue_url": environ.get(env.OUTPUT_QUEUE_URL) or None,
             "sqs_endpoint": environ.get(env.SQS_ENDPOINT) or None,
+            "owner_client_names": environ.get(env.OWNER_CLIENT_NAMES) or "{}",
         }
         return load_settings(cls, values)

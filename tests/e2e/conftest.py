@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 
 from cpe_client.client import JobsClient
 from local import sample_media
 from local.run import WebhookReceiver
-from local.stack import LocalStack, local_stack
+from local.stack import LOCAL_PRINCIPAL, PEER_PRINCIPAL, LocalStack, local_stack
 
 BUCKET = "e2e-media"
 
@@ -27,7 +28,11 @@ def receiver() -> WebhookReceiver:
 @pytest.fixture(scope="module")
 def stack(receiver: WebhookReceiver) -> Iterator[LocalStack]:
     with local_stack(
-        engine_jobs=2, progress_interval=0.5, retry_after_seconds=1, webhook_urls=[receiver.url]
+        engine_jobs=2,
+        progress_interval=0.5,
+        retry_after_seconds=1,
+        webhook_urls=[receiver.url],
+        principals=(LOCAL_PRINCIPAL, PEER_PRINCIPAL),  # two client apps: owners
     ) as running:
         assert running.webhook_secret_arn is not None
         secret = running.aws.client("secretsmanager").get_secret_value(SecretId=running.webhook_secret_arn)
@@ -38,6 +43,14 @@ def stack(receiver: WebhookReceiver) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> JobsClient:
     return JobsClient(stack.api_url, region=stack.aws.region)
+
+
+@pytest.fixture(scope="module")
+def peer(stack: LocalStack) -> JobsClient:
+    """The API as a second client app calls it: another IAM principal (a role's session)."""
+    session = botocore.session.get_session()
+    session.set_credentials(PEER_PRINCIPAL.access_key, PEER_PRINCIPAL.secret_key)
+    return JobsClient(stack.api_url, region=stack.aws.region, session=session)
 
 
 @pytest.fixture(scope="module")

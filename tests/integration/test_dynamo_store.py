@@ -9,11 +9,14 @@ import boto3
 import pytest
 
 from functions.jobs.errors import StorageUnavailable
-from functions.jobs.model import Job, Reported
+from functions.jobs.machine import derive, submitted_job
+from functions.jobs.model import Job, JobStatus, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
+from functions.jobs.rules import DEFAULT_RULE
 from functions.shared import aws
-from functions.store.base import LoadedJob, ParkedMessage, TableBinding
+from functions.store import dynamo
+from functions.store.base import JobQuery, LoadedJob, ParkedMessage, TableBinding
 from functions.store.dynamo import BLOB_PART_BYTES, PARKED_TTL_SECONDS, DynamoJobStore
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, record, scheduled
 from tests.integration.conftest import REGION
@@ -96,3 +99,26 @@ def test_every_table_connection_shares_the_functions_sdk_session(table: str, mon
     store.get_jobs([JOB_ID])
     store.lookup_runs([RunKey("run", RUN_ID)])
     assert len(made) == 1 and made[0] is aws.session()
+
+
+def test_an_owners_status_filter_examines_a_bounded_number_of_jobs_per_page_and_loses_none(
+    store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(dynamo, "OWNED_EXAMINED_PER_PAGE", 3)
+    owner = "arn:aws:iam::111122223333:role/A"
+    for n in range(8):
+        job = submitted_job(f"j{n}", {"output_assets": []}, 100.0 + n, "c", owner=owner)
+        job.createdAt = 100.0 + n
+        derive(job, DEFAULT_RULE)
+        if n in (0, 6):
+            job.status = JobStatus.FAILED
+        store.save_job(LoadedJob(job, None), job, [], {}, 100.0 + n)
+    pages, after = [], None
+    while True:
+        page = store.list_jobs(JobQuery(limit=10, owner=owner, status="FAILED", after=after))
+        pages.append([loaded.job.jobId for loaded in page.jobs])
+        if page.after is None:
+            break
+        after = page.after
+    # 3 of the owner's 8 jobs read per page: j7 j6 j5 | j4 j3 j2 | j1 j0
+    assert pages == [["j6"], [], ["j0"]]

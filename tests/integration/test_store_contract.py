@@ -5,12 +5,13 @@ these conditions; the unit tests run on the twin."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from functions.jobs.errors import JobTooLarge, RunAlreadyLinked, RunClaimed, StaleJob
 from functions.jobs.machine import derive, submitted_job
-from functions.jobs.model import Job, Reported
+from functions.jobs.model import Job, JobStatus, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
 from functions.jobs.rules import DEFAULT_RULE
@@ -40,11 +41,21 @@ def parked_message(digest: str = "d1", key: RunKey | None = None) -> ParkedMessa
     return ParkedMessage(key or RunKey("run", RUN_ID), digest, '{"type": "ACTIVITY_STARTED"}', 12.5, "mid-1")
 
 
-def created(store: JobStore, job_id: str, at: float, status_messages: int = 0) -> LoadedJob:
-    job = submitted_job(job_id, {"output_assets": []}, at, "c")
+def created(store: JobStore, job_id: str, at: float, owner: str | None = None) -> LoadedJob:
+    job = submitted_job(job_id, {"output_assets": []}, at, "c", owner=owner)
     job.createdAt = at
     derive(job, DEFAULT_RULE)
     return store.save_job(LoadedJob(job, None), job, [], {}, at)
+
+
+def every_page(store: JobStore, query: JobQuery) -> list[list[str]]:
+    pages, after = [], None
+    while True:
+        page = store.list_jobs(replace(query, after=after))
+        pages.append([loaded.job.jobId for loaded in page.jobs])
+        if page.after is None:
+            return pages
+        after = page.after
 
 
 def test_a_saved_job_reads_back_equal_with_its_version(store: JobStore):
@@ -176,6 +187,35 @@ def test_jobs_are_listed_newest_first_by_page_and_filtered(store: JobStore):
     submitted = store.list_jobs(JobQuery(limit=10, status="SUBMITTED", created_from=103.0))
     assert [loaded.job.jobId for loaded in submitted.jobs] == ["j4", "j3"]
     assert store.list_jobs(JobQuery(limit=10, status="COMPLETED")).jobs == []
+
+
+def test_an_owners_list_holds_its_jobs_alone_and_everyones_holds_all(store: JobStore):
+    for n in range(6):
+        created(store, f"a{n}", 100.0 + 2 * n, owner="arn:aws:iam::111122223333:role/A")
+        created(store, f"b{n}", 101.0 + 2 * n, owner="arn:aws:iam::111122223333:role/B")
+    created(store, "legacy", 99.0)  # made before owners: nobody's
+    owner_a = JobQuery(limit=4, owner="arn:aws:iam::111122223333:role/A")
+    assert every_page(store, owner_a) == [["a5", "a4", "a3", "a2"], ["a1", "a0"]]
+    window = replace(owner_a, limit=10, created_from=104.0, created_to=108.0)
+    assert every_page(store, window) == [["a3", "a2"]]
+    everyone = every_page(store, JobQuery(limit=100))
+    assert everyone == [[*[x for n in range(5, -1, -1) for x in (f"b{n}", f"a{n}")], "legacy"]]
+    assert every_page(store, JobQuery(limit=10, owner="arn:aws:iam::111122223333:role/C")) == [[]]
+    loaded = store.get_jobs(["b0"])["b0"]
+    failed = loaded.job.model_copy(deep=True)
+    failed.status = JobStatus.FAILED  # as derive would leave it; the store indexes what it is given
+    store.save_job(loaded, failed, [], {}, 200.0)
+    assert every_page(
+        store, JobQuery(limit=1, owner="arn:aws:iam::111122223333:role/B", status="FAILED")
+    ) == [["b0"]]
+    submitted_b = every_page(
+        store, JobQuery(limit=2, owner="arn:aws:iam::111122223333:role/B", status="SUBMITTED")
+    )
+    assert [job for page in submitted_b for job in page] == ["b5", "b4", "b3", "b2", "b1"]
+    assert all(len(page) <= 2 for page in submitted_b)
+    assert every_page(
+        store, JobQuery(limit=5, owner="arn:aws:iam::111122223333:role/A", status="FAILED")
+    ) == [[]]
 
 
 def test_the_item_limit_counts_bytes_not_characters(store: JobStore):

@@ -3,6 +3,7 @@ code and error shape."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from functions.api.models import SubmitJobRequest
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import StorageUnavailable
 from functions.jobs.machine import apply, derive
+from functions.jobs.owners import Caller, OwnerPolicy
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.base import QueueUnavailable
@@ -25,10 +27,11 @@ from functions.messaging.memory import MemoryQueue
 from functions.store.base import JobQuery
 from functions.store.memory import MemoryJobStore
 from functions.watchdog.logic import Watchdog
-from local.apigateway import call, proxy_event, response_parts
+from local.apigateway import LOCAL_CALLER, call, proxy_event, response_parts
 from local.event_source import LambdaContext
 from tests.builders import act, parsed, scheduled
 
+CALLER = Caller(LOCAL_CALLER, API_CONFIG.client_name)
 CONFIG = API_CONFIG
 PUBLIC_DNS = {
     "media.example.com": ["93.184.216.34"],
@@ -85,11 +88,14 @@ class Api:
         *,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
+        principal: str | None = LOCAL_CALLER,
     ) -> tuple[int, dict[str, str], Any]:
-        return call(api.handler, method, path, body, headers=headers, query=query)
+        return call(api.handler, method, path, body, headers=headers, query=query, principal=principal)
 
-    def submit(self, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, dict[str, str], Any]:
-        return self.call("POST", "/jobs", body or VIDEO_JOB, headers=headers)
+    def submit(
+        self, body: dict[str, Any] | None = None, *, principal: str = LOCAL_CALLER, **headers: str
+    ) -> tuple[int, dict[str, str], Any]:
+        return self.call("POST", "/jobs", body or VIDEO_JOB, headers=headers, principal=principal)
 
 
 @pytest.fixture
@@ -559,7 +565,7 @@ def test_the_store_is_queried_through_its_index_with_the_filters(
     original = client.store.list_jobs
     monkeypatch.setattr(client.store, "list_jobs", lambda query: seen.append(query) or original(query))
     client.call("GET", "/jobs", query={"status": "FAILED", "limit": "7"})
-    assert seen == [JobQuery(limit=7, status="FAILED")]
+    assert seen == [JobQuery(limit=7, owner=LOCAL_CALLER, status="FAILED")]  # the caller's jobs
 
 
 # ------------------------------------------------------------------ GET /jobs/{jobId}/events
@@ -752,16 +758,114 @@ def test_a_replay_while_the_first_send_is_failing_is_never_told_the_job_was_acce
 
     def replay() -> None:
         try:
-            outcomes["B"] = service.submit(request, "key-1", VIDEO_JOB)
+            outcomes["B"] = service.submit(CALLER, request, "key-1", VIDEO_JOB)
         except InProgress as exc:
             outcomes["B"] = exc
 
     queue = FailingAfter(replay)
     service = JobService(store, queue, CONFIG, DEFAULT_RULE, clock=clock, resolve=_dns)
     with pytest.raises(QueueUnavailable):
-        service.submit(request, "key-1", VIDEO_JOB)  # request A
+        service.submit(CALLER, request, "key-1", VIDEO_JOB)  # request A
     assert isinstance(outcomes["B"], InProgress)
     assert store.jobs == {} and queue.sent == []
-    retried = service.submit(request, "key-1", VIDEO_JOB)  # B again, as told
+    retried = service.submit(CALLER, request, "key-1", VIDEO_JOB)  # B again, as told
     assert not retried.replayed and retried.view.job.dispatchedAt is not None
     assert len(queue.sent) == 1 and list(store.jobs) == [retried.view.job.jobId]
+
+
+# ------------------------------------------------------------------ owners (design section 8)
+
+PEER = "arn:aws:sts::123456789012:assumed-role/PeerApp/session-9"  # another client app's role session
+PEER_ROLE = "arn:aws:iam::123456789012:role/PeerApp"  # its owner: the role
+OPERATOR = "arn:aws:iam::123456789012:role/Ops"
+
+
+@pytest.fixture
+def owned() -> Iterator[Api]:
+    owners = OwnerPolicy(
+        "iam",
+        API_CONFIG.client_name,
+        client_names={PEER_ROLE: "PeerSite"},
+        operators=frozenset({OPERATOR}),
+    )
+    yield from _client(dataclasses.replace(CONFIG, owners=owners))
+
+
+def test_another_owners_job_does_not_exist_for_you(owned: Api):
+    job_id = owned.submit()[2]["jobId"]
+    for method, path in (
+        ("GET", f"/jobs/{job_id}"),
+        ("GET", f"/jobs/{job_id}/events"),
+        ("POST", f"/jobs/{job_id}/cancel"),
+    ):
+        status, _, body = owned.call(method, path, principal=PEER)
+        assert (status, error(body)[0]) == (404, "JOB_NOT_FOUND"), path
+        assert job_id in body["message"] and LOCAL_CALLER not in json.dumps(body)
+    assert owned.call("GET", "/jobs", principal=PEER)[2]["items"] == []
+    assert len(sent(owned)) == 1  # the peer's cancel sent nothing
+    assert owned.call("GET", f"/jobs/{job_id}")[2]["cancelRequested"] is False
+
+
+def test_each_owner_lists_its_own_jobs_and_start_job_carries_its_client_name(owned: Api):
+    mine = owned.submit()[2]["jobId"]
+    theirs = owned.submit(principal=PEER)[2]["jobId"]
+    listed = {
+        p: [j["jobId"] for j in owned.call("GET", "/jobs", principal=p)[2]["items"]]
+        for p in (LOCAL_CALLER, PEER)
+    }
+    assert listed == {LOCAL_CALLER: [mine], PEER: [theirs]}
+    peer_job = owned.call("GET", f"/jobs/{theirs}", principal=PEER)[2]
+    # A role's sessions are the role: the owner, whichever session called.
+    assert (peer_job["owner"], peer_job["clientName"]) == (
+        "arn:aws:iam::123456789012:role/PeerApp",
+        "PeerSite",
+    )
+    other_session = PEER.replace("session-9", "session-10")
+    assert owned.call("GET", f"/jobs/{theirs}", principal=other_session)[0] == 200
+    assert [m["data"]["client"]["name"] for m in sent(owned)] == [API_CONFIG.client_name, "PeerSite"]
+
+
+def test_idempotency_keys_are_per_owner(owned: Api):
+    first = owned.submit(**{"Idempotency-Key": "upload-7"})
+    again = owned.submit(**{"Idempotency-Key": "upload-7"})
+    peers = owned.submit(principal=PEER, **{"Idempotency-Key": "upload-7"})
+    assert again[2]["jobId"] == first[2]["jobId"] and again[1]["Idempotent-Replayed"] == "true"
+    assert peers[0] == 202 and peers[2]["jobId"] != first[2]["jobId"]  # its own job, not a replay of mine
+    assert peers[1]["Idempotent-Replayed"] == "false" and len(sent(owned)) == 2
+
+
+def test_a_job_id_taken_by_another_owner_is_refused_without_a_replay(owned: Api):
+    body = {**VIDEO_JOB, "jobId": "site:42"}
+    assert owned.submit(body)[0] == 202
+    status, _, answer = owned.submit(body, principal=PEER)  # the same body: would be a replay if it were mine
+    assert (status, error(answer)[0]) == (409, "JOB_ID_TAKEN")
+    assert "owner" not in json.dumps(answer) and LOCAL_CALLER not in json.dumps(answer)
+
+
+def test_an_operator_sees_and_cancels_every_owners_jobs_and_lists_one_owners(owned: Api):
+    mine = owned.submit()[2]["jobId"]
+    theirs = owned.submit(principal=PEER)[2]["jobId"]
+    everyone = owned.call("GET", "/jobs", principal=OPERATOR)[2]["items"]
+    assert {j["jobId"] for j in everyone} == {mine, theirs}
+    peer_only = owned.call(
+        "GET", "/jobs", query={"owner": "arn:aws:iam::123456789012:role/PeerApp"}, principal=OPERATOR
+    )
+    assert [j["jobId"] for j in peer_only[2]["items"]] == [theirs]
+    status, _, cancelled = owned.call("POST", f"/jobs/{theirs}/cancel", principal=OPERATOR)
+    assert (status, cancelled["cancelRequested"]) == (202, True)
+    assert sent(owned)[-1]["data"]["client"]["name"] == "PeerSite"  # the job's client, not the operator's
+
+
+def test_only_an_operator_lists_another_owners_jobs(owned: Api):
+    owned.submit(principal=PEER)
+    status, _, body = owned.call("GET", "/jobs", query={"owner": PEER_ROLE})
+    assert (status, error(body)[0]) == (403, "FORBIDDEN")
+    mine = owned.call("GET", "/jobs", query={"owner": LOCAL_CALLER})  # one's own: allowed, same as without
+    assert mine[0] == 200 and mine[2]["items"] == []
+
+
+def test_a_request_without_an_identity_is_refused_not_given_an_owner(owned: Api):
+    for method, path in (("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/jobs/j1")):
+        status, _, body = owned.call(method, path, VIDEO_JOB if method == "POST" else None, principal=None)
+        assert (status, error(body)[0]) == (403, "NO_IDENTITY"), path
+    assert sent(owned) == []

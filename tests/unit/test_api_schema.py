@@ -19,9 +19,9 @@ from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
 from tests.schemas import for_generation
 
-# Stack options that refuse schema-valid requests (custom commands) are on, and every name resolves
-# to a public address: those refusals depend on the stack and on DNS, not on the schema, and
-# test_api.py tests them.
+# Stack options that refuse schema-valid requests (custom commands) are on, workflows other than the
+# stack's are not generated, and every name resolves to a public address: those refusals depend on
+# the stack and on DNS, not on the schema, and test_api.py tests them.
 CONFIG = replace(API_CONFIG, allow_custom_cmd=True)
 
 
@@ -38,7 +38,9 @@ def in_memory_service() -> object:
 
 
 app = WsgiAdapter(api.handler)
-schema = schemathesis.openapi.from_dict(for_generation(openapi_schema(api.app)))
+schema = schemathesis.openapi.from_dict(
+    for_generation(openapi_schema(api.app), refused_by_configuration=("workflow",))
+)
 schema.app = app  # every request (checks' probes too) goes to the handler in process
 
 

@@ -221,6 +221,11 @@ def test_the_handler_allows_the_whole_stage_for_a_valid_token(configured: FakeIs
     assert answer["context"] == {"sub": "user-1", "scope": "jobs", "issuer": ISSUER}
 
 
+def test_the_claims_an_owner_may_be_named_by_reach_the_api(configured: FakeIssuer, signer: Signer) -> None:
+    answer = _invoke(f"Bearer {signer.token(client_id='app-7', azp=['not', 'a', 'string'])}")
+    assert answer["context"] == {"sub": "user-1", "client_id": "app-7", "scope": "jobs", "issuer": ISSUER}
+
+
 def test_the_handler_answers_401_without_logging_the_token(
     configured: FakeIssuer, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ region, service), a request dated within 15 minutes of now, and the host header 
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,30 +15,41 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.gateway import Gateway, Route
+from local.gateway import Gateway, Principal, Route
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CREDENTIALS = Credentials("testing", "testing")
 HOST = "127.0.0.1:8080"
+PRINCIPAL_ARN = "arn:aws:iam::123456789012:user/t"
 
 
 def gateway() -> Gateway:
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return {"statusCode": 200, "headers": {}, "body": "{}"}
+        return {"statusCode": 200, "headers": {}, "body": json.dumps(event["requestContext"]["identity"])}
 
     route = Route("GET", "/jobs", re.compile("^/jobs$"), "AWS_IAM")
     return Gateway(
-        handler, [route], stage="prod", region="us-east-1", credentials=CREDENTIALS, clock=lambda: NOW
+        handler,
+        [route],
+        stage="prod",
+        region="us-east-1",
+        principals=[Principal(CREDENTIALS.access_key, CREDENTIALS.secret_key, PRINCIPAL_ARN)],
+        clock=lambda: NOW,
     )
 
 
 def signed_headers(
-    *, at: datetime = NOW, region: str = "us-east-1", service: str = "execute-api", without_host: bool = False
+    *,
+    at: datetime = NOW,
+    region: str = "us-east-1",
+    service: str = "execute-api",
+    without_host: bool = False,
+    credentials: Credentials = CREDENTIALS,
 ) -> dict[str, str]:
     request = AWSRequest(method="GET", url=f"http://{HOST}/prod/jobs", headers={"Host": HOST})
     with mock.patch("botocore.auth.get_current_datetime", return_value=at.replace(tzinfo=None)):
-        SigV4Auth(CREDENTIALS, service, region).add_auth(request)
+        SigV4Auth(credentials, service, region).add_auth(request)
     headers = dict(request.headers.items())
     if without_host:
         # Re-signed with an Authorization that leaves host out of the signed headers.
@@ -60,8 +72,11 @@ def call(headers: dict[str, str]) -> tuple[str, bytes]:
     return status[0], body
 
 
-def test_a_request_signed_now_for_this_region_is_let_through():
-    assert call(signed_headers())[0].startswith("200")
+def test_a_request_signed_now_for_this_region_is_let_through_as_its_principal():
+    status, body = call(signed_headers())
+    assert status.startswith("200")
+    identity = json.loads(body)  # as API Gateway passes it for IAM authorization
+    assert (identity["accessKey"], identity["userArn"]) == (CREDENTIALS.access_key, PRINCIPAL_ARN)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +88,7 @@ def test_a_request_signed_now_for_this_region_is_let_through():
         (lambda: signed_headers(region="eu-west-1"), b"security token"),
         (lambda: signed_headers(service="s3"), b"security token"),
         (lambda: signed_headers(without_host=True), b"'Host' must be a signed header"),
+        (lambda: signed_headers(credentials=Credentials("AKIAUNKNOWN", "x")), b"security token"),
     ],
     ids=[
         "a year ago",
@@ -81,6 +97,7 @@ def test_a_request_signed_now_for_this_region_is_let_through():
         "another region",
         "another service",
         "host unsigned",
+        "an unknown key",
     ],
 )
 def test_what_api_gateway_refuses_is_refused(headers, says):

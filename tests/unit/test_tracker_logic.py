@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from functions.jobs.errors import StorageUnavailable
-from functions.jobs.machine import apply, derive
+from functions.jobs.machine import apply, derive, submitted_job
 from functions.jobs.model import Job
+from functions.jobs.owners import owners_by_client_name
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
 from functions.jobs.rules import DEFAULT_RULE
@@ -18,7 +19,7 @@ from functions.store.base import LoadedJob, ParkedMessage, RunEntry
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import MAX_ATTEMPTS, BatchTracker, InboundMessage
 from local.ct_simulator import ffprobe_result
-from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, parsed, progress, scheduled
+from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, job_input, parsed, progress, scheduled
 
 V, T = "ValidateAssetStep", "TranscodeAssetStep"
 
@@ -383,3 +384,37 @@ def test_a_message_naming_only_a_workflow_id_shared_by_two_runs_is_rejected_with
     report = track.track(inbound([started], prefix="two-runs"))
     failure = report.failures["two-runs0"]
     assert (failure.reason, failure.retryable) == ("AMBIGUOUS_WORKFLOW", False)
+
+
+def test_a_job_the_tracker_creates_belongs_to_the_owner_its_client_name_maps_to():
+    store = MemoryJobStore()
+    owners = owners_by_client_name(
+        {
+            "arn:aws:sts::123456789012:assumed-role/PeerApp/s": "PeerSite",  # configured by a session ARN
+            "arn:aws:iam::123456789012:role/A": "Shared",
+            "arn:aws:iam::123456789012:role/B": "Shared",  # two owners, one name: nobody's
+        }
+    )
+    tracker = BatchTracker(store, DEFAULT_RULE, clock=lambda: 1000.0, sleep=lambda _: None, owners=owners)
+    runs = [
+        scheduled(job_id="peer-job", run_id="r1", workflow_id="w1", client="PeerSite"),
+        scheduled(job_id="shared-job", run_id="r2", workflow_id="w2", client="Shared"),
+        scheduled(job_id="stranger-job", run_id="r3", workflow_id="w3", client="Stranger"),
+    ]
+    assert not tracker.track(inbound(runs)).failures
+    jobs = store.get_jobs(["peer-job", "shared-job", "stranger-job"])
+    assert {job_id: loaded.job.owner for job_id, loaded in jobs.items()} == {
+        "peer-job": "arn:aws:iam::123456789012:role/PeerApp",
+        "shared-job": None,  # the operators'
+        "stranger-job": None,
+    }
+
+
+def test_a_job_the_api_made_keeps_its_owner_whatever_client_name_it_reports():
+    store = MemoryJobStore()
+    job = submitted_job(JOB_ID, job_input(), 10.0, "ClientA", owner="arn:aws:iam::123456789012:user/local")
+    derive(job, DEFAULT_RULE)
+    store.save_job(LoadedJob(job, None), job, [], {}, 10.0)
+    tracker = BatchTracker(store, DEFAULT_RULE, owners={"ClientA": "arn:aws:iam::123456789012:role/Other"})
+    assert not tracker.track(inbound([scheduled()])).failures
+    assert store.get_jobs([JOB_ID])[JOB_ID].job.owner == "arn:aws:iam::123456789012:user/local"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.api.callers import Caller, OwnerPolicy, Unidentified, canonical_owner
+from functions.jobs.owners import Caller, OwnerPolicy, Unidentified, canonical_owner
 from local.apigateway import proxy_event
 
 ACCOUNT = "111122223333"

@@ -1,4 +1,5 @@
-"""Who is calling: the owner a request acts for, from what API Gateway verified (design section 8).
+"""Who owns a job (design section 8): the caller a request acts for, from what API Gateway
+verified, and the owner of a job the tracker learns of from its client name.
 
 * IAM (SigV4): ``requestContext.identity.userArn``. An assumed-role session counts as its role:
   ``arn:aws:sts::111122223333:assumed-role/Uploader/i-0abc`` is the owner
@@ -8,7 +9,7 @@
   ``client_id`` or ``azp``, read from ``requestContext.authorizer`` (the authorizer's context) or
   ``requestContext.authorizer.claims`` (Cognito's).
 
-Pure: no AWS, no Powertools; the handler passes the event's ``requestContext``.
+Pure: no AWS, no Powertools; the API passes the event's ``requestContext``.
 """
 
 from __future__ import annotations
@@ -96,3 +97,13 @@ class Caller:
         """Whether a job owned by ``job_owner`` exists for this caller. A job with no owner (made
         before owners, or from a ``WORKFLOW_SCHEDULED`` no client name maps) is an operator's."""
         return self.operator or (job_owner is not None and job_owner == self.owner)
+
+
+def owners_by_client_name(client_names: Mapping[str, str]) -> dict[str, str]:
+    """Client name -> owner, from the configuration's owner -> client name: who owns a job that
+    reached the tracker without the API (a PHP client's ``START_JOB``), by the client name it
+    carries. A name several owners share names nobody: such jobs are the operators'."""
+    owners: dict[str, set[str]] = {}
+    for owner, name in client_names.items():
+        owners.setdefault(name, set()).add(canonical_owner(owner))
+    return {name: next(iter(named)) for name, named in owners.items() if len(named) == 1}
