@@ -140,7 +140,7 @@ def test_jobs_table_keys_and_ttl_come_from_the_records(resources):
         ),
         key=lambda i: i["IndexName"],
     )
-    assert {index["name"] for index in indexes} == {"byCreated", "byStatus"}
+    assert {index["name"] for index in indexes} == {"byCreated", "byStatus", "byOwner"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": schema["ttl_attribute"], "Enabled": True}
 
 
