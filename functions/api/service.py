@@ -35,7 +35,7 @@ from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
 from functions.jobs.machine import derive, ended_only_by_stall, request_cancel, submitted_job, timeline
 from functions.jobs.model import Job, TimelineEvent, json_digest
-from functions.jobs.owners import Caller, OwnerPolicy
+from functions.jobs.owners import Caller, OwnerPolicy, canonical_owner
 from functions.jobs.rules import CompletionRule
 from functions.messaging.base import MessageQueue, QueueUnavailable
 from functions.shared.retry import OptimisticRetry
@@ -275,6 +275,7 @@ class JobService:
         token: str | None = None,
     ) -> tuple[JobPage, str | None]:
         """The caller's jobs; an operator's: everyone's, or ``owner``'s."""
+        owner = canonical_owner(owner) if owner is not None else None  # a role by any of its ARNs
         if owner is not None and not caller.operator and owner != caller.owner:
             raise Forbidden("only an operator lists another owner's jobs")
         listed = owner if caller.operator else caller.owner
