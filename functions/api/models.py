@@ -1,20 +1,35 @@
 """Request and response models of the job API (they also make its OpenAPI schema).
 
 Requests are strict: the job is the strict view of the CT job (functions.jobs.payload), refused at
-the edge with a 400 naming the field when it does not fit.
+the edge with a 400 naming the field when it does not fit. Top-level keys the CT job does not know
+are passed through to START_JOB as sent (a custom CPE workflow's plans and activities read their
+own keys); ``metadata`` is the caller's own, kept with the job and returned, never sent to CPE.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.jobs.model import JobStatus, Phase
 from functions.jobs.names import HTTPS_URL, JOB_ID_PATTERN, MAX_JOB_ID_LENGTH, MAX_URL_LENGTH
-from functions.jobs.payload import StrictJobPayload
+from functions.jobs.payload import JOB_SCHEMA_RULES, StrictJobPayload
 
 JobId = Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID_LENGTH, pattern=JOB_ID_PATTERN)]
+# The caller's references (its video's id, its user's), not its data: flat, small, like Stripe's.
+MetadataKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")]
+MetadataValue = Annotated[str, Field(max_length=500)] | int | float | bool | None
+MAX_METADATA_KEYS = 20
+# Keys not matching the pattern are refused: the schema says so too (pydantic writes only the
+# pattern, which JSON Schema reads as "other keys: anything").
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(max_length=MAX_METADATA_KEYS, json_schema_extra={"additionalProperties": False}),
+]
+MAX_KEYS = 30  # of the request's top level, the CT job's own and the API's included
+PASSTHROUGH_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 # The CT job is the strict view of functions.jobs.payload.
@@ -22,8 +37,37 @@ class SubmitJobRequest(StrictJobPayload):
     """``POST /jobs``: the CT job, plus an optional ``jobId`` (yours, else generated) and an
     optional ``callbackUrl`` (https) for state-change webhooks."""
 
+    # Unknown top-level keys are kept (in order) and passed through; nested objects stay strict.
+    # The schema says so in terms draft 4 knows too (API Gateway validates with it).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **JOB_SCHEMA_RULES,  # a subclass's json_schema_extra replaces its parent's
+            "maxProperties": MAX_KEYS,
+            "patternProperties": {f"^{PASSTHROUGH_KEY.pattern}$": {}},
+            "additionalProperties": False,
+        },
+    )
+
     jobId: JobId | None = None
     callbackUrl: str | None = Field(default=None, max_length=MAX_URL_LENGTH, pattern=HTTPS_URL)
+    metadata: Metadata | None = Field(
+        default=None,
+        description="yours: kept with the job, returned in its views, events and webhooks; never sent "
+        "in START_JOB",
+    )
+
+    @model_validator(mode="after")
+    def _passthrough(self) -> Self:
+        extra = self.model_extra or {}
+        if len(self.model_fields_set) + len(extra) > MAX_KEYS:
+            raise ValueError(f"at most {MAX_KEYS} keys")
+        for key in extra:
+            if not PASSTHROUGH_KEY.fullmatch(key):
+                raise ValueError(
+                    f"a passed-through key must match {PASSTHROUGH_KEY.pattern}, not {key[:80]!r}"
+                )
+        return self
 
 
 # ------------------------------------------------------------------ responses
@@ -65,6 +109,7 @@ class JobSummaryOut(BaseModel):
     jobId: str
     clientName: str | None
     owner: str | None  # the caller that submitted it (an IAM principal, a JWT claim); None: operators'
+    metadata: dict[str, Any] | None = None  # the caller's own, as submitted
     status: JobStatus
     phase: Phase
     progress: int = Field(ge=0, le=100)

@@ -136,7 +136,14 @@ class JobService:
         ``request``, without coercion), whose key order START_JOB keeps, as the PHP SDK would."""
         self._check_urls_and_commands(request)
         payload = self._payload(request, body)
-        digest = json_digest({"payload": payload, "jobId": request.jobId, "callbackUrl": request.callbackUrl})
+        digest = json_digest(
+            {
+                "payload": payload,
+                "jobId": request.jobId,
+                "callbackUrl": request.callbackUrl,
+                "metadata": request.metadata,
+            }
+        )
         job_id = request.jobId or self._new_id()
         key_digest = None
         if idempotency_key is not None:
@@ -159,6 +166,7 @@ class JobService:
             owner=caller.owner,
             request_digest=digest,
             callback_url=request.callbackUrl,
+            metadata=request.metadata,
         )
         derive(job, self._rule)
         try:
@@ -201,9 +209,10 @@ class JobService:
         return self._update(loaded, lambda j: setattr(j, "dispatchedAt", j.dispatchedAt or sent_at))
 
     def _payload(self, request: SubmitJobRequest, body: dict[str, Any] | None) -> dict[str, Any]:
-        """START_JOB ``data`` without ``client``: the job as submitted, the stack's workflow by default."""
+        """START_JOB ``data`` without ``client``: the job as submitted (keys the CT job does not know
+        included, in their order), the stack's workflow by default; the API's own fields left out."""
         given = dict(body) if body is not None else request.model_dump(mode="json", exclude_unset=True)
-        for field in ("jobId", "callbackUrl"):
+        for field in ("jobId", "callbackUrl", "metadata"):
             given.pop(field, None)
         return {"workflow": given.pop("workflow", None) or dict(self._config.workflow), **given}
 

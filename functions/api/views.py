@@ -14,6 +14,7 @@ def job_summary(loaded: LoadedJob) -> JobSummaryOut:
         jobId=job.jobId,
         clientName=job.clientName,
         owner=job.owner,
+        metadata=job.metadata,
         status=job.status,
         phase=job.phase,
         progress=job.progress,

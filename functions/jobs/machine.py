@@ -63,6 +63,7 @@ def submitted_job(
     owner: str | None = None,
     request_digest: str | None = None,
     callback_url: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Job:
     """A job recorded by the API before START_JOB is sent (status SUBMITTED, not dispatched yet)."""
     job = Job(
@@ -73,6 +74,7 @@ def submitted_job(
         payloadSource="api",
         requestDigest=request_digest,
         callbackUrl=callback_url,
+        metadata=metadata,
     )
     _set_payload(job, Reported.of(payload, submitted_at))
     return job

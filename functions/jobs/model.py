@@ -226,6 +226,7 @@ class Job(_State):
     requestDigest: str | None = None  # of the submitted request, for idempotent replays
     dispatchedAt: float | None = None  # when START_JOB was sent
     callbackUrl: str | None = None
+    metadata: dict[str, Any] | None = None  # the caller's own, as submitted (never sent to CPE)
     cancelRequested: bool = False
     cancelRequestedAt: float | None = None
     stall: Stall | None = None  # recorded by the watchdog: the job is TIMED_OUT unless a run completes

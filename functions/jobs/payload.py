@@ -274,21 +274,21 @@ def _when_input(kind: str, then: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [{"not": {"properties": {"input_asset": _types(kind)}}}, then]}
 
 
+# The rules of StrictJobPayload._outputs, stated in its schema too (and in a subclass's, which must
+# repeat them: a subclass's json_schema_extra replaces its parent's).
+JOB_SCHEMA_RULES: dict[str, Any] = {
+    "oneOf": [
+        {"allOf": [_given("output_asset"), _absent("output_assets")]},
+        {"allOf": [_given("output_assets"), _absent("output_asset")]},
+    ],
+    "allOf": [_when_input(kind, _outputs_of(*sorted(allowed))) for kind, allowed in CONVERSIONS.items()],
+}
+
+
 class StrictJobPayload(Strict):
     """The CT job as the API accepts it."""
 
-    # The rules of _outputs, stated in the schema too.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"allOf": [_given("output_asset"), _absent("output_assets")]},
-                {"allOf": [_given("output_assets"), _absent("output_asset")]},
-            ],
-            "allOf": [
-                _when_input(kind, _outputs_of(*sorted(allowed))) for kind, allowed in CONVERSIONS.items()
-            ],
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=JOB_SCHEMA_RULES)
 
     workflow: WorkflowIn | None = None
     input_asset: InputAssetIn

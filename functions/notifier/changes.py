@@ -71,6 +71,7 @@ def state_change_event(old: LoadedJob | None, new: LoadedJob, *, progress_step: 
         "error": job.error,
         "clientName": job.clientName,
         "owner": job.owner,  # for a rule or a receiver to pick its own jobs (design section 8)
+        "metadata": job.metadata,  # the caller's own references, as submitted
         "runId": job.runId,
         "updatedAt": iso(job.lastEventAt or job.createdAt or None),
     }

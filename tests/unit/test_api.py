@@ -151,6 +151,31 @@ def test_submit_records_the_job_and_sends_start_job_as_the_php_sdk(client: Api):
     assert body["payload"] == {"workflow": CONFIG.workflow, **VIDEO_JOB}
 
 
+def test_keys_the_ct_job_does_not_know_pass_through_in_order_and_metadata_stays_with_the_job(client: Api):
+    body = {
+        "plan": {"steps": ["probe", "publish"]},  # a custom CPE workflow's own key
+        **VIDEO_JOB,
+        "metadata": {"videoId": 42, "uploader": "u-7", "public": True},
+        "priority": "high",
+    }
+    status, _, job = client.submit(body)
+    assert status == 202
+    (message,) = sent(client)
+    # As sent, in order, the stack's workflow first (the PHP SDK's default); metadata is not CPE's.
+    assert list(message["data"]) == ["workflow", "plan", "input_asset", "output_asset", "priority", "client"]
+    assert (
+        message["data"]["plan"] == {"steps": ["probe", "publish"]} and message["data"]["priority"] == "high"
+    )
+    assert job["metadata"] == {"videoId": 42, "uploader": "u-7", "public": True}
+    assert client.call("GET", f"/jobs/{job['jobId']}")[2]["metadata"] == job["metadata"]
+    assert client.call("GET", "/jobs")[2]["items"][0]["metadata"] == job["metadata"]
+    named = {**body, "jobId": "site:7"}
+    assert client.submit(named)[0] == 202
+    status, _, refused = client.submit({**named, "metadata": {"videoId": 43}})  # same id, other metadata
+    assert (status, error(refused)[0]) == (409, "JOB_ID_TAKEN")
+    assert len(sent(client)) == 2
+
+
 SA_WORKFLOW = {
     "name": "SATranscodeAssets",
     "version": "1.0",
@@ -282,7 +307,14 @@ def test_a_replay_dispatches_a_job_whose_first_request_died_before_sending(clien
         ("[" * 5000 + "]" * 5000, "INVALID_JSON", None),
         ([1, 2], "INVALID_REQUEST", None),
         ({}, "INVALID_REQUEST", ["body", "input_asset"]),
-        ({**VIDEO_JOB, "extra": 1}, "INVALID_REQUEST", ["body", "extra"]),
+        ({**VIDEO_JOB, "input_asset": {**VIDEO_JOB["input_asset"], "extra": 1}}, "INVALID_REQUEST", None),
+        ({**VIDEO_JOB, "bad key!": 1}, "INVALID_REQUEST", ["body"]),
+        ({**VIDEO_JOB, **{f"k{n}": n for n in range(29)}}, "INVALID_REQUEST", ["body"]),
+        ({**VIDEO_JOB, "metadata": {"notes": "x" * 501}}, "INVALID_REQUEST", ["body", "metadata", "notes"]),
+        ({**VIDEO_JOB, "metadata": {"a b": 1}}, "INVALID_REQUEST", ["body", "metadata", "a b", "[key]"]),
+        ({**VIDEO_JOB, "metadata": {"nested": {"a": 1}}}, "INVALID_REQUEST", None),
+        ({**VIDEO_JOB, "metadata": {f"k{n}": n for n in range(21)}}, "INVALID_REQUEST", ["body", "metadata"]),
+        ({**VIDEO_JOB, "metadata": ["not", "an", "object"]}, "INVALID_REQUEST", ["body", "metadata"]),
         ({**VIDEO_JOB, "output_assets": [VIDEO_JOB["output_asset"]]}, "INVALID_REQUEST", ["body"]),
         ({"input_asset": VIDEO_JOB["input_asset"]}, "INVALID_REQUEST", ["body"]),
         (

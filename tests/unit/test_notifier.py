@@ -48,6 +48,13 @@ def test_a_write_that_changes_nothing_a_user_sees_makes_no_event():
     assert event(job(), job(lastEventAt=99.0)) is None
 
 
+def test_an_event_names_its_jobs_owner_and_carries_the_callers_metadata():
+    owned = {"owner": "arn:aws:iam::123456789012:role/PeerApp", "metadata": {"videoId": 42}}
+    detail = event(job(**owned), job(**owned, status=JobStatus.COMPLETED))
+    assert detail is not None
+    assert (detail["owner"], detail["metadata"]) == (owned["owner"], {"videoId": 42})
+
+
 @pytest.mark.parametrize(
     ("update", "change"),
     [
