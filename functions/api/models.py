@@ -43,6 +43,7 @@ class SubmitJobRequest(StrictJobPayload):
         extra="allow",
         json_schema_extra={
             **JOB_SCHEMA_RULES,  # a subclass's json_schema_extra replaces its parent's
+            "allOf": [*JOB_SCHEMA_RULES["allOf"], {"not": {"required": ["client"]}}],
             "maxProperties": MAX_KEYS,
             "patternProperties": {f"^{PASSTHROUGH_KEY.pattern}$": {}},
             "additionalProperties": False,
@@ -62,6 +63,8 @@ class SubmitJobRequest(StrictJobPayload):
         extra = self.model_extra or {}
         if len(self.model_fields_set) + len(extra) > MAX_KEYS:
             raise ValueError(f"at most {MAX_KEYS} keys")
+        if "client" in extra:  # data.client is the stack's to set (the owner's client name, its queues)
+            raise ValueError("client is set by the stack, not by a job")
         for key in extra:
             if not PASSTHROUGH_KEY.fullmatch(key):
                 raise ValueError(

@@ -309,6 +309,7 @@ def test_a_replay_dispatches_a_job_whose_first_request_died_before_sending(clien
         ({}, "INVALID_REQUEST", ["body", "input_asset"]),
         ({**VIDEO_JOB, "input_asset": {**VIDEO_JOB["input_asset"], "extra": 1}}, "INVALID_REQUEST", None),
         ({**VIDEO_JOB, "bad key!": 1}, "INVALID_REQUEST", ["body"]),
+        ({**VIDEO_JOB, "client": {"name": "Spoofed"}}, "INVALID_REQUEST", ["body"]),
         ({**VIDEO_JOB, **{f"k{n}": n for n in range(29)}}, "INVALID_REQUEST", ["body"]),
         ({**VIDEO_JOB, "metadata": {"notes": "x" * 501}}, "INVALID_REQUEST", ["body", "metadata", "notes"]),
         ({**VIDEO_JOB, "metadata": {"a b": 1}}, "INVALID_REQUEST", ["body", "metadata", "a b", "[key]"]),
