@@ -40,9 +40,16 @@ def stack(receiver: WebhookReceiver) -> Iterator[LocalStack]:
         yield running
 
 
+# A request's own timeout, only so that a broken stack cannot hang the suite: the local gateway
+# serves one request at a time (as one Lambda environment does), so twenty at once on a starved
+# machine can wait far longer than the client's default 30 s (a fresh-clone run beside a benchmark
+# timed out so).
+REQUEST_TIMEOUT = 300.0
+
+
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> JobsClient:
-    return JobsClient(stack.api_url, region=stack.aws.region)
+    return JobsClient(stack.api_url, region=stack.aws.region, timeout=REQUEST_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,7 @@ def peer(stack: LocalStack) -> JobsClient:
     """The API as a second client app calls it: another IAM principal (a role's session)."""
     session = botocore.session.get_session()
     session.set_credentials(PEER_PRINCIPAL.access_key, PEER_PRINCIPAL.secret_key)
-    return JobsClient(stack.api_url, region=stack.aws.region, session=session)
+    return JobsClient(stack.api_url, region=stack.aws.region, session=session, timeout=REQUEST_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

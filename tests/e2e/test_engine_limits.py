@@ -22,6 +22,7 @@ from functions import env
 from local import sample_media
 from local.run import engine_parts
 from local.stack import LocalStack, local_stack
+from tests.e2e.conftest import REQUEST_TIMEOUT
 from tests.servers import Server, drip, endless
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
@@ -61,7 +62,7 @@ def stack(servers: dict[str, Server], tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> JobsClient:
-    return JobsClient(stack.api_url, region=stack.aws.region)
+    return JobsClient(stack.api_url, region=stack.aws.region, timeout=REQUEST_TIMEOUT)
 
 
 def _peak_rss_kb() -> int:

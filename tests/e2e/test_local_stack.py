@@ -219,7 +219,7 @@ def test_a_webhook_receiver_gets_the_jobs_state_changes_signed_and_in_order(
 
 def once(api: JobsClient) -> JobsClient:
     """The same API without the client's retries: what one request is answered."""
-    return JobsClient(api.endpoint, region=api.region, max_attempts=1)
+    return JobsClient(api.endpoint, region=api.region, max_attempts=1, timeout=api.timeout)
 
 
 def test_a_submit_whose_start_job_cannot_be_sent_leaves_nothing_and_its_retry_runs_once(

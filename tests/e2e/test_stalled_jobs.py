@@ -12,6 +12,7 @@ import pytest
 from cpe_client.client import JobsClient
 from local import sample_media
 from local.stack import LocalStack, local_stack
+from tests.e2e.conftest import REQUEST_TIMEOUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
 BUCKET = "stall-media"
@@ -32,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def test_a_job_nothing_takes_times_out_and_its_late_completion_replaces_the_finding(stack: LocalStack):
-    api = JobsClient(stack.api_url, region=stack.aws.region)
+    api = JobsClient(stack.api_url, region=stack.aws.region, timeout=REQUEST_TIMEOUT)
     assert stack.set_enabled(COMMANDS, False) == 1  # the engine stops taking jobs, without a word
     submitted = api.submit(
         {
