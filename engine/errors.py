@@ -5,6 +5,7 @@ An :class:`ActivityError` becomes ``ACTIVITY_FAILED`` with ``result = {reason, d
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from functions.shared.aws import is_transient
 
@@ -32,10 +33,21 @@ class ActivityError(Exception):
         self.reason = reason
         self.details = details
 
+    def as_failure(self) -> dict[str, Any]:
+        """``{reason, details}``: the result of ACTIVITY_FAILED, and how the engine keeps a failure."""
+        return {"reason": str(self.reason), "details": self.details}
+
 
 class Canceled(ActivityError):
     def __init__(self, details: str = "the job was canceled") -> None:
         super().__init__(Reason.CANCELED, details)
+
+
+def error_of(failure: dict[str, Any]) -> ActivityError:
+    """A kept failure (:meth:`ActivityError.as_failure`) as the error to report (a cancel as a cancel)."""
+    if failure["reason"] == Reason.CANCELED:
+        return Canceled(failure["details"])
+    return ActivityError(Reason(failure["reason"]), failure["details"])
 
 
 class TransientError(RuntimeError):

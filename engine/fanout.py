@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from engine import video
 from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, validate_asset
-from engine.errors import ActivityError, Canceled, Reason
+from engine.errors import ActivityError, Canceled, Reason, error_of
 from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
 from engine.sources import InputRef
 from engine.state import EngineState, RunRecord
@@ -255,7 +255,7 @@ class Engine:
     ) -> None:
         """End ``output`` with ``error`` (every output, for a validation that failed) unless it
         ended already: an output that completed stays completed, whatever fails after."""
-        failure = {"failure": {"reason": str(error.reason), "details": error.details}}
+        failure = {"failure": error.as_failure()}
         if output is None:
             self._step(reporter, run, None).failed(error)
             for index in range(self._outputs(run)):
@@ -474,7 +474,9 @@ class Engine:
             out_dir.mkdir()
             step.check_cancel()
             main = asset.main_file(out_dir, rendition)
-            files = video.package(spans, audio, main, rendition, fetch=fetch, check_cancel=step.check_cancel)
+            files = video.package(
+                spans, audio, main, rendition, fetch=fetch, discard_read=True, check_cancel=step.check_cancel
+            )
             step.finishing()
             result = asset.deliver(files)
         self._ended(run, step.run, output, {"result": result})
@@ -526,10 +528,3 @@ def _rate(stream: dict[str, Any]) -> Fraction:
         if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
             return Fraction(int(numerator), int(denominator))
     return Fraction(25)
-
-
-def error_of(failure: dict[str, Any]) -> ActivityError:
-    """An outcome's failure as the error to report (a cancel as a cancel)."""
-    if failure["reason"] == Reason.CANCELED:
-        return Canceled(failure["details"])
-    return ActivityError(Reason(failure["reason"]), failure["details"])

@@ -155,4 +155,4 @@ class ActivityReporter:
 
     def failed(self, error: ActivityError) -> None:
         kind = MessageType.ACTIVITY_CANCELED if isinstance(error, Canceled) else MessageType.ACTIVITY_FAILED
-        self._send(kind, result={"reason": str(error.reason), "details": error.details})
+        self._send(kind, result=error.as_failure())

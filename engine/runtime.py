@@ -38,12 +38,11 @@ def _sqs() -> Any:
 @cache
 def engine() -> Engine:
     config = settings()
-    sqs = _sqs()
     output_queues: dict[str, SqsQueue] = {}
 
     def reporters(run: RunRecord, watch: Callable[[], None]) -> RunReporter:
         url = str(((run.data.get("client") or {}).get("queues") or {}).get("output") or "")
-        queue = output_queues.setdefault(url, SqsQueue(lambda: sqs, url))
+        queue = output_queues.setdefault(url, SqsQueue(_sqs, url))
         return RunReporter(
             run.job_id,
             run.run_id,
@@ -61,7 +60,7 @@ def engine() -> Engine:
     )
     return Engine(
         state=DynamoEngineState(aws.client("dynamodb", region=config.region), config.engine_table, time.time),
-        work=SqsQueue(lambda: sqs, config.work_queue_url),
+        work=SqsQueue(_sqs, config.work_queue_url),
         reporters=reporters,
         storage=Storage(_s3(config.region), limits),
         options=EngineOptions(allow_custom_cmd=config.allow_custom_cmd, encoder_preset=config.encoder_preset),

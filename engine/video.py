@@ -289,7 +289,7 @@ def encode_audio(
     return target
 
 
-def _video_packets(videos: list[EncodedVideo], fetch: Fetch) -> Iterator[Any]:
+def _video_packets(videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bool) -> Iterator[Any]:
     for video in videos:
         with av.open(str(fetch(video))) as container:
             stream: Any = container.streams.video[0]
@@ -302,7 +302,7 @@ def _video_packets(videos: list[EncodedVideo], fetch: Fetch) -> Iterator[Any]:
                 packet.pts += shift
                 packet.dts += shift
                 yield packet
-        if fetch is not _here:
+        if discard_read:
             video.path.unlink(missing_ok=True)  # fetched for the join: one span on disk at a time
 
 
@@ -324,12 +324,13 @@ def package(
     plan: VideoPlan,
     *,
     fetch: Fetch = _here,
+    discard_read: bool = False,
     check_cancel: CheckCancel = lambda: None,
 ) -> list[Path]:
     """Spans (in order) and the audio joined by stream copy into ``target``: an MP4 with fast
     start, or an HLS VOD playlist beside its segments (``<stem>_00000.ts``...). Returns the files
-    written, the main one first. ``fetch`` brings a span's file when its turn comes (and it is
-    removed once read): a long output's join holds one span at a time, not all of them."""
+    written, the main one first. ``fetch`` brings a span's file when its turn comes; with
+    ``discard_read`` it is removed once read, so a long output's join holds one span at a time."""
     if not videos:
         raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
     options = {"movflags": "+faststart"}
@@ -351,7 +352,7 @@ def package(
             with av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options) as output:
                 video_out = output.add_stream_from_template(template)
                 audio_out = None
-                packets: Iterator[Any] = _video_packets(videos, fetch)
+                packets: Iterator[Any] = _video_packets(videos, fetch, discard_read=discard_read)
                 if audio is not None:
                     with av.open(str(audio)) as audio_in:
                         audio_out = output.add_stream_from_template(audio_in.streams.audio[0])

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.activities import EngineOptions
-from engine.errors import ActivityError
-from engine.fanout import MAX_TASK_ATTEMPTS, Engine, FanoutOptions, error_of
+from engine.errors import ActivityError, error_of
+from engine.fanout import MAX_TASK_ATTEMPTS, Engine, FanoutOptions
 from engine.reporting import RunReporter
 from engine.state import MemoryEngineState, RunRecord
 from engine.storage import Storage

@@ -59,6 +59,13 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000)) if self._deadline else self.timeout_ms
 
+    @classmethod
+    def invocation(cls, function_name: str, timeout_ms: int) -> LambdaContext:
+        """The context of an invocation starting now: its time left counts down from ``timeout_ms``."""
+        return cls(
+            function_name=function_name, timeout_ms=timeout_ms, _deadline=time.monotonic() + timeout_ms / 1000
+        )
+
 
 def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     """One record of the SQS event Lambda sends, from a ``ReceiveMessage`` entry."""
@@ -155,11 +162,7 @@ class SqsEventSource:
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self._queue_arn, self._region) for m in messages]}
-        context = LambdaContext(
-            function_name=self._function_name,
-            timeout_ms=self._timeout_ms,
-            _deadline=time.monotonic() + self._timeout_ms / 1000,
-        )
+        context = LambdaContext.invocation(self._function_name, self._timeout_ms)
         self.stats.invocations += 1
         self.stats.received += len(messages)
         try:
@@ -319,11 +322,7 @@ class ScheduleEventSource:
             "resources": [self.rule_arn],
             "detail": {},
         }
-        context = LambdaContext(
-            function_name=self.function_name,
-            timeout_ms=self.timeout_ms,
-            _deadline=time.monotonic() + self.timeout_ms / 1000,
-        )
+        context = LambdaContext.invocation(self.function_name, self.timeout_ms)
         self.stats.invocations += 1
         try:
             return self.handler(event, context)

@@ -133,16 +133,18 @@ class Gateway:
             body: str | bytes | None = raw.decode() if raw else None
         except UnicodeDecodeError:
             body = raw
+        # As API Gateway fills the identity in: the signer for IAM authorization, nobody otherwise.
         event = proxy_event(
-            method, path, body=body, headers=headers, query=query, stage=self._stage, resource=route.template
+            method,
+            path,
+            body=body,
+            headers=headers,
+            query=query,
+            stage=self._stage,
+            resource=route.template,
+            principal=caller.arn if caller else None,
         )
-        identity = event["requestContext"]["identity"]
-        # As API Gateway fills it in: the signer for IAM authorization, nobody otherwise.
-        identity.update(
-            accessKey=caller.access_key if caller else None,
-            userArn=caller.arn if caller else None,
-            caller=caller.arn if caller else None,
-        )
+        event["requestContext"]["identity"]["accessKey"] = caller.access_key if caller else None
         with self._environment:
             answer = self._handler(event, LambdaContext(function_name=self._function_name))
         return response_parts(answer)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import Field, Json
 
 from functions import env
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.owners import OwnerClaim, OwnerPolicy
-from functions.jobs.rules import CompletionRule
-from functions.shared.settings import completion_rule, host_list, load_settings
-from functions.store.base import TableBinding
+from functions.shared.settings import JobsTableSettings, host_list, load_settings
 
 DEFAULT_WORKFLOW = {
     "name": "Transcode",
@@ -22,25 +20,19 @@ DEFAULT_WORKFLOW = {
 }
 
 
-class ApiSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    table_name: str = Field(min_length=3)
-    region: str | None = None
-    dynamodb_endpoint: str | None = None
+class ApiSettings(JobsTableSettings):
     sqs_endpoint: str | None = None
     input_queue_url: str = Field(pattern=r"^https?://")
     output_queue_url: str = Field(pattern=r"^https?://")
     client_name: str = Field(min_length=3, max_length=64)
     workflow: dict[str, str]
-    other_workflows: Json[list[dict[str, str]]] = []
+    other_workflows: Json[list[dict[str, str]]] = Field(default_factory=list)
     trusted_url_hosts: frozenset[str] = frozenset()
     allow_custom_cmd: bool = False
     auth_mode: Literal["iam", "jwt", "cognito"] = "iam"
     owner_claim: OwnerClaim = "sub"
-    owner_client_names: Json[dict[str, str]] = {}
-    operators: Json[list[str]] = []
-    rule: CompletionRule
+    owner_client_names: Json[dict[str, str]] = Field(default_factory=dict)
+    operators: Json[list[str]] = Field(default_factory=list)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ApiSettings:
@@ -54,9 +46,7 @@ class ApiSettings(BaseModel):
             )
         }
         values: dict[str, Any] = {
-            "table_name": environ.get(env.JOBS_TABLE_NAME),
-            "region": environ.get(env.AWS_REGION),
-            "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
+            **cls.values(environ),
             "sqs_endpoint": environ.get(env.SQS_ENDPOINT) or None,
             "input_queue_url": environ.get(env.INPUT_QUEUE_URL),
             "output_queue_url": environ.get(env.OUTPUT_QUEUE_URL),
@@ -69,13 +59,8 @@ class ApiSettings(BaseModel):
             "owner_claim": environ.get(env.OWNER_CLAIM) or "sub",
             "owner_client_names": environ.get(env.OWNER_CLIENT_NAMES) or "{}",
             "operators": environ.get(env.OPERATORS) or "[]",
-            "rule": completion_rule(environ),
         }
         return load_settings(cls, values)
-
-    @property
-    def table(self) -> TableBinding:
-        return TableBinding(self.table_name, self.region, self.dynamodb_endpoint)
 
     def service(self) -> JobService:
         """The job service on the stack's table and input queue (AWS clients built at first use)."""

@@ -58,7 +58,7 @@ def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
 
 class JobsTableSettings(BaseModel):
     """Where the jobs table is and how a job's view is derived: what the functions that write jobs
-    from their facts (the tracker, the watchdog) read first."""
+    from their facts (the tracker, the watchdog) and the API read first."""
 
     model_config = ConfigDict(frozen=True)
 

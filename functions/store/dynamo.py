@@ -282,24 +282,22 @@ class DynamoJobStore:
         _guard(self._keys(idempotency_pk(key_digest), IDEMPOTENCY_SK).delete)
 
     def list_jobs(self, query: JobQuery) -> JobPage:
+        if query.owner is not None and query.status is not None:
+            return self._list_owned_of_status(query)
+        index: Any
         if query.owner is not None:
-            return self._list_owned(query)
-        index, partition = (
-            (self._jobs.by_status, status_pk(query.status))
-            if query.status
-            else (self._jobs.by_created, ALL_JOBS)
-        )
-        keys, more = self._index_page(index, partition, "statusPk" if query.status else "listPk", query)
-        jobs = self._jobs_in_order(keys)
-        return JobPage(jobs, keys[-1].created_key if more else None)
+            index, partition, name = self._jobs.by_owner, owner_pk(query.owner), "ownerPk"
+        elif query.status is not None:
+            index, partition, name = self._jobs.by_status, status_pk(query.status), "statusPk"
+        else:
+            index, partition, name = self._jobs.by_created, ALL_JOBS, "listPk"
+        keys, more = self._index_page(index, partition, name, query)
+        return JobPage(self._jobs_in_order(keys), keys[-1].created_key if more else None)
 
-    def _list_owned(self, query: JobQuery) -> JobPage:
-        """One owner's jobs from its index; with a status, the jobs read are filtered, examining up
-        to ``OWNED_EXAMINED_PER_PAGE`` of them (a shorter page then says where to go on)."""
+    def _list_owned_of_status(self, query: JobQuery) -> JobPage:
+        """One owner's jobs of one status: the owner's index read and the jobs filtered, examining
+        up to ``OWNED_EXAMINED_PER_PAGE`` of them (a shorter page then says where to go on)."""
         partition = owner_pk(query.owner or "")
-        if query.status is None:
-            keys, more = self._index_page(self._jobs.by_owner, partition, "ownerPk", query)
-            return JobPage(self._jobs_in_order(keys), keys[-1].created_key if more else None)
         found: list[LoadedJob] = []
         after, examined = query.after, 0
         while True:

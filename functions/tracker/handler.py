@@ -28,6 +28,7 @@ logger = Logger()
 metrics = Metrics()
 
 
+@cache
 def _settings() -> TrackerSettings:
     return TrackerSettings.from_environ(os.environ)
 
@@ -54,14 +55,13 @@ def _queue() -> MessageQueue | None:
 
 
 def _back_off(report: BatchReport, records: Sequence[SQSRecord]) -> None:
-    queue = _queue()
+    retried = [r for r in records if (f := report.failures.get(r.message_id)) is not None and f.retryable]
+    queue = _queue() if retried else None  # its client built at the first failure, not before
     if queue is None:
         return
-    for record in records:
-        failure = report.failures.get(record.message_id)
-        if failure is not None and failure.retryable:
-            receives = int(record.attributes.approximate_receive_count)
-            redeliver_after_backoff(queue, record.receipt_handle, receives)
+    for record in retried:
+        receives = int(record.attributes.approximate_receive_count)
+        redeliver_after_backoff(queue, record.receipt_handle, receives)
 
 
 def _observe(report: BatchReport, records: Sequence[SQSRecord]) -> None:

@@ -99,15 +99,15 @@ def invoke_tracker(table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     monkeypatch.setenv("JOBS_TABLE_NAME", table)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracker")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
-    tracker_handler._tracker.cache_clear()
-    tracker_handler._queue.cache_clear()
+    for cached in (tracker_handler._settings, tracker_handler._tracker, tracker_handler._queue):
+        cached.cache_clear()
 
     def invoke(event: dict[str, Any]) -> Any:
         return tracker_handler.handler(event, LambdaContext(function_name="tracker"))
 
     yield invoke
-    tracker_handler._tracker.cache_clear()
-    tracker_handler._queue.cache_clear()
+    for cached in (tracker_handler._settings, tracker_handler._tracker, tracker_handler._queue):
+        cached.cache_clear()
 
 
 def sqs_event(bodies: list[Any], *, first_id: int = 0, sent_at_ms: int = 1_700_000_000_000) -> dict[str, Any]:
