@@ -176,6 +176,11 @@ def test_keys_the_ct_job_does_not_know_pass_through_in_order_and_metadata_stays_
     assert len(sent(client)) == 2
 
 
+def test_a_request_with_the_schemas_most_keys_is_accepted(client: Api):
+    body = {**VIDEO_JOB, **{f"k{n}": n for n in range(28)}}  # 30 keys: maxProperties, not over it
+    assert client.submit(body)[0] == 202
+
+
 SA_WORKFLOW = {
     "name": "SATranscodeAssets",
     "version": "1.0",
