@@ -149,9 +149,25 @@ class SqsEventSource:
                 break
             if not received:  # within the batching window: wait a little for more
                 time.sleep(min(0.05, remaining))
+        if messages and not self.enabled:
+            # Disabled while this poll waited: the messages go back untouched, so that a source
+            # disabled before a message was sent never runs it (a real mapping's poller stops too).
+            self._release(messages)
+            return 0
         if messages:
             self._invoke(messages)
         return len(messages)
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(chunk)
+                ],
+            )
 
     def drain(self, idle_polls: int = 1, wait_seconds: int = 0) -> PollStats:
         """Poll until the queue returns nothing ``idle_polls`` times in a row."""
