@@ -24,6 +24,7 @@ AUTH_MODE = "AUTH_MODE"  # iam, jwt or cognito: where the caller's identity is
 OWNER_CLAIM = "OWNER_CLAIM"  # jwt and cognito: the claim that names the owner (sub, client_id, azp)
 OWNER_CLIENT_NAMES = "OWNER_CLIENT_NAMES"  # JSON object: owner -> client name in START_JOB
 OPERATORS = "OPERATORS"  # JSON list of the owners that see every owner's jobs
+CORS_ORIGINS = "CORS_ORIGINS"  # JSON list of the origins browser apps may call the API from
 
 # Read by Powertools itself.
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

@@ -18,7 +18,7 @@ from constructs import Construct
 from pydantic import BaseModel
 
 from functions import env
-from functions.api import routes
+from functions.api import cors, routes
 from functions.api.models import ErrorBody, SubmitJobRequest
 from functions.shared.settings import completion_environment
 from functions.store.records import table_schema
@@ -98,6 +98,7 @@ class JobApi(Construct):
                 env.OWNER_CLAIM: config.owners.claim,
                 env.OWNER_CLIENT_NAMES: json.dumps(config.owners.clientNames),
                 env.OPERATORS: json.dumps(config.owners.operators),
+                env.CORS_ORIGINS: json.dumps(config.cors.allowedOrigins),
                 **completion_environment(rule),
             },
         )
@@ -123,6 +124,7 @@ class JobApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=defaults.log_removal,
             default_method_options=method_options,
+            default_cors_preflight_options=self._preflight(config),
             deploy_options=apigateway.StageOptions(
                 stage_name=STAGE,
                 access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
@@ -148,7 +150,7 @@ class JobApi(Construct):
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
                 type=response_type,
-                response_headers={"Content-Type": "'application/json'"},
+                response_headers={"Content-Type": "'application/json'", **self._gateway_grant(config)},
                 templates={
                     "application/json": json.dumps(
                         {"code": code, "message": "MESSAGE", "details": None}
@@ -222,6 +224,36 @@ class JobApi(Construct):
                 authorization_type=apigateway.AuthorizationType.CUSTOM, authorizer=authorizer
             )
         return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
+
+    @staticmethod
+    def _preflight(config: StackConfig) -> apigateway.CorsOptions | None:
+        """API Gateway answers every resource's OPTIONS itself (a mock integration, no auth), for the
+        configured origins only; without any, there is no OPTIONS method and no grant."""
+        if not config.cors.allowedOrigins:
+            return None
+        return apigateway.CorsOptions(
+            allow_origins=config.cors.allowedOrigins,
+            allow_methods=list(cors.ALLOWED_METHODS),
+            allow_headers=list(cors.ALLOWED_HEADERS),
+            expose_headers=list(cors.EXPOSED_HEADERS),
+            max_age=Duration.seconds(config.cors.maxAgeSeconds),
+        )
+
+    @staticmethod
+    def _gateway_grant(config: StackConfig) -> dict[str, str]:
+        """The grant on API Gateway's own errors (401, 403, 429...), so that a browser app can read
+        why it was refused. A gateway response cannot choose among origins: with one origin it
+        names it; with several it echoes the caller's (the answer is an error, never a job)."""
+        origins = config.cors.allowedOrigins
+        if not origins:
+            return {}
+        return {
+            "Access-Control-Allow-Origin": f"'{origins[0]}'"
+            if len(origins) == 1
+            else "method.request.header.Origin",
+            "Access-Control-Expose-Headers": f"'{','.join(cors.EXPOSED_HEADERS)}'",
+            "Vary": "'Origin'",
+        }
 
     def _model(self, construct_id: str, model: type[BaseModel]) -> apigateway.Model:
         """A request model with the draft 4 schema of ``model`` (the L2 JsonSchema struct cannot

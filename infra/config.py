@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.settings import X264Preset
+from functions.api.cors import DEFAULT_MAX_AGE_SECONDS
 from functions.api.settings import DEFAULT_WORKFLOW
 from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
 
@@ -230,6 +231,17 @@ class EngineConfig(_Section):
         return self
 
 
+# An origin as browsers send it: https, or http on this machine only (an app in development).
+ORIGIN = r"^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:[0-9]{1,5})?$"
+
+
+class Cors(_Section):
+    """The origins browser apps may call the API from: none by default (no preflight, no grant)."""
+
+    allowedOrigins: Annotated[list[Annotated[str, Field(pattern=ORIGIN)]], Field(max_length=20)] = []
+    maxAgeSeconds: Annotated[int, Field(ge=0, le=7200)] = DEFAULT_MAX_AGE_SECONDS
+
+
 OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
 
 
@@ -254,6 +266,7 @@ class StackConfig(_Section):
     queues: Queues = Queues()
     auth: Annotated[IamAuth | CognitoAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
     owners: Owners = Owners()
+    cors: Cors = Cors()
     removalPolicy: Literal["retain", "destroy"] = "retain"
     retention: Retention = Retention()
     alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None

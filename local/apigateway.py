@@ -83,12 +83,10 @@ def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
     return int(response["statusCode"]), headers, raw
 
 
-def request_parts(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
-    """The headers (as API Gateway names them) and the raw body of a WSGI request."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length else b""
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The headers of a WSGI request, as API Gateway names them."""
     if "RAW_HEADERS" in environ:  # as sent (WSGI's names lose the difference between "-" and "_")
-        return dict(environ["RAW_HEADERS"]), raw
+        return dict(environ["RAW_HEADERS"])
     headers = {
         name[5:].replace("_", "-").title(): value
         for name, value in environ.items()
@@ -96,7 +94,14 @@ def request_parts(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
     }
     if environ.get("CONTENT_TYPE"):
         headers["Content-Type"] = environ["CONTENT_TYPE"]
-    return headers, raw
+    return headers
+
+
+def request_parts(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """The headers (as API Gateway names them) and the raw body of a WSGI request."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    return request_headers(environ), raw
 
 
 class WsgiAdapter:

@@ -69,6 +69,11 @@ def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         pattern = resource.get("Properties", {}).get("EventPattern")
         if resource["Type"] == "AWS::Events::Archive" and isinstance(pattern, dict):
             resource["Properties"]["EventPattern"] = json.dumps(pattern)
+        # moto reads every method's integration as if it had a URI and a method; a MOCK has neither.
+        integration = resource.get("Properties", {}).get("Integration") or {}
+        if resource["Type"] == "AWS::ApiGateway::Method" and integration.get("Type") == "MOCK":
+            integration.setdefault("IntegrationHttpMethod", resource["Properties"]["HttpMethod"])
+            integration.setdefault("Uri", "")
     for resource in copy["Resources"].values():
         depends = resource.get("DependsOn")
         if depends is not None:

@@ -18,7 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.apigateway import Handler, _reason, proxy_event, request_parts, response_parts
+from local.apigateway import Handler, _reason, proxy_event, request_headers, request_parts, response_parts
 from local.event_source import LambdaContext
 
 MAX_SKEW = timedelta(minutes=15)  # API Gateway refuses requests signed further from now
@@ -28,12 +28,44 @@ SIGNATURE = re.compile(
 )
 
 
+# The request template CDK gives a CORS preflight with several origins: the caller's origin is
+# echoed when it is one of them (API Gateway's VTL, which is not emulated beyond this form).
+_ECHOED_ORIGIN = re.compile(r'#if\(\$origin == "([^"]+)"\)')
+
+
+@dataclass(frozen=True)
+class MockAnswer:
+    """A mock integration's answer (the CORS preflight): its status and static headers, and the
+    origins its template echoes instead of the static ``Access-Control-Allow-Origin``."""
+
+    status: int
+    headers: Mapping[str, str]
+    echoed_origins: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, integration: Mapping[str, Any]) -> MockAnswer:
+        (answer,) = integration["IntegrationResponses"]
+        headers = {
+            name.removeprefix("method.response.header."): value.strip("'")
+            for name, value in answer.get("ResponseParameters", {}).items()
+        }
+        template = answer.get("ResponseTemplates", {}).get("application/json", "")
+        return cls(int(answer["StatusCode"]), headers, frozenset(_ECHOED_ORIGIN.findall(template)))
+
+    def answer(self, origin: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
+        headers = dict(self.headers)
+        if origin in self.echoed_origins:
+            headers["Access-Control-Allow-Origin"] = origin
+        return self.status, list(headers.items()), b""
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     template: str  # e.g. /jobs/{job_id}
     pattern: re.Pattern[str]
     authorization: str
+    mock: MockAnswer | None = None  # a mock integration (answered here); None: the function
 
 
 def routes_from_template(template: Mapping[str, Any]) -> list[Route]:
@@ -51,15 +83,45 @@ def routes_from_template(template: Mapping[str, Any]) -> list[Route]:
         props = method["Properties"]
         path = path_of(props["ResourceId"])
         regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))
+        integration = props.get("Integration", {})
         routes.append(
-            Route(props["HttpMethod"], path, re.compile(f"^{regex}$"), props.get("AuthorizationType", "NONE"))
+            Route(
+                props["HttpMethod"],
+                path,
+                re.compile(f"^{regex}$"),
+                props.get("AuthorizationType", "NONE"),
+                MockAnswer.of(integration) if integration.get("Type") == "MOCK" else None,
+            )
         )
     return routes
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    body = json.dumps({"code": code, "message": message, "details": None}).encode()
-    return status, [("Content-Type", "application/json")], body
+def gateway_headers(template: Mapping[str, Any]) -> dict[str, str]:
+    """The headers the stack's gateway responses add to API Gateway's own errors (all the same
+    here: those of DEFAULT_4XX), as ``name -> value or request mapping``."""
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if (
+            resource["Type"] == "AWS::ApiGateway::GatewayResponse"
+            and props.get("ResponseType") == "DEFAULT_4XX"
+        ):
+            return {
+                name.removeprefix("gatewayresponse.header."): value
+                for name, value in props.get("ResponseParameters", {}).items()
+            }
+    return {}
+
+
+class _Refused(Exception):
+    """API Gateway answers the request itself, in the stack's gateway-response shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def answer(self, extra_headers: Mapping[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        body = json.dumps({"code": self.code, "message": self.message, "details": None}).encode()
+        return self.status, [("Content-Type", "application/json"), *extra_headers.items()], body
 
 
 @dataclass(frozen=True)
@@ -89,8 +151,12 @@ class Gateway:
         principals: Sequence[Principal],
         function_name: str = "api",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        error_headers: Mapping[str, str] | None = None,
     ) -> None:
+        """``error_headers``: what the stack's gateway responses add to API Gateway's own errors
+        (:func:`gateway_headers`), a value ``method.request.header.X`` being the request's header."""
         self._handler = handler
+        self._error_headers = dict(error_headers or {})
         self._routes = routes
         self._stage = stage
         self._region = region
@@ -102,9 +168,24 @@ class Gateway:
         self._environment = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        status, headers, body = self._answer(environ)
+        try:
+            status, headers, body = self._answer(environ)
+        except _Refused as refused:
+            status, headers, body = refused.answer(self._mapped(self._error_headers, environ))
         start_response(f"{status} {_reason(status)}", headers)
         return [body]
+
+    @staticmethod
+    def _mapped(headers: Mapping[str, str], environ: dict[str, Any]) -> dict[str, str]:
+        request = {name.lower(): value for name, value in request_headers(environ).items()}
+        mapped: dict[str, str] = {}
+        for name, value in headers.items():
+            if value.startswith("method.request.header."):
+                if (sent := request.get(value.removeprefix("method.request.header.").lower())) is not None:
+                    mapped[name] = sent
+            else:
+                mapped[name] = value.strip("'")
+        return mapped
 
     def _answer(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         method = environ["REQUEST_METHOD"]
@@ -112,7 +193,7 @@ class Gateway:
         full_path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
         prefix = f"/{self._stage}"
         if full_path != prefix and not full_path.startswith(prefix + "/"):
-            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+            raise _Refused(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         path = full_path[len(prefix) :] or "/"
         # API Gateway prefers a resource's own method to its ANY method.
         matching = [r for r in self._routes if r.pattern.match(path)]
@@ -120,14 +201,12 @@ class Gateway:
             (r for r in matching if r.method == "ANY"), None
         )
         if route is None:
-            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+            raise _Refused(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+        if route.mock is not None:
+            sent = {name.lower(): value for name, value in request_headers(environ).items()}
+            return route.mock.answer(sent.get("origin"))
         headers, raw = request_parts(environ)
-        caller: Principal | None = None
-        if route.authorization == "AWS_IAM":
-            problem_or_caller = self._check_signature(environ, headers, raw)
-            if not isinstance(problem_or_caller, Principal):
-                return problem_or_caller
-            caller = problem_or_caller
+        caller = self._check_signature(environ, headers, raw) if route.authorization == "AWS_IAM" else None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
             body: str | bytes | None = raw.decode() if raw else None
@@ -149,32 +228,30 @@ class Gateway:
             answer = self._handler(event, LambdaContext(function_name=self._function_name))
         return response_parts(answer)
 
-    def _check_signature(
-        self, environ: dict[str, Any], headers: dict[str, str], raw: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes] | Principal:
+    def _check_signature(self, environ: dict[str, Any], headers: dict[str, str], raw: bytes) -> Principal:
         """API Gateway's IAM auth: a valid SigV4 signature by a known key, with a credential scope of
         this region, ``execute-api`` and the request's date, signed within 15 minutes of now, and
-        signing the ``host`` header. The principal that signed, or the answer refusing the request."""
+        signing the ``host`` header. The principal that signed (:class:`_Refused` otherwise)."""
         match = SIGNATURE.fullmatch(headers.get("Authorization", "").strip())
         if match is None:
-            return _error(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
+            raise _Refused(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         principal = self._principals.get(match["key"])
         if principal is None or match["region"] != self._region or match["service"] != "execute-api":
-            return _error(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
+            raise _Refused(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
         signed = match["headers"].split(";")
         lowered = {name.lower(): value for name, value in headers.items()}
         if "host" not in signed:
-            return _error(403, "UNAUTHORIZED", "'Host' must be a signed header.")
+            raise _Refused(403, "UNAUTHORIZED", "'Host' must be a signed header.")
         try:
             signed_at = datetime.strptime(lowered.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
-            return _error(
+            raise _Refused(
                 403, "UNAUTHORIZED", "Authorization header requires existence of a valid X-Amz-Date."
-            )
+            ) from None
         if signed_at.strftime("%Y%m%d") != match["date"]:
-            return _error(403, "UNAUTHORIZED", "Credential should be scoped to a valid date.")
+            raise _Refused(403, "UNAUTHORIZED", "Credential should be scoped to a valid date.")
         if abs((self._clock() - signed_at).total_seconds()) > MAX_SKEW.total_seconds():
-            return _error(
+            raise _Refused(
                 403, "UNAUTHORIZED", "Signature expired: the request is dated over 15 minutes from now."
             )
         lowered["host"] = environ.get("HTTP_HOST", "")
@@ -199,7 +276,7 @@ class Gateway:
             signer.string_to_sign(request, signer.canonical_request(request)), request
         )
         if expected != match["signature"]:
-            return _error(
+            raise _Refused(
                 403,
                 "UNAUTHORIZED",
                 "The request signature we calculated does not match the signature you provided.",

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,7 @@ from local.event_source import (
     dropping_disabled_metrics,
     rate_seconds,
 )
-from local.gateway import Gateway, Principal, routes_from_template
+from local.gateway import Gateway, Principal, gateway_headers, routes_from_template
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "CpeServerless"
@@ -50,8 +50,8 @@ STAGE = "prod"
 _log = logging.getLogger(__name__)
 
 
-def _source_digest() -> str:
-    digest = hashlib.sha256()
+def _source_digest(context: str) -> str:
+    digest = hashlib.sha256(context.encode())
     for path in sorted(
         [ROOT / "app.py", ROOT / "cdk.json", *ROOT.glob("infra/**/*.py"), *ROOT.glob("functions/**/*.py")]
     ):
@@ -60,16 +60,20 @@ def _source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def synthesize() -> Path:
+def synthesize(config: Mapping[str, Any] | None = None) -> Path:
     """The stack's cloud assembly (Lambda bundling skipped: the handlers run from this checkout),
-    cached by the digest of the CDK app and the functions."""
-    out = CACHE / _source_digest()
+    cached by the digest of the CDK app, the functions and ``config`` (the ``cpe`` context, which
+    replaces cdk.json's if given)."""
+    context: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+    if config is not None:
+        context["cpe"] = dict(config)
+    out = CACHE / _source_digest(json.dumps(context, sort_keys=True))
     if (out / f"{STACK}.template.json").is_file():
         return out
     environment_variables = {
         **os.environ,
         "CDK_OUTDIR": str(out),
-        "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": []}),
+        "CDK_CONTEXT_JSON": json.dumps(context),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     result = subprocess.run(
@@ -343,6 +347,7 @@ def local_stack(
     stalled_after_seconds: int | None = None,
     schedule_seconds: float | None = None,
     principals: Sequence[Principal] = (LOCAL_PRINCIPAL,),
+    config: Mapping[str, Any] | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
@@ -353,8 +358,9 @@ def local_stack(
     engine tasks run at once (Lambda's concurrency, on this machine's cores). ``stalled_after_seconds``
     replaces the watchdog's limit and ``schedule_seconds`` the schedules' rates (tests). ``principals``
     are the IAM principals the API knows (the first signs with the process's credentials; the
-    others are further client apps, each an owner of its jobs)."""
-    cdk_out = synthesize()
+    others are further client apps, each an owner of its jobs). ``config`` is the stack's
+    configuration (the ``cpe`` context, infra.config), replacing cdk.json's."""
+    cdk_out = synthesize(config)
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
         _forget_first_use_state()  # another stack may have run in this process
@@ -409,6 +415,7 @@ def local_stack(
             stage=STAGE,
             region=aws.region,
             principals=principals,
+            error_headers=gateway_headers(template),
         )
         server = make_server(
             "127.0.0.1", port, gateway, server_class=_ThreadingServer, handler_class=_QuietHandler

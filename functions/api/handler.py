@@ -26,6 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import routes
+from functions.api.cors import add_grant
 from functions.api.edge import method_not_allowed, refused_before_routing
 from functions.api.errors import (
     InvalidJson,
@@ -39,7 +40,7 @@ from functions.api.models import ErrorBody, EventList, JobList, JobOut, SubmitJo
 from functions.api.openapi import documented, openapi_schema
 from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
-from functions.api.settings import ApiSettings
+from functions.api.settings import ApiSettings, CorsSettings
 from functions.api.views import event, job_detail, job_summary
 from functions.jobs.errors import DomainError
 from functions.jobs.model import JobStatus
@@ -55,6 +56,11 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=stri
 @cache
 def _service() -> JobService:
     return ApiSettings.from_environ(os.environ).service()
+
+
+@cache
+def _cors_origins() -> frozenset[str]:
+    return CorsSettings.from_environ(os.environ).origins
 
 
 def get_service() -> JobService:
@@ -239,10 +245,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = refused_before_routing(event)
     if refused is not None:
         status, body, headers = error_body(refused)
-        return {
+        response = {
             "statusCode": int(status),
             "headers": {"Content-Type": "application/json", **headers},
             "body": body.model_dump_json(),
             "isBase64Encoded": False,
         }
-    return app.resolve(event, context)
+    else:
+        response = app.resolve(event, context)
+    add_grant(response, _cors_origins(), event.get("headers"))
+    return response

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, Json
+from pydantic import BaseModel, Field, Json
 
 from functions import env
 from functions.api.service import ApiConfig, JobService
@@ -18,6 +18,19 @@ DEFAULT_WORKFLOW = {
     "taskList": "basic_transcode",
     "domain": "SADomain",
 }
+
+
+class CorsSettings(BaseModel):
+    """The origins browser apps may call the API from (functions.api.cors); apart from the other
+    settings, as the grant is added to every answer, whatever the service."""
+
+    origins: Json[frozenset[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]]] = Field(
+        default_factory=frozenset
+    )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> CorsSettings:
+        return load_settings(cls, {"origins": environ.get(env.CORS_ORIGINS) or "[]"})
 
 
 class ApiSettings(JobsTableSettings):

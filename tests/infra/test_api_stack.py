@@ -11,6 +11,7 @@ from functions.api.models import ErrorBody, SubmitJobRequest
 from functions.store.records import table_schema
 from infra.api import TABLE_ACTIONS
 from infra.api_schema import draft4_schema
+from infra.config import ConfigError, load_config
 from tests.infra.conftest import resources_of, synthesize
 from tests.infra.test_stack import actions, granted, jobs_table, of_type, ref, statements_of
 
@@ -115,3 +116,62 @@ def test_cognito_mode_authorizes_every_method_with_the_user_pool(cognito_resourc
     (authorizer_id,) = of_type(cognito_resources, "AWS::ApiGateway::Authorizer")
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"COGNITO_USER_POOLS"}
     assert {ref(m["Properties"]["AuthorizerId"]) for m in methods.values()} == {authorizer_id}
+
+
+# ------------------------------------------------------------------ CORS
+
+ORIGINS = ["https://app.example", "http://localhost:5173"]
+
+
+@pytest.fixture(scope="module")
+def cors_resources() -> dict[str, Any]:
+    return resources_of(synthesize("Cors", {"cors": {"allowedOrigins": ORIGINS, "maxAgeSeconds": 300}}))
+
+
+def test_a_stack_with_origins_answers_every_preflight_itself_without_auth(cors_resources):
+    methods = of_type(cors_resources, "AWS::ApiGateway::Method").values()
+    options = [m["Properties"] for m in methods if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    resources = {
+        ref(m["Properties"]["ResourceId"]) for m in methods if m["Properties"]["HttpMethod"] == "ANY"
+    }
+    assert {ref(o["ResourceId"]) for o in options if "Ref" in o["ResourceId"]} == resources
+    for preflight in options:
+        assert preflight["AuthorizationType"] == "NONE"
+        assert preflight["Integration"]["Type"] == "MOCK"
+        (answer,) = preflight["Integration"]["IntegrationResponses"]
+        headers = answer["ResponseParameters"]
+        # CDK names the first origin, and the template echoes the others only if the caller is one.
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == f"'{ORIGINS[0]}'"
+        template = answer["ResponseTemplates"]["application/json"]
+        assert f'#if($origin == "{ORIGINS[1]}")' in template
+        assert headers["method.response.header.Access-Control-Allow-Methods"] == "'GET,OPTIONS,POST'"
+        assert "Idempotency-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+        assert headers["method.response.header.Access-Control-Max-Age"] == "'300'"
+    others = [m["Properties"] for m in methods if m["Properties"]["HttpMethod"] != "OPTIONS"]
+    assert {m["AuthorizationType"] for m in others} == {"AWS_IAM"}
+
+
+def test_the_gateways_own_errors_and_the_function_grant_the_configured_origins(cors_resources):
+    for response in of_type(cors_resources, "AWS::ApiGateway::GatewayResponse").values():
+        headers = response["Properties"]["ResponseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.Origin"
+        assert headers["gatewayresponse.header.Vary"] == "'Origin'"
+    (function,) = [
+        f
+        for f in of_type(cors_resources, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == API
+    ]
+    assert json.loads(function["Properties"]["Environment"]["Variables"]["CORS_ORIGINS"]) == ORIGINS
+
+
+def test_a_stack_without_origins_has_no_preflight_and_grants_nothing(resources):
+    methods = of_type(resources, "AWS::ApiGateway::Method").values()
+    assert "OPTIONS" not in {m["Properties"]["HttpMethod"] for m in methods}
+    for response in of_type(resources, "AWS::ApiGateway::GatewayResponse").values():
+        assert set(response["Properties"]["ResponseParameters"]) == {"gatewayresponse.header.Content-Type"}
+
+
+def test_an_origin_with_a_path_a_wildcard_or_plain_http_fails_synth():
+    for origin in ("https://app.example/", "*", "https://*.example", "http://app.example"):
+        with pytest.raises(ConfigError, match="allowedOrigins"):
+            load_config({"cors": {"allowedOrigins": [origin]}})

@@ -906,3 +906,46 @@ def test_a_request_without_an_identity_is_refused_not_given_an_owner(owned: Api)
         status, _, body = owned.call(method, path, VIDEO_JOB if method == "POST" else None, principal=None)
         assert (status, error(body)[0]) == (403, "NO_IDENTITY"), path
     assert sent(owned) == []
+
+
+# ------------------------------------------------------------------ CORS
+
+APP = "https://app.example"
+
+
+@pytest.fixture
+def cors_for_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("CORS_ORIGINS", json.dumps([APP, "http://localhost:5173"]))
+    api._cors_origins.cache_clear()
+    yield
+    api._cors_origins.cache_clear()
+
+
+@pytest.mark.usefixtures("cors_for_app")
+def test_every_answer_to_an_allowed_origin_grants_it_errors_and_refusals_too(client: Api):
+    granted = {
+        "success": client.submit(Origin=APP),
+        "not found": client.call("GET", "/jobs/nothere", headers={"Origin": APP}),
+        "invalid": client.call("POST", "/jobs", {"input_asset": 1}, headers={"Origin": APP}),
+        "refused before routing": client.call(
+            "POST", "/jobs", "y" * (MAX_BODY_BYTES + 1), headers={"Origin": APP}
+        ),
+    }
+    assert [status for status, _, _ in granted.values()] == [202, 404, 400, 413]
+    for status, headers, _ in granted.values():
+        assert headers["Access-Control-Allow-Origin"] == APP, status
+        assert headers["Vary"] == "Origin"
+        assert "Location" in headers["Access-Control-Expose-Headers"].split(",")
+
+
+@pytest.mark.usefixtures("cors_for_app")
+def test_another_origin_or_none_gets_no_grant(client: Api):
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {}):
+        _, answered, _ = client.submit(**headers)
+        assert "Access-Control-Allow-Origin" not in answered
+        assert answered["Vary"] == "Origin"
+
+
+def test_a_stack_that_allows_no_origin_says_nothing_of_cors(client: Api):
+    _, headers, _ = client.submit(Origin=APP)
+    assert not [name for name in headers if name.startswith("Access-Control") or name == "Vary"]
