@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cpe_client.client import ApiError, ClientError, JobsClient, endpoint_from_stack
+from cpe_client.client import ApiError, ClientError, JobsClient, UploadRefused, endpoint_from_stack
 from cpe_client.progress import ProgressView
 
 
@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("file")
     submit.add_argument("--idempotency-key")
     submit.add_argument("--watch", action="store_true", help="then follow it to the end")
+    upload = commands.add_parser("upload", help="upload a file; prints the input_asset a job names")
+    upload.add_argument("file")
+    upload.add_argument("--content-type", help="else guessed from the file's name")
     get = commands.add_parser("get", help="a job")
     get.add_argument("job_id")
     get.add_argument("--include", choices=["results"])
@@ -110,6 +113,8 @@ def _command(args: argparse.Namespace) -> int:
         if args.watch:
             print(json.dumps(result, indent=2), flush=True)
             return _watch(client, result["jobId"], 1.0)
+    elif args.command == "upload":
+        result = client.upload(args.file, content_type=args.content_type)
     elif args.command == "get":
         result = client.get(args.job_id, include=args.include)
     elif args.command == "list":
@@ -137,12 +142,12 @@ def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _command(args)
-    except ApiError as error:
+    except (ApiError, UploadRefused) as error:
         document = {
             "status": error.status,
             "code": error.code,
             "message": error.message,
-            "details": error.details,
+            "details": getattr(error, "details", None),
         }
         print(json.dumps(document), file=sys.stderr)
         return 1

@@ -13,11 +13,16 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+
+from cpe_client.uploads import UploadRefused, content_type_of, post_form, upload_name
+
+__all__ = ["ApiError", "ClientError", "JobsClient", "UploadRefused", "endpoint_from_stack"]
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "TIMED_OUT"})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
@@ -84,6 +89,22 @@ class JobsClient:
         so the retries of this call never create a second job."""
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return self._json("POST", "/jobs", body=job, headers=headers)
+
+    def upload(self, path: str | Path, *, content_type: str | None = None) -> dict[str, Any]:
+        """Upload a local file to the stack's media bucket through a presigned form (``POST
+        /uploads``); the answer's ``input_asset`` is what a job names as its input. Raises
+        UploadRefused if S3 refuses the file (over the stack's size cap, say)."""
+        file = Path(path)
+        if not file.is_file():
+            raise ClientError(f"no such file: {file}")
+        content_type = content_type or content_type_of(file)
+        if content_type is None:
+            raise ClientError(f"cannot tell the content type of {file.name}: pass it")
+        grant = self._json(
+            "POST", "/uploads", body={"contentType": content_type, "filename": upload_name(file)}
+        )
+        post_form(grant, file, content_type, timeout=max(self.timeout, 600.0))
+        return grant
 
     def get(self, job_id: str, *, include: str | None = None) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}", query={"include": include})

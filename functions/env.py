@@ -24,6 +24,10 @@ AUTH_MODE = "AUTH_MODE"  # iam, jwt or cognito: where the caller's identity is
 OWNER_CLAIM = "OWNER_CLAIM"  # jwt and cognito: the claim that names the owner (sub, client_id, azp)
 OWNER_CLIENT_NAMES = "OWNER_CLIENT_NAMES"  # JSON object: owner -> client name in START_JOB
 OPERATORS = "OPERATORS"  # JSON list of the owners that see every owner's jobs
+MEDIA_BUCKET = "MEDIA_BUCKET"  # the stack's media bucket: uploads and output links (unset: none)
+UPLOAD_MAX_BYTES = "UPLOAD_MAX_BYTES"  # the largest upload a form allows
+UPLOAD_SECONDS = "UPLOAD_SECONDS"  # how long an upload form stays valid
+OUTPUT_LINK_SECONDS = "OUTPUT_LINK_SECONDS"  # how long an output's download link stays valid
 CORS_ORIGINS = "CORS_ORIGINS"  # JSON list of the origins browser apps may call the API from
 
 # Read by Powertools itself.

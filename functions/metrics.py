@@ -12,6 +12,7 @@ class Metric(StrEnum):
     JOBS_SUBMITTED = "JobsSubmitted"
     JOBS_REPLAYED = "JobsReplayed"
     CANCELS_REQUESTED = "CancelsRequested"
+    UPLOADS_GRANTED = "UploadsGranted"
     # The tracker.
     MESSAGES_RECEIVED = "MessagesReceived"
     MESSAGES_APPLIED = "MessagesApplied"
@@ -35,7 +36,7 @@ class Metric(StrEnum):
 
 
 # What each function's dashboard widget charts.
-API_METRICS = (Metric.JOBS_SUBMITTED, Metric.JOBS_REPLAYED, Metric.CANCELS_REQUESTED)
+API_METRICS = (Metric.JOBS_SUBMITTED, Metric.JOBS_REPLAYED, Metric.CANCELS_REQUESTED, Metric.UPLOADS_GRANTED)
 TRACKER_METRICS = (
     Metric.MESSAGES_APPLIED,
     Metric.MESSAGES_PARKED,

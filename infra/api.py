@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -19,7 +20,8 @@ from pydantic import BaseModel
 
 from functions import env
 from functions.api import cors, routes
-from functions.api.models import ErrorBody, SubmitJobRequest
+from functions.api.media import OUTPUTS_PREFIX, UPLOADS_PREFIX
+from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest
 from functions.shared.settings import completion_environment
 from functions.store.records import table_schema
 from infra.api_schema import draft4_schema
@@ -225,6 +227,46 @@ class JobApi(Construct):
             )
         return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
 
+    def serve_media(self, bucket: s3.IBucket, config: StackConfig) -> None:
+        """Uploads to and output links from the stack's media bucket: the API presigns with its own
+        role, which may write uploads and read outputs there, nothing else; browsers of the
+        allowed origins may POST forms to it and GET from it."""
+        media = config.media
+        for name, value in {
+            env.MEDIA_BUCKET: bucket.bucket_name,
+            env.UPLOAD_MAX_BYTES: str(media.uploadMaxBytes),
+            env.UPLOAD_SECONDS: str(media.uploadFormSeconds),
+            env.OUTPUT_LINK_SECONDS: str(media.downloadLinkSeconds),
+        }.items():
+            self.handler.function.add_environment(name, value)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
+            )
+        )
+        stack = Stack.of(self)
+        named = f"<{stack.resolve(stack.get_logical_id(bucket.node.default_child))}.Arn>"  # type: ignore[arg-type]
+        for prefix, why in ((UPLOADS_PREFIX, "uploads written"), (OUTPUTS_PREFIX, "outputs read")):
+            acknowledge(  # cdk-nag names the bucket as it appears in the template
+                self.function.role,  # type: ignore[arg-type]
+                f"IAM5[Resource::{named}/{prefix}*]",
+                f"The API presigns forms and links under one prefix of the media bucket ({why}): the keys "
+                "are the uploads' and the jobs' own, only the prefix is known; the action is exact.",
+            )
+        if config.cors.allowedOrigins and isinstance(bucket, s3.Bucket):
+            bucket.add_cors_rule(
+                allowed_origins=config.cors.allowedOrigins,
+                allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                allowed_headers=["*"],
+                exposed_headers=["ETag", "Content-Length", "Content-Range"],
+                max_age=config.cors.maxAgeSeconds,
+            )
+
     @staticmethod
     def _preflight(config: StackConfig) -> apigateway.CorsOptions | None:
         """API Gateway answers every resource's OPTIONS itself (a mock integration, no auth), for the
@@ -280,7 +322,10 @@ class JobApi(Construct):
         body = api.add_request_validator(
             "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
         )
-        submit_model = self._model("SubmitJobModel", SubmitJobRequest)
+        body_models = {
+            "SubmitJobRequest": self._model("SubmitJobModel", SubmitJobRequest),
+            "UploadRequest": self._model("UploadModel", UploadRequest),
+        }
         self._model("ErrorModel", ErrorBody)
         resources: dict[str, apigateway.IResource] = {}
         for path in routes.resource_paths():
@@ -296,7 +341,7 @@ class JobApi(Construct):
                 route.method,
                 integration,
                 request_validator=body if route.body else parameters,
-                request_models={"application/json": submit_model} if route.body else None,
+                request_models={"application/json": body_models[route.body]} if route.body else None,
                 request_parameters=request_parameters or None,
             )
         for resource in resources.values():

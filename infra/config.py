@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.settings import X264Preset
 from functions.api.cors import DEFAULT_MAX_AGE_SECONDS
+from functions.api.media import MAX_UPLOAD_BYTES
 from functions.api.settings import DEFAULT_WORKFLOW
 from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
 
@@ -242,6 +243,15 @@ class Cors(_Section):
     maxAgeSeconds: Annotated[int, Field(ge=0, le=7200)] = DEFAULT_MAX_AGE_SECONDS
 
 
+class Media(_Section):
+    """Browser uploads to the stack's media bucket and download links for outputs (builtin engine)."""
+
+    uploadMaxBytes: Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES)] = MAX_UPLOAD_BYTES
+    uploadFormSeconds: Annotated[int, Field(ge=60, le=12 * 3600)] = 900
+    # A link lives at most as long as the API role's session (Lambda's: some hours).
+    downloadLinkSeconds: Annotated[int, Field(ge=60, le=12 * 3600)] = 3600
+
+
 OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
 
 
@@ -267,6 +277,7 @@ class StackConfig(_Section):
     auth: Annotated[IamAuth | CognitoAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
     owners: Owners = Owners()
     cors: Cors = Cors()
+    media: Media = Media()
     removalPolicy: Literal["retain", "destroy"] = "retain"
     retention: Retention = Retention()
     alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None

@@ -24,6 +24,7 @@ from constructs import Construct
 from engine.fanout import MAX_TASK_RECEIVES, FanoutOptions
 from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from functions import env
+from functions.api.media import OUTPUTS_PREFIX, UPLOADS_PREFIX
 from infra.config import EngineConfig, MediaBucket
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 from infra.queues import QueueWithDeadLetters, grant_send
@@ -33,8 +34,8 @@ COMMANDS_TIMEOUT = Duration.seconds(30)
 GAVE_UP_TIMEOUT = Duration.seconds(60)
 WORK_PREFIX = FanoutOptions().work_prefix
 # Where jobs on the media bucket read their inputs and write their outputs.
-MEDIA_INPUT_PREFIXES = ("uploads/", "outputs/")
-MEDIA_OUTPUT_PREFIX = "outputs/"
+MEDIA_INPUT_PREFIXES = (UPLOADS_PREFIX, OUTPUTS_PREFIX)
+MEDIA_OUTPUT_PREFIX = OUTPUTS_PREFIX
 # Work files (spans, audio) left by a crash: their join never came. Outputs are never expired.
 WORK_EXPIRY = Duration.days(2)
 ACCESS_LOG_EXPIRY = Duration.days(90)

@@ -123,6 +123,7 @@ class CpeServerlessStack(Stack):
                 defaults=defaults,
                 removal_policy=removal,
             )
+            self.api.serve_media(self.engine.media_bucket, config)
             for name, function in self.engine.functions.items():
                 self.monitoring.watch_function(name, function)
             self.monitoring.watch_queue("Work", self.engine.work.queue)

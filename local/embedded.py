@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from local.faults import FaultyEdge
 from local.moto_speedups import faster_moto
+from local.s3_checks import S3Checks
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -29,6 +30,7 @@ class EmbeddedAws:
     endpoint: str
     region: str
     faults: FaultyEdge = field(compare=False)  # injects nothing unless a test or the chaos run asks
+    s3_checks: S3Checks = field(compare=False)  # what S3 checks of forms and links, moto does not
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region)
@@ -80,7 +82,10 @@ def _serving(region: str) -> Iterator[EmbeddedAws]:
     if wsgi is None:
         raise RuntimeError("moto's server did not start")
     faults = FaultyEdge(wsgi.app)
-    wsgi.app = _SerializedDynamoDb(faults)
+    s3_checks = S3Checks(
+        faults, {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    )
+    wsgi.app = _SerializedDynamoDb(s3_checks)
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     # moto keeps its state per process, not per server: start empty, and leave nothing behind for
@@ -94,7 +99,7 @@ def _serving(region: str) -> Iterator[EmbeddedAws]:
             AWS_ENDPOINT_URL=endpoint,
             AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
         ):
-            yield EmbeddedAws(endpoint, region, faults)
+            yield EmbeddedAws(endpoint, region, faults, s3_checks)
     finally:
         _reset(endpoint)
         server.stop()

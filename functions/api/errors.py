@@ -47,6 +47,13 @@ class JobNotFound(ApiError):
     code = "JOB_NOT_FOUND"
 
 
+class UploadsDisabled(ApiError):
+    """The stack has no media bucket of its own (its engine is a CPE stack of yours)."""
+
+    status = HTTPStatus.NOT_FOUND
+    code = "UPLOADS_DISABLED"
+
+
 class RouteNotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "NOT_FOUND"

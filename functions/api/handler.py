@@ -36,14 +36,22 @@ from functions.api.errors import (
     UnsupportedMediaType,
     error_body,
 )
-from functions.api.models import ErrorBody, EventList, JobList, JobOut, SubmitJobRequest
+from functions.api.models import (
+    ErrorBody,
+    EventList,
+    JobList,
+    JobOut,
+    SubmitJobRequest,
+    UploadOut,
+    UploadRequest,
+)
 from functions.api.openapi import documented, openapi_schema
 from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
 from functions.api.settings import ApiSettings, CorsSettings
 from functions.api.views import event, job_detail, job_summary
 from functions.jobs.errors import DomainError
-from functions.jobs.model import JobStatus
+from functions.jobs.model import JobStatus, iso
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
@@ -183,6 +191,31 @@ def cancel_job(job_id: JobIdPath, service: Service) -> Response[JobOut]:
     view = service.cancel(_caller(service), job_id)
     metrics.add_metric(name=Metric.CANCELS_REQUESTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=job_detail(view))
+
+
+@app.post(
+    routes.CREATE_UPLOAD.rule,
+    summary="Ask for an upload form",
+    description="A presigned POST to the stack's media bucket: send its fields, then the file (last), as "
+    "multipart/form-data to its url before it expires. S3 itself refuses a file over maxBytes, of another "
+    "content type, or under another key. Then submit a job whose input_asset is the one given here.",
+    responses=documented(201, UploadOut, "The form"),
+)
+def create_upload(body: UploadRequest, service: Service) -> Response[UploadOut]:
+    grant = service.upload(_caller(service), body.contentType, body.filename)
+    metrics.add_metric(name=Metric.UPLOADS_GRANTED, unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=UploadOut(
+            uploadId=grant.upload_id,
+            url=grant.url,
+            fields=grant.fields,
+            expiresAt=iso(grant.expires_at) or "",
+            maxBytes=grant.max_bytes,
+            input_asset=grant.input_asset,
+        ),
+    )
 
 
 @app.get(routes.OPENAPI.rule, summary="This API's OpenAPI schema", include_in_schema=False)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from functions.api.media import CONTENT_TYPE, FILENAME
 from functions.jobs.model import JobStatus, Phase
 from functions.jobs.names import HTTPS_URL, JOB_ID_PATTERN, MAX_JOB_ID_LENGTH, MAX_URL_LENGTH
 from functions.jobs.payload import JOB_SCHEMA_RULES, StrictJobPayload
@@ -73,7 +74,29 @@ class SubmitJobRequest(StrictJobPayload):
         return self
 
 
+class UploadRequest(BaseModel):
+    """An upload to ask for: its content type (a video, audio or image one) and, optionally, the
+    file's name (kept at the end of the object's key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contentType: str = Field(pattern=CONTENT_TYPE, description="video/*, audio/* or image/*")
+    filename: str | None = Field(default=None, pattern=FILENAME, description="the object's name")
+
+
 # ------------------------------------------------------------------ responses
+
+
+class UploadOut(BaseModel):
+    """A presigned POST form: POST ``fields`` then the file (last) as multipart/form-data to ``url``
+    before ``expiresAt``; then submit a job whose ``input_asset`` is the one given here."""
+
+    uploadId: str
+    url: str
+    fields: dict[str, str]
+    expiresAt: str
+    maxBytes: int
+    input_asset: dict[str, str]
 
 
 class ErrorBody(BaseModel):
@@ -134,7 +157,10 @@ class JobOut(JobSummaryOut):
     callbackUrl: str | None
     payload: dict[str, Any] | None = Field(description="The submitted job (or the workflow input)")
     probe: dict[str, Any] | None = Field(description="Summary of the input's ffprobe metadata")
-    outputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]] = Field(
+        description="Each object written; those in the stack's media bucket with a download link "
+        "(url, urlExpiresAt)"
+    )
     activities: list[ActivityOut]
     runs: list[RunOut]
 

@@ -14,7 +14,7 @@ class Route:
     path: str  # API Gateway's form: /jobs/{job_id}
     query: tuple[str, ...] = ()  # the query string parameters it takes (all optional)
     headers: tuple[str, ...] = ()  # the request headers it reads (all optional)
-    body: bool = False  # takes a JSON body (POST /jobs: the SubmitJobRequest model)
+    body: str | None = None  # the model (of functions.api.models) of its JSON body, if it takes one
 
     @property
     def rule(self) -> str:
@@ -30,16 +30,17 @@ class Route:
         return re.fullmatch(pattern, path) is not None
 
 
-SUBMIT_JOB = Route("POST", "/jobs", headers=("Idempotency-Key",), body=True)
+SUBMIT_JOB = Route("POST", "/jobs", headers=("Idempotency-Key",), body="SubmitJobRequest")
 LIST_JOBS = Route(
     "GET", "/jobs", query=("status", "owner", "createdAfter", "createdBefore", "limit", "nextToken")
 )
 GET_JOB = Route("GET", "/jobs/{job_id}", query=("include",))
 JOB_EVENTS = Route("GET", "/jobs/{job_id}/events", query=("limit", "nextToken"))
 CANCEL_JOB = Route("POST", "/jobs/{job_id}/cancel")
+CREATE_UPLOAD = Route("POST", "/uploads", body="UploadRequest")
 OPENAPI = Route("GET", "/openapi.json")
 
-ROUTES = (SUBMIT_JOB, LIST_JOBS, GET_JOB, JOB_EVENTS, CANCEL_JOB, OPENAPI)
+ROUTES = (SUBMIT_JOB, LIST_JOBS, GET_JOB, JOB_EVENTS, CANCEL_JOB, CREATE_UPLOAD, OPENAPI)
 
 
 def allowed_methods(path: str) -> list[str]:

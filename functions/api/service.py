@@ -29,7 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from functions.api.errors import Conflict, Forbidden, InProgress, InvalidRequest, JobNotFound
+from functions.api.errors import (
+    Conflict,
+    Forbidden,
+    InProgress,
+    InvalidRequest,
+    JobNotFound,
+    UploadsDisabled,
+)
+from functions.api.media import MediaAccess, UploadGrant
 from functions.api.models import SubmitJobRequest
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
@@ -80,15 +88,20 @@ class ApiConfig:
 @dataclass(frozen=True)
 class JobView:
     """A job as stored, with the values the store may keep beside it: its payload, and activity
-    results."""
+    results; and its outputs as the caller sees them (with download links, where the stack has)."""
 
     loaded: LoadedJob
     payload: dict[str, Any]
     results: dict[str, Any]
+    linked_outputs: list[dict[str, Any]] | None = None
 
     @property
     def job(self) -> Job:
         return self.loaded.job
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        return self.linked_outputs if self.linked_outputs is not None else self.job.outputs
 
 
 @dataclass(frozen=True)
@@ -109,8 +122,11 @@ class JobService:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         resolve: Resolver = system_resolver,
         sleep: Callable[[float], None] = time.sleep,
+        media: MediaAccess | None = None,
     ) -> None:
+        """``media``: the stack's media bucket (uploads, output links); None without one."""
         self._store = store
+        self._media = media
         self._queue = queue
         self._config = config
         self._rule = rule
@@ -134,7 +150,7 @@ class JobService:
     ) -> Submission:
         """Submit ``request``; ``body`` is the request as the client wrote it (validated as
         ``request``, without coercion), whose key order START_JOB keeps, as the PHP SDK would."""
-        self._check_urls_and_commands(request)
+        self._check_urls_and_commands(caller, request)
         payload = self._payload(request, body)
         digest = json_digest(
             {
@@ -216,8 +232,17 @@ class JobService:
             given.pop(field, None)
         return {"workflow": given.pop("workflow", None) or dict(self._config.workflow), **given}
 
-    def _check_urls_and_commands(self, request: SubmitJobRequest) -> None:
+    def _check_urls_and_commands(self, caller: Caller, request: SubmitJobRequest) -> None:
         problems = []
+        source = request.input_asset
+        if self._media is not None and self._media.foreign_upload(caller, source.bucket, source.file):
+            problems.append(
+                {
+                    "loc": ["body", "input_asset", "file"],
+                    "msg": "no such upload of yours",
+                    "type": "not_found",
+                }
+            )
         if request.workflow is not None and not self._config.allows(request.workflow.model_dump()):
             problems.append(
                 {
@@ -270,7 +295,16 @@ class JobService:
                     if activity.result is not None:
                         value = self._store.load_value(job_id, activity.result)
                         results[f"{run.runId}/{activity.activityId}"] = value.value
-        return JobView(loaded, self._payload_of(loaded), results)
+        linked = self._media.links(loaded.job.outputs) if self._media is not None else None
+        return JobView(loaded, self._payload_of(loaded), results, linked)
+
+    # ------------------------------------------------------------------ uploads
+
+    def upload(self, caller: Caller, content_type: str, filename: str | None) -> UploadGrant:
+        """A form to upload one file to the media bucket, under the caller's prefix."""
+        if self._media is None:
+            raise UploadsDisabled("this stack has no media bucket: upload to a bucket of yours")
+        return self._media.upload(caller, content_type, filename)
 
     def list_jobs(
         self,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, Json
 
 from functions import env
+from functions.api.media import MAX_UPLOAD_BYTES, MediaAccess, MediaConfig
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.owners import OwnerClaim, OwnerPolicy
 from functions.shared.settings import JobsTableSettings, host_list, load_settings
@@ -46,6 +47,10 @@ class ApiSettings(JobsTableSettings):
     owner_claim: OwnerClaim = "sub"
     owner_client_names: Json[dict[str, str]] = Field(default_factory=dict)
     operators: Json[list[str]] = Field(default_factory=list)
+    media_bucket: str | None = None
+    upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=MAX_UPLOAD_BYTES)
+    upload_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    output_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ApiSettings:
@@ -72,6 +77,16 @@ class ApiSettings(JobsTableSettings):
             "owner_claim": environ.get(env.OWNER_CLAIM) or "sub",
             "owner_client_names": environ.get(env.OWNER_CLIENT_NAMES) or "{}",
             "operators": environ.get(env.OPERATORS) or "[]",
+            "media_bucket": environ.get(env.MEDIA_BUCKET) or None,
+            **{
+                field: environ[name]
+                for field, name in (
+                    ("upload_max_bytes", env.UPLOAD_MAX_BYTES),
+                    ("upload_seconds", env.UPLOAD_SECONDS),
+                    ("output_link_seconds", env.OUTPUT_LINK_SECONDS),
+                )
+                if environ.get(name)
+            },
         }
         return load_settings(cls, values)
 
@@ -84,7 +99,21 @@ class ApiSettings(JobsTableSettings):
         queue = SqsQueue(
             lambda: aws.client("sqs", region=self.region, endpoint=self.sqs_endpoint), self.input_queue_url
         )
-        return JobService(DynamoJobStore(self.table), queue, self.config, self.rule)
+        return JobService(DynamoJobStore(self.table), queue, self.config, self.rule, media=self.media())
+
+    def media(self) -> MediaAccess | None:
+        """The media bucket, presigned with the function's credentials; None without one."""
+        if self.media_bucket is None:
+            return None
+        from functions.api.media_s3 import PRESIGNING, S3Presigner  # noqa: PLC0415 - AWS clients at first use
+        from functions.shared import aws  # noqa: PLC0415
+
+        config = MediaConfig(
+            self.media_bucket, self.upload_max_bytes, self.upload_seconds, self.output_link_seconds
+        )
+        return MediaAccess(
+            config, S3Presigner(lambda: aws.client("s3", region=self.region, config=PRESIGNING))
+        )
 
     @property
     def config(self) -> ApiConfig:

@@ -75,7 +75,7 @@ def job_detail(view: JobView) -> JobOut:
         callbackUrl=job.callbackUrl,
         payload=view.payload or None,
         probe=job.probe,
-        outputs=job.outputs,
+        outputs=view.outputs,
         activities=activities,
         runs=runs,
     )

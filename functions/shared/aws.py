@@ -52,9 +52,13 @@ def boto3_session() -> Any:
     return current
 
 
-def client(service: str, *, region: str | None = None, endpoint: str | None = None) -> Any:
-    """A client of ``service``; ``endpoint`` for the local stack and tests (None: AWS's)."""
-    return session().create_client(service, region_name=region, endpoint_url=endpoint, config=_CONFIG)
+def client(
+    service: str, *, region: str | None = None, endpoint: str | None = None, config: Config | None = None
+) -> Any:
+    """A client of ``service``; ``endpoint`` for the local stack and tests (None: AWS's); ``config``
+    adds to the bounded retries and timeouts."""
+    merged = _CONFIG.merge(config) if config is not None else _CONFIG
+    return session().create_client(service, region_name=region, endpoint_url=endpoint, config=merged)
 
 
 def error_code(error: BaseException) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.api.models import ErrorBody, SubmitJobRequest
+from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest
 from functions.store.records import table_schema
 from infra.api import TABLE_ACTIONS
 from infra.api_schema import draft4_schema
@@ -21,7 +21,7 @@ API = "functions.api.handler.handler"
 
 def test_every_method_is_authorized_with_iam(resources):
     methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert len(methods) == 6 + 5  # the routes, and an ANY method on each of the five resources
+    assert len(methods) == 7 + 6  # the routes, and an ANY method on each of the six resources
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 
@@ -43,16 +43,19 @@ def test_every_method_is_validated_and_job_bodies_against_the_models_schema(reso
     for method in methods.values():
         validator = validators[ref(method["Properties"]["RequestValidatorId"])]["Properties"]
         assert validator["ValidateRequestParameters"] is True
-    (post,) = [
-        m
-        for m in methods.values()
-        if m["Properties"]["HttpMethod"] == "POST" and "RequestModels" in m["Properties"]
-    ]
-    assert (
-        validators[ref(post["Properties"]["RequestValidatorId"])]["Properties"]["ValidateRequestBody"] is True
-    )
-    model = models[ref(post["Properties"]["RequestModels"]["application/json"])]["Properties"]
-    assert model["Schema"] == json.loads(json.dumps(draft4_schema(SubmitJobRequest)))
+    with_bodies = [m["Properties"] for m in methods.values() if "RequestModels" in m["Properties"]]
+    schemas = {}
+    for post in with_bodies:
+        assert post["HttpMethod"] == "POST"
+        assert validators[ref(post["RequestValidatorId"])]["Properties"]["ValidateRequestBody"] is True
+        schemas[ref(post["ResourceId"])] = models[ref(post["RequestModels"]["application/json"])][
+            "Properties"
+        ]
+    by_schema = {json.dumps(model["Schema"], sort_keys=True) for model in schemas.values()}
+    assert by_schema == {
+        json.dumps(json.loads(json.dumps(draft4_schema(model))), sort_keys=True)
+        for model in (SubmitJobRequest, UploadRequest)
+    }
 
 
 def test_the_gateway_answers_its_own_errors_in_the_api_error_shape(resources):
@@ -175,3 +178,51 @@ def test_an_origin_with_a_path_a_wildcard_or_plain_http_fails_synth():
     for origin in ("https://app.example/", "*", "https://*.example", "http://app.example"):
         with pytest.raises(ConfigError, match="allowedOrigins"):
             load_config({"cors": {"allowedOrigins": [origin]}})
+
+
+# ------------------------------------------------------------------ uploads and output links
+
+
+def test_the_api_may_write_uploads_and_read_outputs_of_the_media_bucket_only(resources):
+    (function,) = [
+        f for f in of_type(resources, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == API
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    (media,) = [
+        k for k, v in of_type(resources, "AWS::S3::Bucket").items() if "Media" in k and "Logs" not in k
+    ]
+    assert variables["MEDIA_BUCKET"] == {"Ref": media}
+    assert (variables["UPLOAD_MAX_BYTES"], variables["UPLOAD_SECONDS"], variables["OUTPUT_LINK_SECONDS"]) == (
+        str(5 * 1024**3),
+        "900",
+        "3600",
+    )
+    s3 = [s for s in statements_of(resources, API) if any(a.startswith("s3:") for a in actions(s))]
+    granted_objects = {
+        (action, json.dumps(s["Resource"], sort_keys=True)) for s in s3 for action in actions(s)
+    }
+    assert granted_objects == {
+        (
+            "s3:PutObject",
+            json.dumps({"Fn::Join": ["", [{"Fn::GetAtt": [media, "Arn"]}, "/uploads/*"]]}, sort_keys=True),
+        ),
+        (
+            "s3:GetObject",
+            json.dumps({"Fn::Join": ["", [{"Fn::GetAtt": [media, "Arn"]}, "/outputs/*"]]}, sort_keys=True),
+        ),
+    }
+
+
+def test_browsers_of_the_allowed_origins_may_post_forms_to_and_read_from_the_media_bucket(
+    cors_resources, resources
+):
+    (media,) = [
+        b for k, b in of_type(cors_resources, "AWS::S3::Bucket").items() if "Media" in k and "Logs" not in k
+    ]
+    (rule,) = media["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == ORIGINS
+    assert sorted(rule["AllowedMethods"]) == ["GET", "HEAD", "POST"]
+    (without,) = [
+        b for k, b in of_type(resources, "AWS::S3::Bucket").items() if "Media" in k and "Logs" not in k
+    ]
+    assert "CorsConfiguration" not in without["Properties"]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from bench.hostile import API_CONFIG
 from functions.api import handler as api
 from functions.api.edge import MAX_BODY_BYTES
 from functions.api.errors import InProgress
+from functions.api.media import MediaAccess, MediaConfig, owner_key
 from functions.api.models import SubmitJobRequest
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import StorageUnavailable
@@ -64,12 +66,34 @@ class Clock:
         return self.now
 
 
+class RecordingPresigner:
+    """Presigns as S3 would shape it, and remembers what it was asked (S3's checks of the form and
+    the links are the local stack's: tests/e2e/test_browser_api.py)."""
+
+    def __init__(self) -> None:
+        self.forms: list[dict[str, Any]] = []
+
+    def post(
+        self, bucket: str, key: str, *, fields: dict[str, str], conditions: list[Any], expires_in: int
+    ) -> dict[str, Any]:
+        self.forms.append({"bucket": bucket, "key": key, "conditions": conditions, "expires_in": expires_in})
+        return {"url": f"https://{bucket}.s3.amazonaws.com/", "fields": {**fields, "key": key, "policy": "p"}}
+
+    def get(self, bucket: str, key: str, *, expires_in: int) -> str:
+        return f"https://{bucket}.s3.amazonaws.com/{key}?X-Amz-Expires={expires_in}"
+
+
+MEDIA = MediaConfig("stack-media", max_upload_bytes=1000, upload_seconds=600, link_seconds=120)
+
+
 class Api:
-    def __init__(self, config: ApiConfig = CONFIG) -> None:
+    def __init__(self, config: ApiConfig = CONFIG, *, media: MediaConfig | None = None) -> None:
         self.store = MemoryJobStore()
         self.queue = MemoryQueue()
         self.clock = Clock()
+        self.presigner = RecordingPresigner()
         ids = iter(f"job{n:04d}" for n in range(10_000))
+        uploads = iter(f"up{n:04d}" for n in range(10_000))
         self.service = JobService(
             self.store,
             self.queue,
@@ -78,6 +102,9 @@ class Api:
             clock=self.clock,
             new_id=lambda: next(ids),
             resolve=_dns,
+            media=MediaAccess(media, self.presigner, clock=self.clock, new_id=lambda: next(uploads))
+            if media
+            else None,
         )
 
     def call(
@@ -743,6 +770,7 @@ def test_openapi_schema_lists_every_route(client: Api):
         "/jobs/{job_id}",
         "/jobs/{job_id}/events",
         "/jobs/{job_id}/cancel",
+        "/uploads",
     }
     assert set(schema["paths"]["/jobs"]) == {"get", "post"}
     post = schema["paths"]["/jobs"]["post"]
@@ -949,3 +977,82 @@ def test_another_origin_or_none_gets_no_grant(client: Api):
 def test_a_stack_that_allows_no_origin_says_nothing_of_cors(client: Api):
     _, headers, _ = client.submit(Origin=APP)
     assert not [name for name in headers if name.startswith("Access-Control") or name == "Vary"]
+
+
+# ------------------------------------------------------------------ uploads and output links
+
+
+@pytest.fixture
+def media_client() -> Iterator[Api]:
+    client = Api(CONFIG, media=MEDIA)
+    api.app.dependency_overrides[api.get_service] = lambda: client.service
+    yield client
+    api.app.dependency_overrides.clear()
+
+
+def test_an_upload_is_a_form_for_one_key_under_the_callers_prefix_capped_and_typed(media_client: Api):
+    status, _, body = media_client.call(
+        "POST", "/uploads", {"contentType": "video/mp4", "filename": "cat.mp4"}
+    )
+    assert status == 201
+    key = f"uploads/{owner_key(LOCAL_CALLER)}/up0000/cat.mp4"
+    assert body["input_asset"] == {"type": "VIDEO", "bucket": "stack-media", "file": f"/{key}"}
+    assert (body["uploadId"], body["maxBytes"], body["fields"]["key"]) == ("up0000", 1000, key)
+    (form,) = media_client.presigner.forms
+    assert form["conditions"] == [{"Content-Type": "video/mp4"}, ["content-length-range", 1, 1000]]
+    assert form["expires_in"] == 600
+    audio = media_client.call("POST", "/uploads", {"contentType": "audio/mpeg"})[2]
+    assert audio["input_asset"]["type"] == "AUDIO"
+    assert audio["input_asset"]["file"].endswith("/up0001/source")
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"contentType": "text/html"},
+        {"contentType": "video/mp4; charset=x"},
+        {"contentType": "video/mp4", "filename": "../../outputs/x"},
+        {"contentType": "video/mp4", "filename": ".hidden"},
+        {"contentType": "video/mp4", "bucket": "elsewhere"},
+        {},
+    ],
+)
+def test_an_upload_of_another_kind_or_name_is_refused(media_client: Api, request_body: dict[str, Any]):
+    status, _, body = media_client.call("POST", "/uploads", request_body)
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+    assert media_client.presigner.forms == []
+
+
+def test_a_stack_without_a_media_bucket_says_so(client: Api):
+    status, _, body = client.call("POST", "/uploads", {"contentType": "video/mp4"})
+    assert (status, error(body)[0]) == (404, "UPLOADS_DISABLED")
+
+
+def test_a_job_may_name_its_owners_upload_but_not_another_owners(media_client: Api):
+    grant = media_client.call("POST", "/uploads", {"contentType": "video/mp4"})[2]
+    job = {**VIDEO_JOB, "input_asset": grant["input_asset"]}
+    assert media_client.submit(job)[0] == 202
+    status, _, body = media_client.submit(job, principal=PEER)
+    assert (status, error(body)[0]) == (400, "INVALID_REQUEST")
+    assert body["details"][0]["loc"] == ["body", "input_asset", "file"]
+    assert len(media_client.queue.sent) == 1
+
+
+def test_a_jobs_outputs_in_the_media_bucket_come_with_links_that_expire(media_client: Api):
+    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
+    written = [
+        {"bucket": "stack-media", "key": "outputs/v/index.m3u8", "size": 10},
+        {"bucket": "stack-media", "key": "uploads/x/y/source", "size": 10},  # not an output of ours
+        {"bucket": "site-media", "key": "output/video1.mp4", "size": 10},  # a bucket the API may not read
+    ]
+    _track(
+        media_client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(M.ACTIVITY_COMPLETED, "TranscodeAssetStep", 3, run_id="r1", result={"outputs": written}),
+    )
+    before = media_client.clock.now
+    body = media_client.call("GET", "/jobs/j1")[2]
+    linked, upload, theirs = body["outputs"]
+    assert linked["url"] == "https://stack-media.s3.amazonaws.com/outputs/v/index.m3u8?X-Amz-Expires=120"
+    assert before + 119 <= datetime.fromisoformat(linked["urlExpiresAt"]).timestamp() <= before + 121
+    assert "url" not in upload and "url" not in theirs
