@@ -1,7 +1,9 @@
 """API Gateway (REST, proxy integration) emulated on localhost, from the synthesized template:
-the routes are the template's resources and methods, every method checks SigV4 (IAM auth) as API
-Gateway does, and a request becomes the proxy event the real handler gets on AWS. Errors API
-Gateway answers itself come in the stack's gateway-response shape."""
+the routes are the template's resources and methods, every method checks SigV4 (IAM auth) or runs
+the TOKEN authorizer function (auth mode jwt) as API Gateway does, and a request becomes the proxy
+event the real handler gets on AWS. Errors API Gateway answers itself come in the stack's
+gateway-response shape, with its headers (CORS); a mock integration (the CORS preflight) is
+answered from the template."""
 
 from __future__ import annotations
 
@@ -112,6 +114,11 @@ def gateway_headers(template: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN match, with ``*`` for any run of characters (an authorizer's ``.../prod/*/*``)."""
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), arn) is not None
+
+
 class _Refused(Exception):
     """API Gateway answers the request itself, in the stack's gateway-response shape."""
 
@@ -152,10 +159,12 @@ class Gateway:
         function_name: str = "api",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         error_headers: Mapping[str, str] | None = None,
+        authorizer: Handler | None = None,
     ) -> None:
         """``error_headers``: what the stack's gateway responses add to API Gateway's own errors
         (:func:`gateway_headers`), a value ``method.request.header.X`` being the request's header."""
         self._handler = handler
+        self._authorizer = authorizer  # the TOKEN authorizer of the CUSTOM methods (auth mode jwt)
         self._error_headers = dict(error_headers or {})
         self._routes = routes
         self._stage = stage
@@ -207,6 +216,7 @@ class Gateway:
             return route.mock.answer(sent.get("origin"))
         headers, raw = request_parts(environ)
         caller = self._check_signature(environ, headers, raw) if route.authorization == "AWS_IAM" else None
+        authorized = self._authorize(method, path, headers) if route.authorization == "CUSTOM" else None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
             body: str | bytes | None = raw.decode() if raw else None
@@ -224,9 +234,39 @@ class Gateway:
             principal=caller.arn if caller else None,
         )
         event["requestContext"]["identity"]["accessKey"] = caller.access_key if caller else None
+        if authorized is not None:
+            event["requestContext"]["authorizer"] = authorized
         with self._environment:
             answer = self._handler(event, LambdaContext(function_name=self._function_name))
         return response_parts(answer)
+
+    def _authorize(self, method: str, path: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        """API Gateway's TOKEN authorizer: the Authorization header to the authorizer function,
+        whose ``Unauthorized`` is a 401, any other failure a 500, a policy not allowing the method
+        a 403; allowed, its context (and principalId) is ``requestContext.authorizer``. Answers are
+        not cached here (API Gateway caches them per token)."""
+        if self._authorizer is None:
+            raise _Refused(500, "INTERNAL_ERROR", "no authorizer for a CUSTOM method")
+        token = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        if not token:
+            raise _Refused(401, "UNAUTHORIZED", "Unauthorized")
+        method_arn = f"arn:aws:execute-api:{self._region}:123456789012:local/{self._stage}/{method}{path}"
+        event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+        try:
+            with self._environment:
+                answer = self._authorizer(event, LambdaContext(function_name="authorizer"))
+        except Exception as exc:  # noqa: BLE001 - as API Gateway reads an authorizer's failure
+            if str(exc) == "Unauthorized":
+                raise _Refused(401, "UNAUTHORIZED", "Unauthorized") from None
+            raise _Refused(500, "INTERNAL_ERROR", "AuthorizerConfigurationException") from None
+        statements = answer.get("policyDocument", {}).get("Statement", [])
+        allowed = any(
+            s.get("Effect") == "Allow" and _arn_matches(str(s.get("Resource", "")), method_arn)
+            for s in statements
+        )
+        if not allowed:
+            raise _Refused(403, "ACCESS_DENIED", "User is not authorized to access this resource")
+        return {**answer.get("context", {}), "principalId": answer.get("principalId")}
 
     def _check_signature(self, environ: dict[str, Any], headers: dict[str, str], raw: bytes) -> Principal:
         """API Gateway's IAM auth: a valid SigV4 signature by a known key, with a credential scope of

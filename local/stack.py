@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK = "CpeServerless"
 CACHE = ROOT / ".local" / "cdk.out"
 STAGE = "prod"
+AUTHORIZER_HANDLER = "functions.authorizer.handler.handler"
 _log = logging.getLogger(__name__)
 
 
@@ -416,6 +417,10 @@ def local_stack(
             region=aws.region,
             principals=principals,
             error_headers=gateway_headers(template),
+            authorizer=next(
+                (_handler(f["handler"]) for f in functions.values() if f["handler"] == AUTHORIZER_HANDLER),
+                None,
+            ),
         )
         server = make_server(
             "127.0.0.1", port, gateway, server_class=_ThreadingServer, handler_class=_QuietHandler

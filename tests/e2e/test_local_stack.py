@@ -15,9 +15,11 @@ import av
 import pytest
 
 from cpe_client.client import ApiError, JobsClient
+from local import sample_media
 from local.faults import FaultPlan
 from local.stack import LocalStack
 from tests.e2e.conftest import BUCKET, download
+from tests.e2e.owners import assert_owners_kept_apart
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
 TIMEOUT = 180
@@ -258,27 +260,13 @@ def test_a_throttled_table_is_a_retryable_answer_never_a_server_error(stack: Loc
 
 
 def test_two_client_apps_on_one_stack_see_and_change_only_their_own_jobs(
-    stack: LocalStack, api: JobsClient, peer: JobsClient, s3
+    api: JobsClient, peer: JobsClient, s3, tmp_path: Path
 ):
-    mine = api.submit(job({"type": "THUMB", "file": "/out/owners/a.jpg"}), idempotency_key="owners-1")
-    theirs = peer.submit(job({"type": "THUMB", "file": "/out/owners/b.jpg"}), idempotency_key="owners-1")
-    assert mine["jobId"] != theirs["jobId"]  # one Idempotency-Key, two owners: two jobs
-    assert mine["owner"] == "arn:aws:iam::123456789012:user/local"
-    assert theirs["owner"] == "arn:aws:iam::123456789012:role/PeerApp"  # the role, not its session
-    for ask in (peer.get, peer.events, peer.cancel):
-        with pytest.raises(ApiError) as hidden:
-            ask(mine["jobId"])
-        assert (hidden.value.status, hidden.value.code) == (404, "JOB_NOT_FOUND")
-    assert theirs["jobId"] not in {j["jobId"] for j in api.list(limit=100)["items"]}
-    assert [j["jobId"] for j in peer.list(limit=100)["items"]] == [theirs["jobId"]]
-    since = api.list(created_after=mine["createdAt"], limit=100)["items"]
-    assert mine["jobId"] in {j["jobId"] for j in since} and theirs["jobId"] not in {j["jobId"] for j in since}
-    with pytest.raises(ApiError) as taken:  # my jobId, my body: still not the peer's to replay
-        peer.submit(job({"type": "THUMB", "file": "/out/owners/a.jpg"}) | {"jobId": mine["jobId"]})
-    assert (taken.value.status, taken.value.code) == (409, "JOB_ID_TAKEN")
-    with pytest.raises(ApiError) as forbidden:
-        peer.list(owner=mine["owner"])
-    assert (forbidden.value.status, forbidden.value.code) == (403, "FORBIDDEN")
-    for client, submitted in ((api, mine), (peer, theirs)):
-        assert client.watch(submitted["jobId"], interval=0.3, timeout=TIMEOUT)["status"] == "COMPLETED"
-    assert api.get(mine["jobId"])["cancelRequested"] is False  # the peer's cancel changed nothing
+    clip = sample_media.video(tmp_path / "mine.mp4", seconds=1, size=(160, 90))
+    assert_owners_kept_apart(
+        api,
+        peer,
+        lambda name: job({"type": "THUMB", "file": f"/out/owners/{name}.jpg"}),
+        owners=("arn:aws:iam::123456789012:user/local", "arn:aws:iam::123456789012:role/PeerApp"),
+        upload=clip,
+    )

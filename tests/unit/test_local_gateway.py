@@ -114,3 +114,82 @@ def test_a_date_outside_the_credential_scope_is_refused():
 
 def test_fourteen_minutes_of_skew_is_accepted():
     assert call(signed_headers(at=NOW - timedelta(minutes=14)))[0].startswith("200")
+
+
+# ------------------------------------------------------------------ TOKEN authorizer (auth mode jwt)
+
+
+def custom_gateway(authorizer: Any) -> Gateway:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "headers": {}, "body": json.dumps(event["requestContext"]["authorizer"])}
+
+    return Gateway(
+        handler,
+        [Route("GET", "/jobs", re.compile("^/jobs$"), "CUSTOM")],
+        stage="prod",
+        region="us-east-1",
+        principals=[],
+        authorizer=authorizer,
+        error_headers={"Access-Control-Allow-Origin": "method.request.header.Origin", "Vary": "'Origin'"},
+    )
+
+
+def call_with(gateway_: Gateway, headers: dict[str, str]) -> tuple[str, dict[str, str], bytes]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/prod/jobs",
+        "QUERY_STRING": "",
+        "HTTP_HOST": HOST,
+        "wsgi.input": io.BytesIO(b""),
+        "RAW_HEADERS": list(headers.items()),
+    }
+    answer: list[Any] = []
+    body = b"".join(gateway_(environ, lambda line, sent: answer.extend([line, dict(sent)])))
+    return answer[0], answer[1], body
+
+
+def policy(effect: str, resource: str) -> dict[str, Any]:
+    return {
+        "principalId": "user-1",
+        "policyDocument": {
+            "Statement": [{"Effect": effect, "Action": "execute-api:Invoke", "Resource": resource}]
+        },
+        "context": {"client_id": "site-a"},
+    }
+
+
+def test_an_allowed_token_passes_the_authorizers_context_to_the_function():
+    seen: list[dict[str, Any]] = []
+
+    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        return policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:local/prod/*/*")
+
+    status, _, body = call_with(custom_gateway(authorizer), {"Authorization": "Bearer t"})
+    assert status.startswith("200")
+    assert json.loads(body) == {"client_id": "site-a", "principalId": "user-1"}
+    assert seen[0]["type"] == "TOKEN" and seen[0]["authorizationToken"] == "Bearer t"
+    assert seen[0]["methodArn"].endswith("/prod/GET/jobs")
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "headers", "expected"),
+    [
+        (lambda e, c: policy("Allow", "*"), {}, "401"),  # no token: the authorizer is not asked
+        (lambda e, c: (_ for _ in ()).throw(Exception("Unauthorized")), {"Authorization": "x"}, "401"),
+        (lambda e, c: policy("Deny", "*"), {"Authorization": "x"}, "403"),
+        (
+            lambda e, c: policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:local/prod/POST/*"),
+            {"Authorization": "x"},
+            "403",
+        ),
+        (lambda e, c: (_ for _ in ()).throw(KeyError("bug")), {"Authorization": "x"}, "500"),
+    ],
+)
+def test_refusals_are_the_gateways_with_its_response_headers(
+    authorizer: Any, headers: dict[str, str], expected: str
+):
+    status, sent, body = call_with(custom_gateway(authorizer), {**headers, "Origin": "https://app.example"})
+    assert status.startswith(expected)
+    assert set(json.loads(body)) == {"code", "message", "details"}
+    assert (sent["Access-Control-Allow-Origin"], sent["Vary"]) == ("https://app.example", "Origin")
