@@ -28,6 +28,7 @@ MEDIA_BUCKET = "MEDIA_BUCKET"  # the stack's media bucket: uploads and output li
 UPLOAD_MAX_BYTES = "UPLOAD_MAX_BYTES"  # the largest upload a form allows
 UPLOAD_SECONDS = "UPLOAD_SECONDS"  # how long an upload form stays valid
 OUTPUT_LINK_SECONDS = "OUTPUT_LINK_SECONDS"  # how long an output's download link stays valid
+WEBHOOKS_TABLE_NAME = "WEBHOOKS_TABLE_NAME"  # the owners' webhooks (URLs, signing secrets)
 CORS_ORIGINS = "CORS_ORIGINS"  # JSON list of the origins browser apps may call the API from
 
 # Read by Powertools itself.

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from functions import env
 from functions.api import cors, routes
 from functions.api.media import OUTPUTS_PREFIX, UPLOADS_PREFIX
-from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest
+from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest, WebhookRequest
 from functions.shared.settings import completion_environment
 from functions.store.records import table_schema
 from infra.api_schema import draft4_schema
@@ -227,6 +227,11 @@ class JobApi(Construct):
             )
         return apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM)
 
+    def serve_webhooks(self, table: dynamodb.ITable) -> None:
+        """The callers' own webhooks: read, written (conditionally) and removed by owner."""
+        self.handler.function.add_environment(env.WEBHOOKS_TABLE_NAME, table.table_name)
+        table.grant(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+
     def serve_media(self, bucket: s3.IBucket, config: StackConfig) -> None:
         """Uploads to and output links from the stack's media bucket: the API presigns with its own
         role, which may write uploads and read outputs there, nothing else; browsers of the
@@ -325,6 +330,7 @@ class JobApi(Construct):
         body_models = {
             "SubmitJobRequest": self._model("SubmitJobModel", SubmitJobRequest),
             "UploadRequest": self._model("UploadModel", UploadRequest),
+            "WebhookRequest": self._model("WebhookModel", WebhookRequest),
         }
         self._model("ErrorModel", ErrorBody)
         resources: dict[str, apigateway.IResource] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -20,6 +21,7 @@ from functions import env
 from functions.notifier.changes import SOURCE
 from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
 from functions.store.layout import JOB_ITEM_FILTER
+from functions.webhooks.dynamo import PARTITION_KEY, URL_ATTRIBUTES
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 from infra.queues import DEAD_LETTER_RETENTION, SECURE, QueueWithDeadLetters
@@ -92,6 +94,21 @@ class Notifier(Construct):
             "the new one.",
         )
 
+        # Each owner's webhook: its URL and its signing secrets (functions.webhooks), apart from
+        # the jobs, so that what reads jobs never reads a secret.
+        self.webhooks = dynamodb.Table(
+            self,
+            "OwnerWebhooks",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=removal_policy,
+            deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+        )
+
         notifier = PythonFunction(
             self,
             "Notifier",
@@ -104,6 +121,7 @@ class Notifier(Construct):
                 env.WEBHOOK_QUEUE_URL: self.deliveries.queue.queue_url,
                 env.WEBHOOK_URLS: ",".join(settings.webhookUrls),
                 env.PROGRESS_STEP: str(settings.progressStep),
+                env.WEBHOOKS_TABLE_NAME: self.webhooks.table_name,
             },
         )
         self.notifier = notifier.function
@@ -114,6 +132,17 @@ class Notifier(Construct):
             "permissions; every other statement of this role names its resource.",
         )
         self.bus.grant_put_events_to(self.notifier)
+        # The notifier reads an owner's URL, never its secrets (DynamoDB's attribute-level control).
+        self.notifier.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem"],
+                resources=[self.webhooks.table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(URL_ATTRIBUTES)},
+                    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
+            )
+        )
         self.deliveries.queue.grant_send_messages(self.notifier)
         self.stream_source = sources.DynamoEventSource(
             table,
@@ -138,9 +167,11 @@ class Notifier(Construct):
             environment={
                 env.WEBHOOK_QUEUE_URL: self.deliveries.queue.queue_url,
                 env.WEBHOOK_SECRET_ARN: self.secret.secret_arn,
+                env.WEBHOOKS_TABLE_NAME: self.webhooks.table_name,
             },
         ).function
         self.secret.grant_read(self.delivery)
+        self.webhooks.grant(self.delivery, "dynamodb:GetItem")
         self.delivery.add_event_source(
             sources.SqsEventSource(self.deliveries.queue, batch_size=10, report_batch_item_failures=True)
         )

@@ -88,6 +88,7 @@ class CpeServerlessStack(Stack):
             defaults=defaults,
             removal_policy=removal,
         )
+        self.api.serve_webhooks(self.notifier.webhooks)
         self.monitoring = Monitoring(
             self, "Monitoring", alarm_email=config.alarmEmail, removal_policy=removal, service=construct_id
         )

@@ -7,8 +7,19 @@ from typing import Any
 
 from engine.state_dynamo import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from functions.store.records import table_schema
+from functions.webhooks.dynamo import PARTITION_KEY as WEBHOOK_KEY
 
 _KEY_TYPES = {"partition_key": "HASH", "sort_key": "RANGE"}
+
+
+def create_webhooks_table(dynamodb: Any, name: str) -> None:
+    """The owners' webhooks table (functions.webhooks.dynamo), as infra.notifier makes it."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": WEBHOOK_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": WEBHOOK_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def create_jobs_table(dynamodb: Any, name: str) -> None:

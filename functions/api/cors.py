@@ -18,7 +18,7 @@ ALLOWED_HEADERS = (
 )
 # What it may read beyond the CORS-safelisted response headers.
 EXPOSED_HEADERS = ("Allow", "Idempotent-Replayed", "Location", "Retry-After")
-ALLOWED_METHODS = ("GET", "OPTIONS", "POST")
+ALLOWED_METHODS = ("DELETE", "GET", "OPTIONS", "POST", "PUT")
 DEFAULT_MAX_AGE_SECONDS = 600
 
 

@@ -47,6 +47,11 @@ class JobNotFound(ApiError):
     code = "JOB_NOT_FOUND"
 
 
+class WebhookNotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    code = "WEBHOOK_NOT_FOUND"
+
+
 class UploadsDisabled(ApiError):
     """The stack has no media bucket of its own (its engine is a CPE stack of yours)."""
 

@@ -41,20 +41,25 @@ from functions.api.models import (
     EventList,
     JobList,
     JobOut,
+    SecretOut,
     SubmitJobRequest,
     UploadOut,
     UploadRequest,
+    WebhookOut,
+    WebhookRequest,
 )
-from functions.api.openapi import documented, openapi_schema
+from functions.api.openapi import ERRORS, documented, openapi_schema
 from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
 from functions.api.settings import ApiSettings, CorsSettings
 from functions.api.views import event, job_detail, job_summary
+from functions.api.webhooks import WebhookChange, WebhookService
 from functions.jobs.errors import DomainError
 from functions.jobs.model import JobStatus, iso
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
+from functions.webhooks.registry import OwnerWebhook
 
 logger = Logger()
 metrics = Metrics()
@@ -75,7 +80,17 @@ def get_service() -> JobService:
     return _service()
 
 
+@cache
+def _webhooks() -> WebhookService:
+    return ApiSettings.from_environ(os.environ).webhooks()
+
+
+def get_webhooks() -> WebhookService:
+    return _webhooks()
+
+
 Service = Annotated[JobService, Depends(get_service)]
+Webhooks = Annotated[WebhookService, Depends(get_webhooks)]
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job's id")]
 
 
@@ -216,6 +231,58 @@ def create_upload(body: UploadRequest, service: Service) -> Response[UploadOut]:
             input_asset=grant.input_asset,
         ),
     )
+
+
+def _webhook(change: WebhookChange | OwnerWebhook) -> WebhookOut:
+    webhook = change.webhook if isinstance(change, WebhookChange) else change
+    return WebhookOut(
+        url=webhook.url,
+        secret=change.secret if isinstance(change, WebhookChange) else None,
+        secrets=[
+            SecretOut(createdAt=iso(s.created_at) or "", expiresAt=iso(s.expires_at)) for s in webhook.secrets
+        ],
+        updatedAt=iso(webhook.updated_at) or "",
+    )
+
+
+@app.get(routes.GET_WEBHOOK.rule, summary="Your webhook", responses=documented(200, WebhookOut, "It"))
+def get_webhook(service: Service, webhooks: Webhooks) -> WebhookOut:
+    return _webhook(webhooks.get(_caller(service)))
+
+
+@app.put(
+    routes.SET_WEBHOOK.rule,
+    summary="Send your jobs' events to this URL",
+    description="Every state change of your jobs (and only yours) is POSTed there, signed with your own "
+    "secret (Standard Webhooks). The first PUT makes the secret and shows it, once; later PUTs change "
+    "the URL.",
+    responses=documented(200, WebhookOut, "Your webhook (201 when made, with its secret)"),
+)
+def set_webhook(body: WebhookRequest, service: Service, webhooks: Webhooks) -> Response[WebhookOut]:
+    change = webhooks.set_url(_caller(service), body.url)
+    status = HTTPStatus.CREATED if change.created else HTTPStatus.OK
+    return Response(status_code=status, content_type="application/json", body=_webhook(change))
+
+
+@app.post(
+    routes.ROTATE_WEBHOOK_SECRET.rule,
+    summary="Make a new signing secret",
+    description="Shown once. The previous secrets keep signing (every delivery carries each signature) "
+    "for 24 hours, so receivers can switch without missing one.",
+    responses=documented(200, WebhookOut, "Your webhook, with the new secret"),
+)
+def rotate_webhook_secret(service: Service, webhooks: Webhooks) -> WebhookOut:
+    return _webhook(webhooks.rotate(_caller(service)))
+
+
+@app.delete(
+    routes.DELETE_WEBHOOK.rule,
+    summary="Stop sending your jobs' events",
+    responses={204: {"description": "Removed"}, **ERRORS},
+)
+def delete_webhook(service: Service, webhooks: Webhooks) -> Response[None]:
+    webhooks.delete(_caller(service))
+    return Response(status_code=HTTPStatus.NO_CONTENT, content_type="application/json", body=None)
 
 
 @app.get(routes.OPENAPI.rule, summary="This API's OpenAPI schema", include_in_schema=False)

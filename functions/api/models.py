@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.api.media import CONTENT_TYPE, FILENAME
 from functions.jobs.model import JobStatus, Phase
-from functions.jobs.names import HTTPS_URL, JOB_ID_PATTERN, MAX_JOB_ID_LENGTH, MAX_URL_LENGTH
+from functions.jobs.names import HTTP_URL, HTTPS_URL, JOB_ID_PATTERN, MAX_JOB_ID_LENGTH, MAX_URL_LENGTH
 from functions.jobs.payload import JOB_SCHEMA_RULES, StrictJobPayload
 
 JobId = Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID_LENGTH, pattern=JOB_ID_PATTERN)]
@@ -84,7 +84,30 @@ class UploadRequest(BaseModel):
     filename: str | None = Field(default=None, pattern=FILENAME, description="the object's name")
 
 
+class WebhookRequest(BaseModel):
+    """Where your jobs' events go: an https URL (the stack checks it as it checks callbackUrl)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=MAX_URL_LENGTH, pattern=HTTP_URL)
+
+
 # ------------------------------------------------------------------ responses
+
+
+class SecretOut(BaseModel):
+    createdAt: str
+    expiresAt: str | None = Field(description="set once a rotation retired it: it signs until then")
+
+
+class WebhookOut(BaseModel):
+    """Your webhook. ``secret`` is shown once: in the answer that made it (the first PUT, a
+    rotation); verify deliveries with it (Standard Webhooks)."""
+
+    url: str
+    secret: str | None = None
+    secrets: list[SecretOut] = Field(description="the secrets that sign, newest first (no values)")
+    updatedAt: str
 
 
 class UploadOut(BaseModel):

@@ -38,9 +38,25 @@ GET_JOB = Route("GET", "/jobs/{job_id}", query=("include",))
 JOB_EVENTS = Route("GET", "/jobs/{job_id}/events", query=("limit", "nextToken"))
 CANCEL_JOB = Route("POST", "/jobs/{job_id}/cancel")
 CREATE_UPLOAD = Route("POST", "/uploads", body="UploadRequest")
+GET_WEBHOOK = Route("GET", "/webhook")
+SET_WEBHOOK = Route("PUT", "/webhook", body="WebhookRequest")
+DELETE_WEBHOOK = Route("DELETE", "/webhook")
+ROTATE_WEBHOOK_SECRET = Route("POST", "/webhook/rotate")
 OPENAPI = Route("GET", "/openapi.json")
 
-ROUTES = (SUBMIT_JOB, LIST_JOBS, GET_JOB, JOB_EVENTS, CANCEL_JOB, CREATE_UPLOAD, OPENAPI)
+ROUTES = (
+    SUBMIT_JOB,
+    LIST_JOBS,
+    GET_JOB,
+    JOB_EVENTS,
+    CANCEL_JOB,
+    CREATE_UPLOAD,
+    GET_WEBHOOK,
+    SET_WEBHOOK,
+    DELETE_WEBHOOK,
+    ROTATE_WEBHOOK_SECRET,
+    OPENAPI,
+)
 
 
 def allowed_methods(path: str) -> list[str]:

@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field, Json
 from functions import env
 from functions.api.media import MAX_UPLOAD_BYTES, MediaAccess, MediaConfig
 from functions.api.service import ApiConfig, JobService
+from functions.api.webhooks import WebhookService
 from functions.jobs.owners import OwnerClaim, OwnerPolicy
-from functions.shared.settings import JobsTableSettings, host_list, load_settings
+from functions.shared.settings import JobsTableSettings, SettingsError, host_list, load_settings
+from functions.shared.urls import UrlPolicy
 
 DEFAULT_WORKFLOW = {
     "name": "Transcode",
@@ -48,6 +50,7 @@ class ApiSettings(JobsTableSettings):
     owner_client_names: Json[dict[str, str]] = Field(default_factory=dict)
     operators: Json[list[str]] = Field(default_factory=list)
     media_bucket: str | None = None
+    webhooks_table: str | None = None
     upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=MAX_UPLOAD_BYTES)
     upload_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     output_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
@@ -78,6 +81,7 @@ class ApiSettings(JobsTableSettings):
             "owner_client_names": environ.get(env.OWNER_CLIENT_NAMES) or "{}",
             "operators": environ.get(env.OPERATORS) or "[]",
             "media_bucket": environ.get(env.MEDIA_BUCKET) or None,
+            "webhooks_table": environ.get(env.WEBHOOKS_TABLE_NAME) or None,
             **{
                 field: environ[name]
                 for field, name in (
@@ -100,6 +104,19 @@ class ApiSettings(JobsTableSettings):
             lambda: aws.client("sqs", region=self.region, endpoint=self.sqs_endpoint), self.input_queue_url
         )
         return JobService(DynamoJobStore(self.table), queue, self.config, self.rule, media=self.media())
+
+    def webhooks(self) -> WebhookService:
+        """The owners' webhooks; without their table (a misconfiguration), every call says so."""
+        from functions.shared import aws  # noqa: PLC0415 - AWS clients at first use
+        from functions.webhooks.dynamo import DynamoWebhookRegistry  # noqa: PLC0415
+
+        if self.webhooks_table is None:
+            raise SettingsError(f"{env.WEBHOOKS_TABLE_NAME} is not set")
+        registry = DynamoWebhookRegistry(
+            lambda: aws.client("dynamodb", region=self.region, endpoint=self.dynamodb_endpoint),
+            self.webhooks_table,
+        )
+        return WebhookService(registry, UrlPolicy(frozenset({"https"}), self.trusted_url_hosts))
 
     def media(self) -> MediaAccess | None:
         """The media bucket, presigned with the function's credentials; None without one."""

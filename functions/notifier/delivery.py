@@ -22,6 +22,7 @@ from functions.notifier.sender import Outcome, WebhookSender
 from functions.notifier.settings import DeliverySettings
 from functions.shared import aws
 from functions.shared.urls import UrlPolicy
+from functions.webhooks.dynamo import DynamoWebhookRegistry
 
 logger = Logger()
 metrics = Metrics()
@@ -44,7 +45,18 @@ def _settings() -> DeliverySettings:
 def _sender() -> WebhookSender:
     settings = _settings()
     queue = SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url)
-    return WebhookSender(queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts))
+    registry = DynamoWebhookRegistry(
+        lambda: aws.client("dynamodb", region=settings.region, endpoint=settings.dynamodb_endpoint),
+        settings.webhooks_table,
+    )
+
+    def owner_secrets(owner: str) -> list[str]:
+        found = registry.get(owner)
+        return found.active_secrets(time.time()) if found else []
+
+    return WebhookSender(
+        queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts), owner_secrets=owner_secrets
+    )
 
 
 def secrets() -> list[str]:

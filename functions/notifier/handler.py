@@ -20,10 +20,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.messaging.events import EventBridgeBus
 from functions.messaging.sqs import SqsQueue
 from functions.metrics import Metric
-from functions.notifier.logic import StateChangeNotifier
+from functions.notifier.logic import OwnerUrls, StateChangeNotifier
 from functions.notifier.settings import NotifierSettings
 from functions.shared import aws
 from functions.store.stream import job_image
+from functions.webhooks.dynamo import DynamoWebhookRegistry
 
 logger = Logger()
 metrics = Metrics()
@@ -33,11 +34,16 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 @cache
 def _notifier() -> StateChangeNotifier:
     settings = NotifierSettings.from_environ(os.environ)
+    registry = DynamoWebhookRegistry(
+        lambda: aws.client("dynamodb", region=settings.region, endpoint=settings.dynamodb_endpoint),
+        settings.webhooks_table,
+    )
     return StateChangeNotifier(
         EventBridgeBus(aws.client("events", region=settings.region), settings.event_bus),
         SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url),
         webhook_urls=settings.webhook_urls,
         progress_step=settings.progress_step,
+        owner_url=OwnerUrls(registry.url_of),
     )
 
 

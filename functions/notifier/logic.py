@@ -5,7 +5,8 @@ queued. No AWS here: the bus and the queue are passed in."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +21,48 @@ class Notified:
     webhooks: int = 0
 
 
+class OwnerUrls:
+    """Each owner's webhook URL, looked up at most once a minute per owner (a stream batch often
+    holds many records of one owner's jobs): a changed URL is used within ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], str | None],
+        *,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._clock = clock
+        self._known: dict[str, tuple[float, str | None]] = {}
+
+    def __call__(self, owner: str) -> str | None:
+        now = self._clock()
+        known = self._known.get(owner)
+        if known is None or now - known[0] > self._ttl:
+            known = self._known[owner] = (now, self._lookup(owner))
+        return known[1]
+
+
 class StateChangeNotifier:
     def __init__(
-        self, bus: EventBus, deliveries: MessageQueue, *, webhook_urls: Sequence[str], progress_step: int
+        self,
+        bus: EventBus,
+        deliveries: MessageQueue,
+        *,
+        webhook_urls: Sequence[str],
+        progress_step: int,
+        owner_url: Callable[[str], str | None] = lambda owner: None,
     ) -> None:
+        """``webhook_urls`` get every job's events, signed with the stack's secret; ``owner_url``
+        names an owner's own webhook, which gets its jobs' events signed with its own secrets (as
+        do their ``callbackUrl`` deliveries, once the owner has a webhook)."""
         self._bus = bus
         self._deliveries = deliveries
         self._webhook_urls = tuple(webhook_urls)
         self._progress_step = progress_step
+        self._owner_url = owner_url
 
     def notify(self, old: LoadedJob | None, new: LoadedJob) -> Notified:
         """Publish the event of this write and queue its webhooks. Raises ``EventBusUnavailable`` or
@@ -36,7 +71,13 @@ class StateChangeNotifier:
         if event is None:
             return Notified(None)
         self._bus.publish(SOURCE, DETAIL_TYPE, event)
-        targets = [*self._webhook_urls, *([new.job.callbackUrl] if new.job.callbackUrl else [])]
-        if targets:
-            self._deliveries.send_batch([json.dumps({"url": url, "event": event}) for url in targets])
-        return Notified(event, len(targets))
+        owner = new.job.owner
+        owners_url = self._owner_url(owner) if owner else None
+        signer: dict[str, Any] = {"owner": owner} if owners_url else {}  # its secrets, else the stack's
+        deliveries: list[dict[str, Any]] = [{"url": url, "event": event} for url in self._webhook_urls]
+        deliveries += [
+            {"url": url, "event": event, **signer} for url in (owners_url, new.job.callbackUrl) if url
+        ]
+        if deliveries:
+            self._deliveries.send_batch([json.dumps(delivery) for delivery in deliveries])
+        return Notified(event, len(deliveries))

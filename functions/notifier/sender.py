@@ -36,18 +36,25 @@ class WebhookSender:
         *,
         policy: UrlPolicy,
         jitter: Callable[[], float] = random.random,
+        owner_secrets: Callable[[str], list[str]] = lambda owner: [],
     ) -> None:
+        """``secrets``: the stack's; ``owner_secrets``: an owner's active ones (a delivery that
+        names an owner is signed with those alone)."""
         self._queue = queue
         self._secrets = secrets
+        self._owner_secrets = owner_secrets
         self._policy = policy
         self._jitter = jitter
 
     def attempt(self, message: str, receipt_handle: str, attempt: int, now: int) -> Attempt:
         """Attempt number ``attempt`` of the delivery ``message`` ({url, event}) at ``now``."""
         delivery = json.loads(message)
-        url, event = delivery["url"], delivery["event"]
+        url, event, owner = delivery["url"], delivery["event"], delivery.get("owner")
+        secrets = self._owner_secrets(owner) if owner else self._secrets()
+        if not secrets:  # the owner removed its webhook since: nobody may verify this one
+            return Attempt(Outcome.REFUSED, f"{url}: the owner's webhook was removed")
         body = json.dumps(event, separators=(",", ":"))
-        headers = signed_headers(self._secrets(), event["id"], now, body)
+        headers = signed_headers(secrets, event["id"], now, body)
         # A redirect is an answer like any other (a failed attempt), never followed: its target
         # would get a signed event, and a 303 would turn the POST into a GET of anything.
         http = SafeHttp(self._policy, connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)

@@ -17,7 +17,9 @@ class NotifierSettings(BaseModel):
     webhook_queue_url: str = Field(pattern=r"^https?://")
     webhook_urls: tuple[str, ...] = ()  # endpoints that get every job's events
     progress_step: int = Field(ge=1, le=100)
+    webhooks_table: str = Field(min_length=1)
     region: str | None = None
+    dynamodb_endpoint: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> NotifierSettings:
@@ -29,7 +31,9 @@ class NotifierSettings(BaseModel):
                 "webhook_queue_url": environ.get(env.WEBHOOK_QUEUE_URL),
                 "webhook_urls": tuple(url.strip() for url in urls.split(",") if url.strip()),
                 "progress_step": environ.get(env.PROGRESS_STEP),
+                "webhooks_table": environ.get(env.WEBHOOKS_TABLE_NAME),
                 "region": environ.get(env.AWS_REGION),
+                "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
             },
         )
 
@@ -40,7 +44,9 @@ class DeliverySettings(BaseModel):
     webhook_queue_url: str = Field(pattern=r"^https?://")
     webhook_secret_arn: str = Field(min_length=1)
     trusted_url_hosts: frozenset[str] = frozenset()  # the local stack only: its receiver
+    webhooks_table: str = Field(min_length=1)
     region: str | None = None
+    dynamodb_endpoint: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
@@ -50,6 +56,8 @@ class DeliverySettings(BaseModel):
                 "webhook_queue_url": environ.get(env.WEBHOOK_QUEUE_URL),
                 "webhook_secret_arn": environ.get(env.WEBHOOK_SECRET_ARN),
                 "trusted_url_hosts": host_list(environ.get(env.TRUSTED_URL_HOSTS, "")),
+                "webhooks_table": environ.get(env.WEBHOOKS_TABLE_NAME),
                 "region": environ.get(env.AWS_REGION),
+                "dynamodb_endpoint": environ.get(env.DYNAMODB_ENDPOINT) or None,
             },
         )

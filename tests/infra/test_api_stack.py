@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest
+from functions.api.cors import ALLOWED_METHODS
+from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest, WebhookRequest
 from functions.store.records import table_schema
 from infra.api import TABLE_ACTIONS
 from infra.api_schema import draft4_schema
@@ -21,7 +22,7 @@ API = "functions.api.handler.handler"
 
 def test_every_method_is_authorized_with_iam(resources):
     methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert len(methods) == 7 + 6  # the routes, and an ANY method on each of the six resources
+    assert len(methods) == 11 + 8  # the routes, and an ANY method on each of the eight resources
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 
@@ -46,7 +47,7 @@ def test_every_method_is_validated_and_job_bodies_against_the_models_schema(reso
     with_bodies = [m["Properties"] for m in methods.values() if "RequestModels" in m["Properties"]]
     schemas = {}
     for post in with_bodies:
-        assert post["HttpMethod"] == "POST"
+        assert post["HttpMethod"] in ("POST", "PUT")
         assert validators[ref(post["RequestValidatorId"])]["Properties"]["ValidateRequestBody"] is True
         schemas[ref(post["ResourceId"])] = models[ref(post["RequestModels"]["application/json"])][
             "Properties"
@@ -54,7 +55,7 @@ def test_every_method_is_validated_and_job_bodies_against_the_models_schema(reso
     by_schema = {json.dumps(model["Schema"], sort_keys=True) for model in schemas.values()}
     assert by_schema == {
         json.dumps(json.loads(json.dumps(draft4_schema(model))), sort_keys=True)
-        for model in (SubmitJobRequest, UploadRequest)
+        for model in (SubmitJobRequest, UploadRequest, WebhookRequest)
     }
 
 
@@ -83,7 +84,11 @@ def test_the_api_may_only_use_the_table_and_send_to_the_input_queue(resources):
     table_id, _ = jobs_table(resources)
     queues = of_type(resources, "AWS::SQS::Queue")
     statements = statements_of(resources, API)
-    (table_statement,) = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+    (table_statement,) = [
+        s
+        for s in statements
+        if any(table_id in json.dumps(r) for r in granted(s)) and "dynamodb:Query" in actions(s)
+    ]
     assert sorted(actions(table_statement)) == sorted(TABLE_ACTIONS)
     # The table and each of its indexes by name: no wildcard.
     indexes = {index["name"] for index in table_schema()["global_secondary_indexes"]}
@@ -147,7 +152,9 @@ def test_a_stack_with_origins_answers_every_preflight_itself_without_auth(cors_r
         assert headers["method.response.header.Access-Control-Allow-Origin"] == f"'{ORIGINS[0]}'"
         template = answer["ResponseTemplates"]["application/json"]
         assert f'#if($origin == "{ORIGINS[1]}")' in template
-        assert headers["method.response.header.Access-Control-Allow-Methods"] == "'GET,OPTIONS,POST'"
+        assert (
+            headers["method.response.header.Access-Control-Allow-Methods"] == f"'{','.join(ALLOWED_METHODS)}'"
+        )
         assert "Idempotency-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
         assert headers["method.response.header.Access-Control-Max-Age"] == "'300'"
     others = [m["Properties"] for m in methods if m["Properties"]["HttpMethod"] != "OPTIONS"]

@@ -9,6 +9,7 @@ import pytest
 
 from functions.notifier.webhooks import MAX_ATTEMPTS
 from functions.store.layout import JOB_ITEM_FILTER
+from functions.webhooks.dynamo import PARTITION_KEY, URL_ATTRIBUTES
 from tests.infra.test_stack import actions, granted, of_type, ref, statements_of
 
 pytestmark = pytest.mark.infra
@@ -87,4 +88,44 @@ def test_the_delivery_function_reads_only_its_secret_and_consumes_only_its_queue
     (queue_statement,) = by_service["sqs"]
     assert "sqs:ChangeMessageVisibility" in actions(queue_statement)  # the backoff
     assert [ref(r)[:21] for r in granted(queue_statement)] == ["NotifierWebhooksQueue"]
-    assert set(by_service) == {"logs", "secretsmanager", "sqs"}
+    (table_statement,) = by_service["dynamodb"]  # the owners' secrets
+    assert actions(table_statement) == ["dynamodb:GetItem"]
+    assert [ref(r) for r in granted(table_statement)] == [_webhooks_table(resources)]
+    assert set(by_service) == {"logs", "secretsmanager", "sqs", "dynamodb"}
+
+
+def _webhooks_table(resources) -> str:
+    (table,) = [k for k in of_type(resources, "AWS::DynamoDB::Table") if "OwnerWebhooks" in k]
+    return table
+
+
+def test_the_owners_webhooks_have_a_table_of_their_own_encrypted_and_recoverable(resources):
+    props = of_type(resources, "AWS::DynamoDB::Table")[_webhooks_table(resources)]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}]
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert "StreamSpecification" not in props
+
+
+def test_the_notifier_reads_an_owners_url_never_its_secrets(resources):
+    table = _webhooks_table(resources)
+    (read,) = [s for s in statements_of(resources, NOTIFIER) if table in json.dumps(granted(s))]
+    assert actions(read) == ["dynamodb:GetItem"]
+    assert read["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == list(URL_ATTRIBUTES)
+    assert read["Condition"]["StringEqualsIfExists"]["dynamodb:Select"] == "SPECIFIC_ATTRIBUTES"
+
+
+def test_the_api_reads_writes_and_removes_owners_webhooks_and_nothing_reads_them_but_delivery(resources):
+    table = _webhooks_table(resources)
+    api = [
+        s
+        for s in statements_of(resources, "functions.api.handler.handler")
+        if table in json.dumps(granted(s))
+    ]
+    assert {a for s in api for a in actions(s)} == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    }
+    for handler in ("functions.tracker.handler.handler", "functions.watchdog.handler.handler"):
+        assert not [s for s in statements_of(resources, handler) if table in json.dumps(s)]

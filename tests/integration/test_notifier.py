@@ -25,6 +25,7 @@ from functions.notifier import handler as notifier
 from functions.notifier.webhooks import MAX_ATTEMPTS
 from local.ct_simulator import CtRun, run_messages
 from local.event_source import LambdaContext
+from local.resources import create_webhooks_table
 from tests.integration.conftest import REGION, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -72,6 +73,8 @@ def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("EVENT_BUS_NAME", "cpe-jobs")
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", hooks)
     monkeypatch.setenv("PROGRESS_STEP", "25")
+    create_webhooks_table(boto3.client("dynamodb", region_name=REGION), "owner-webhooks")
+    monkeypatch.setenv("WEBHOOKS_TABLE_NAME", "owner-webhooks")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
     caches = (notifier._notifier, delivery._sender, delivery._settings)
     for cached in caches:

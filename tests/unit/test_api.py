@@ -771,6 +771,8 @@ def test_openapi_schema_lists_every_route(client: Api):
         "/jobs/{job_id}/events",
         "/jobs/{job_id}/cancel",
         "/uploads",
+        "/webhook",
+        "/webhook/rotate",
     }
     assert set(schema["paths"]["/jobs"]) == {"get", "post"}
     post = schema["paths"]["/jobs"]["post"]
