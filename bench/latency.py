@@ -18,7 +18,7 @@ from typing import Any
 
 from cpe_client.client import JobsClient
 from local import sample_media
-from local.run import SAMPLE_ENGINE, SAMPLE_KEY, SAMPLE_SECONDS, sample_job
+from local.run import SAMPLE_ENGINE, SAMPLE_SECONDS, sample_job
 from local.stack import local_stack
 
 POLL_SECONDS = 0.2
@@ -34,16 +34,14 @@ def measure(jobs: int) -> list[tuple[float, float]]:
     """(submit -> COMPLETED seen, engine work) in seconds, per job, one job at a time."""
     samples = []
     with local_stack(engine_settings=SAMPLE_ENGINE) as stack:
-        s3 = stack.aws.client("s3")
-        bucket = stack.outputs["MediaBucketName"]
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as work:
             video = sample_media.video(
                 Path(work) / "s.mp4", seconds=SAMPLE_SECONDS, size=(640, 360), preset="veryfast"
             )
-            s3.upload_file(str(video), bucket, SAMPLE_KEY)
-        client = JobsClient(stack.api_url, region=stack.aws.region)
+            client = JobsClient(stack.api_url, region=stack.aws.region)
+            upload = client.upload(video)
         for _ in range(jobs):
-            submitted = client.submit(sample_job(bucket))
+            submitted = client.submit(sample_job(upload))
             began = time.monotonic()
             job = client.watch(submitted["jobId"], interval=POLL_SECONDS, timeout=300)
             seen = time.monotonic() - began

@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     upload = commands.add_parser("upload", help="upload a file; prints the input_asset a job names")
     upload.add_argument("file")
     upload.add_argument("--content-type", help="else guessed from the file's name")
+    webhook = commands.add_parser("webhook", help="your webhook: where your jobs' events go")
+    webhook.add_argument("action", choices=["get", "set", "rotate", "delete"])
+    webhook.add_argument("url", nargs="?", help="for set: the https URL")
     get = commands.add_parser("get", help="a job")
     get.add_argument("job_id")
     get.add_argument("--include", choices=["results"])
@@ -77,6 +80,19 @@ def _watch(client: JobsClient, job_id: str, interval: float) -> int:
     return 0 if job["status"] == "COMPLETED" else 1
 
 
+def _webhook(client: JobsClient, action: str, url: str | None) -> Any:
+    if action == "set":
+        if not url:
+            raise ClientError("webhook set needs the URL")
+        return client.set_webhook(url)
+    if action == "rotate":
+        return client.rotate_webhook_secret()
+    if action == "delete":
+        client.delete_webhook()
+        return {"deleted": True}
+    return client.get_webhook()
+
+
 def _job(file: str) -> Any:
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -115,6 +131,8 @@ def _command(args: argparse.Namespace) -> int:
             return _watch(client, result["jobId"], 1.0)
     elif args.command == "upload":
         result = client.upload(args.file, content_type=args.content_type)
+    elif args.command == "webhook":
+        result = _webhook(client, args.action, args.url)
     elif args.command == "get":
         result = client.get(args.job_id, include=args.include)
     elif args.command == "list":

@@ -106,6 +106,21 @@ class JobsClient:
         post_form(grant, file, content_type, timeout=max(self.timeout, 600.0))
         return grant
 
+    def set_webhook(self, url: str) -> dict[str, Any]:
+        """Send your jobs' events to ``url``; the first call's answer carries your signing secret
+        (``secret``), shown that once."""
+        return self._json("PUT", "/webhook", body={"url": url})
+
+    def get_webhook(self) -> dict[str, Any]:
+        return self._json("GET", "/webhook")
+
+    def rotate_webhook_secret(self) -> dict[str, Any]:
+        """A new signing secret (in ``secret``); the previous ones keep signing for a day."""
+        return self._json("POST", "/webhook/rotate")
+
+    def delete_webhook(self) -> None:
+        self._call("DELETE", "/webhook")
+
     def get(self, job_id: str, *, include: str | None = None) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}", query={"include": include})
 

@@ -263,6 +263,10 @@ class JobApi(Construct):
                 f"The API presigns forms and links under one prefix of the media bucket ({why}): the keys "
                 "are the uploads' and the jobs' own, only the prefix is known; the action is exact.",
             )
+        if isinstance(bucket, s3.Bucket):  # the stack's own: uploads are sources, kept for a while
+            bucket.add_lifecycle_rule(
+                prefix=UPLOADS_PREFIX, expiration=Duration.days(media.uploadRetentionDays)
+            )
         if config.cors.allowedOrigins and isinstance(bucket, s3.Bucket):
             bucket.add_cors_rule(
                 allowed_origins=config.cors.allowedOrigins,

@@ -13,8 +13,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.settings import X264Preset
-from functions.api.cors import DEFAULT_MAX_AGE_SECONDS
-from functions.api.media import MAX_UPLOAD_BYTES
+from functions.api.cors import DEFAULT_MAX_AGE_SECONDS, ORIGIN
+from functions.api.media import (
+    DEFAULT_FORM_SECONDS,
+    DEFAULT_LINK_SECONDS,
+    DEFAULT_UPLOAD_RETENTION_DAYS,
+    MAX_SIGNED_SECONDS,
+    MAX_UPLOAD_BYTES,
+)
 from functions.api.settings import DEFAULT_WORKFLOW
 from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
 
@@ -232,10 +238,6 @@ class EngineConfig(_Section):
         return self
 
 
-# An origin as browsers send it: https, or http on this machine only (an app in development).
-ORIGIN = r"^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:[0-9]{1,5})?$"
-
-
 class Cors(_Section):
     """The origins browser apps may call the API from: none by default (no preflight, no grant)."""
 
@@ -247,9 +249,11 @@ class Media(_Section):
     """Browser uploads to the stack's media bucket and download links for outputs (builtin engine)."""
 
     uploadMaxBytes: Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES)] = MAX_UPLOAD_BYTES
-    uploadFormSeconds: Annotated[int, Field(ge=60, le=12 * 3600)] = 900
+    uploadFormSeconds: Annotated[int, Field(ge=60, le=MAX_SIGNED_SECONDS)] = DEFAULT_FORM_SECONDS
     # A link lives at most as long as the API role's session (Lambda's: some hours).
-    downloadLinkSeconds: Annotated[int, Field(ge=60, le=12 * 3600)] = 3600
+    downloadLinkSeconds: Annotated[int, Field(ge=60, le=MAX_SIGNED_SECONDS)] = DEFAULT_LINK_SECONDS
+    # Uploads are sources: once their jobs are done, they need not stay (outputs never expire).
+    uploadRetentionDays: Annotated[int, Field(ge=1, le=3650)] = DEFAULT_UPLOAD_RETENTION_DAYS
 
 
 OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]

@@ -114,6 +114,10 @@ def gateway_headers(template: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _arn_matches(pattern: str, arn: str) -> bool:
     """IAM's ARN match, with ``*`` for any run of characters (an authorizer's ``.../prod/*/*``)."""
     return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), arn) is not None
@@ -260,13 +264,19 @@ class Gateway:
                 raise _Refused(401, "UNAUTHORIZED", "Unauthorized") from None
             raise _Refused(500, "INTERNAL_ERROR", "AuthorizerConfigurationException") from None
         statements = answer.get("policyDocument", {}).get("Statement", [])
-        allowed = any(
-            s.get("Effect") == "Allow" and _arn_matches(str(s.get("Resource", "")), method_arn)
+        matching = {
+            s.get("Effect")
             for s in statements
-        )
-        if not allowed:
+            if any(_arn_matches(str(r), method_arn) for r in _listed(s.get("Resource")))
+            and any(a in ("execute-api:Invoke", "execute-api:*", "*") for a in _listed(s.get("Action")))
+        }
+        if "Deny" in matching or "Allow" not in matching:  # an explicit Deny wins, as in IAM
             raise _Refused(403, "ACCESS_DENIED", "User is not authorized to access this resource")
-        return {**answer.get("context", {}), "principalId": answer.get("principalId")}
+        # API Gateway passes the context's values on as strings (numbers and booleans included).
+        context = {
+            k: v if isinstance(v, str) else json.dumps(v) for k, v in answer.get("context", {}).items()
+        }
+        return {**context, "principalId": answer.get("principalId")}
 
     def _check_signature(self, environ: dict[str, Any], headers: dict[str, str], raw: bytes) -> Principal:
         """API Gateway's IAM auth: a valid SigV4 signature by a known key, with a credential scope of

@@ -35,37 +35,40 @@ from engine.state_dynamo import DynamoEngineState
 from local import sample_media
 from local.stack import LocalStack, local_stack
 
-SAMPLE_KEY = "uploads/sample.mp4"
 SAMPLE_SECONDS = 40
 # The engine as make run runs it: spans short enough that the sample is made in four.
 SAMPLE_ENGINE = {"SPAN_SECONDS": "10", "SEGMENT_AFTER_SECONDS": "20"}
 
 
-def sample_job(bucket: str) -> dict[str, Any]:
-    output = {"bucket": bucket}
+def sample_job(upload: dict[str, Any]) -> dict[str, Any]:
+    """The sample job on an upload (``POST /uploads``'s answer): its outputs under the caller's
+    outputs prefix of the media bucket."""
+    source = upload["input_asset"]
+    output = {"bucket": source["bucket"]}
+    at = upload["output_prefix"]
     return {
-        "input_asset": {"type": "VIDEO", "bucket": bucket, "file": f"/{SAMPLE_KEY}"},
+        "input_asset": source,
         "output_assets": [
             {
                 **output,
                 "type": "VIDEO",
-                "file": "/outputs/sample/360p/sample.mp4",
+                "file": f"{at}sample/360p/sample.mp4",
                 "preset": "360p-16.9-generic",
             },
             {
                 **output,
                 "type": "VIDEO",
-                "file": "/outputs/sample/hls/sample.m3u8",
+                "file": f"{at}sample/hls/sample.m3u8",
                 "preset": "hls400k-generic",
             },
             {
                 **output,
                 "type": "THUMB",
-                "file": "/outputs/sample/thumbs/sample.jpg",
+                "file": f"{at}sample/thumbs/sample.jpg",
                 "mode": "intervals",
                 "intervals": 4,
             },
-            {**output, "type": "AUDIO", "file": "/outputs/sample/audio/sample.m4a"},
+            {**output, "type": "AUDIO", "file": f"{at}sample/audio/sample.m4a"},
         ],
     }
 
@@ -155,8 +158,6 @@ class WebhookReceiver:
 
 
 def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: WebhookReceiver) -> int:
-    s3 = stack.aws.client("s3")
-    bucket = stack.outputs["MediaBucketName"]
     if stack.webhook_secret_arn:
         secret = stack.aws.client("secretsmanager").get_secret_value(SecretId=stack.webhook_secret_arn)
         receiver.secret = secret["SecretString"]
@@ -164,9 +165,9 @@ def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: Webho
         video = sample_media.video(
             Path(work) / "sample.mp4", seconds=SAMPLE_SECONDS, size=(640, 360), preset="veryfast"
         )
-        s3.upload_file(str(video), bucket, SAMPLE_KEY)
-    client = JobsClient(stack.api_url, region=stack.aws.region)
-    submitted = client.submit(sample_job(bucket), idempotency_key="sample-job")
+        client = JobsClient(stack.api_url, region=stack.aws.region)
+        upload = client.upload(video)  # through the API's presigned form, as a browser would
+    submitted = client.submit(sample_job(upload), idempotency_key="sample-job")
     print(f"submitted {submitted['jobId']} through {stack.api_url}jobs\n")
     job = client.watch(submitted["jobId"], interval=0.5, timeout=timeout, on_update=ProgressView().update)
     job = client.get(submitted["jobId"])

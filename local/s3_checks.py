@@ -3,8 +3,9 @@
 * A browser's POST form (presigned POST): the policy's signature (SigV4, by a known key), its
   expiration, and every condition: ``bucket``, ``key``, ``Content-Type`` and the ``x-amz-*``
   fields (exact or ``starts-with``), ``content-length-range``, and no form field the policy does
-  not name. Refused as S3 refuses: 403 ``AccessDenied`` "Invalid according to Policy: ...", 400
-  ``EntityTooLarge`` / ``EntityTooSmall``, 403 ``SignatureDoesNotMatch``.
+  not name (``x-ignore-*`` aside), none given twice. Not like S3: fields after the file are
+  checked too (S3 ignores them). Refused as S3 refuses: 403 ``AccessDenied`` "Invalid according
+  to Policy: ...", 400 ``EntityTooLarge`` / ``EntityTooSmall``, 403 ``SignatureDoesNotMatch``.
 * A presigned URL (``X-Amz-Expires``): refused once expired (403 ``AccessDenied``, "Request has
   expired"), or if its signature does not match.
 
@@ -89,14 +90,19 @@ class S3Checks:
             and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
             and path != ""
             and "/" not in path
-            and not environ.get("QUERY_STRING")
         )
 
     def _check_form(self, environ: dict[str, Any]) -> None:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise _Refusal("400 Bad Request", "InvalidArgument", "Content-Length is not a number") from None
         raw = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again
         _, form, files = parse_form_data({**environ, "wsgi.input": io.BytesIO(raw)})
+        names = [name.lower() for name, _ in form.items(multi=True)]
+        if len(names) != len(set(names)):  # moto would store one spelling, the check read another
+            raise _Refusal("400 Bad Request", "InvalidArgument", "a form field is given more than once")
         fields = {name.lower(): value for name, value in form.items()}
         upload = files.get("file")
         if upload is None:
@@ -124,7 +130,7 @@ class S3Checks:
         named = {"bucket"}
         for condition in conditions:
             named |= self._check_condition(condition, values, size)
-        extra = sorted(set(fields) - named - _UNCONDITIONED)
+        extra = sorted(f for f in set(fields) - named - _UNCONDITIONED if not f.startswith("x-ignore-"))
         if extra:
             raise _Refusal(
                 "403 Forbidden",
@@ -181,6 +187,10 @@ class S3Checks:
                     "Your proposed upload is smaller than the minimum allowed size",
                 )
             return set()
+        if operation not in ("eq", "starts-with") or len(operands) != 2:
+            raise _Refusal(
+                "400 Bad Request", "InvalidPolicyDocument", f"Invalid Policy: {json.dumps(condition)}"
+            )
         field, wanted = str(operands[0]).removeprefix("$").lower(), str(operands[1])
         value = values.get(field)
         if value is None or not (value == wanted if operation == "eq" else value.startswith(wanted)):

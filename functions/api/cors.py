@@ -20,6 +20,8 @@ ALLOWED_HEADERS = (
 EXPOSED_HEADERS = ("Allow", "Idempotent-Replayed", "Location", "Retry-After")
 ALLOWED_METHODS = ("DELETE", "GET", "OPTIONS", "POST", "PUT")
 DEFAULT_MAX_AGE_SECONDS = 600
+# An origin as browsers send it: https, or http on this machine only (an app in development).
+ORIGIN = r"^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:[0-9]{1,5})?$"
 
 
 def grant(origins: frozenset[str], request_headers: Mapping[str, Any] | None) -> dict[str, str]:

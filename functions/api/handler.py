@@ -229,6 +229,7 @@ def create_upload(body: UploadRequest, service: Service) -> Response[UploadOut]:
             expiresAt=iso(grant.expires_at) or "",
             maxBytes=grant.max_bytes,
             input_asset=grant.input_asset,
+            output_prefix=grant.output_prefix,
         ),
     )
 

@@ -3,9 +3,11 @@ S3 itself holds to a size cap, a content type and a key under the caller's prefi
 time-limited download links for a job's outputs. No AWS here: the presigner is passed in
 (functions.api.media_s3 on AWS).
 
-An upload's key is ``uploads/<owner key>/<uploadId>/<filename>``: the owner key is a digest of the
-owner (no ARN or e-mail in object keys), so one owner's uploads share a prefix that another
-owner's job may not name as its input (:meth:`MediaAccess.foreign_upload`).
+Each owner has two prefixes in the bucket: ``uploads/<owner key>/`` (its uploads:
+``<uploadId>/<filename>``) and ``outputs/<owner key>/`` (what its jobs write there). The owner key
+is a digest of the owner (no ARN or e-mail in object keys). A job may read the bucket only under
+its owner's two prefixes and write only under its outputs prefix (:meth:`MediaAccess.misplaced`):
+no owner reads, overwrites or links another's media. Operators may name any key.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ CONTENT_TYPE = r"^(video|audio|image)/[A-Za-z0-9][A-Za-z0-9.+-]{0,99}$"
 FILENAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 DEFAULT_FILENAME = "source"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's limit for a single POST upload
+DEFAULT_FORM_SECONDS = 900
+DEFAULT_LINK_SECONDS = 3600
+# A form or a link is signed by the API role's session, which lasts some hours on Lambda.
+MAX_SIGNED_SECONDS = 12 * 3600
+DEFAULT_UPLOAD_RETENTION_DAYS = 30
 
 
 class Presigner(Protocol):
@@ -46,8 +53,18 @@ class Presigner(Protocol):
 class MediaConfig:
     bucket: str
     max_upload_bytes: int = MAX_UPLOAD_BYTES
-    upload_seconds: int = 900  # how long an upload form stays valid
-    link_seconds: int = 3600  # how long an output's download link stays valid
+    upload_seconds: int = DEFAULT_FORM_SECONDS  # how long an upload form stays valid
+    link_seconds: int = DEFAULT_LINK_SECONDS  # how long an output's download link stays valid
+
+
+@dataclass(frozen=True)
+class MediaReference:
+    """A place in a bucket a job names: ``writes`` for an output, else read (input, watermark)."""
+
+    loc: tuple[str | int, ...]
+    bucket: str | None
+    file: str | None
+    writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,10 +75,19 @@ class UploadGrant:
     expires_at: float
     max_bytes: int
     input_asset: dict[str, str]  # what a job names as its input, once the form was posted
+    output_prefix: str  # where the caller's jobs may write in the media bucket (as a CT file)
 
 
 def owner_key(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
+def uploads_prefix(owner: str) -> str:
+    return f"{UPLOADS_PREFIX}{owner_key(owner)}/"
+
+
+def outputs_prefix(owner: str) -> str:
+    return f"{OUTPUTS_PREFIX}{owner_key(owner)}/"
 
 
 class MediaAccess:
@@ -86,7 +112,7 @@ class MediaAccess:
         """A form to POST one file to the media bucket, as ``content_type`` (already checked
         against CONTENT_TYPE), of at most ``max_upload_bytes``, within ``upload_seconds``."""
         upload_id = self._new_id()
-        key = f"{UPLOADS_PREFIX}{owner_key(caller.owner)}/{upload_id}/{filename or DEFAULT_FILENAME}"
+        key = f"{uploads_prefix(caller.owner)}{upload_id}/{filename or DEFAULT_FILENAME}"
         expires_in = self._config.upload_seconds
         form = self._presigner.post(
             self._config.bucket,
@@ -109,28 +135,46 @@ class MediaAccess:
                 "bucket": self._config.bucket,
                 "file": f"/{key}",
             },
+            output_prefix=f"/{outputs_prefix(caller.owner)}",
         )
 
-    def foreign_upload(self, caller: Caller, bucket: str | None, file: str | None) -> bool:
-        """Whether ``bucket``/``file`` is another owner's upload (an operator may name any)."""
-        if caller.operator or bucket != self._config.bucket or file is None:
-            return False
-        key = file.lstrip("/")
-        return key.startswith(UPLOADS_PREFIX) and not key.startswith(
-            f"{UPLOADS_PREFIX}{owner_key(caller.owner)}/"
-        )
+    def misplaced(self, caller: Caller, references: list[MediaReference]) -> list[dict[str, Any]]:
+        """The problems of the places in the media bucket a job names that are not its owner's:
+        reads outside its uploads and outputs prefixes, writes outside its outputs prefix (the
+        engine reads and writes with one role for every owner: this is what keeps them apart)."""
+        if caller.operator:
+            return []
+        readable = (uploads_prefix(caller.owner), outputs_prefix(caller.owner))
+        problems = []
+        for reference in references:
+            if reference.bucket != self._config.bucket or reference.file is None:
+                continue
+            key = reference.file.lstrip("/")
+            allowed = readable[1:] if reference.writes else readable
+            if not key.startswith(allowed):
+                where = " or ".join(f"/{prefix}" for prefix in allowed)
+                problems.append(
+                    {
+                        "loc": ["body", *reference.loc],
+                        "msg": f"in the stack's media bucket, a job of yours "
+                        f"{'writes' if reference.writes else 'reads'} only under {where}",
+                        "type": "not_yours",
+                    }
+                )
+        return problems
 
-    def links(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``outputs`` (a job's, as its view lists them) with a download link for each object this
-        stack wrote to its media bucket (``url``, ``urlExpiresAt``); others are left as they are
-        (a bucket of yours: the API may not read it)."""
+    def links(self, outputs: list[dict[str, Any]], owner: str | None) -> list[dict[str, Any]]:
+        """``outputs`` (a job's, as its view lists them) with a download link for each object it
+        wrote under its owner's outputs prefix (``url``, ``urlExpiresAt``; a job nobody owns: any
+        under outputs/); others are left as they are (a bucket of yours: the API may not read it)."""
         expires_in = self._config.link_seconds
         expires_at = iso(self._clock() + expires_in)
+        prefix = outputs_prefix(owner) if owner else OUTPUTS_PREFIX
         linked = []
         for output in outputs:
             key = output.get("key")
             ours = output.get("bucket") == self._config.bucket and isinstance(key, str)
-            if ours and str(key).startswith(OUTPUTS_PREFIX):
+            if ours and str(key).startswith(prefix):
                 url = self._presigner.get(self._config.bucket, str(key), expires_in=expires_in)
                 linked.append({**output, "url": url, "urlExpiresAt": expires_at})
             else:

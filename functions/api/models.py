@@ -120,6 +120,7 @@ class UploadOut(BaseModel):
     expiresAt: str
     maxBytes: int
     input_asset: dict[str, str]
+    output_prefix: str = Field(description="where your jobs may write in the media bucket (a CT file)")
 
 
 class ErrorBody(BaseModel):

@@ -37,7 +37,7 @@ from functions.api.errors import (
     JobNotFound,
     UploadsDisabled,
 )
-from functions.api.media import MediaAccess, UploadGrant
+from functions.api.media import MediaAccess, MediaReference, UploadGrant
 from functions.api.models import SubmitJobRequest
 from functions.jobs.commands import cancel_job_body, start_job_body
 from functions.jobs.errors import StaleJob
@@ -150,7 +150,7 @@ class JobService:
     ) -> Submission:
         """Submit ``request``; ``body`` is the request as the client wrote it (validated as
         ``request``, without coercion), whose key order START_JOB keeps, as the PHP SDK would."""
-        self._check_urls_and_commands(caller, request)
+        self._check_what_the_job_names(caller, request)
         payload = self._payload(request, body)
         digest = json_digest(
             {
@@ -232,17 +232,8 @@ class JobService:
             given.pop(field, None)
         return {"workflow": given.pop("workflow", None) or dict(self._config.workflow), **given}
 
-    def _check_urls_and_commands(self, caller: Caller, request: SubmitJobRequest) -> None:
-        problems = []
-        source = request.input_asset
-        if self._media is not None and self._media.foreign_upload(caller, source.bucket, source.file):
-            problems.append(
-                {
-                    "loc": ["body", "input_asset", "file"],
-                    "msg": "no such upload of yours",
-                    "type": "not_found",
-                }
-            )
+    def _check_what_the_job_names(self, caller: Caller, request: SubmitJobRequest) -> None:
+        problems = self._media.misplaced(caller, _media_references(request)) if self._media else []
         if request.workflow is not None and not self._config.allows(request.workflow.model_dump()):
             problems.append(
                 {
@@ -295,7 +286,7 @@ class JobService:
                     if activity.result is not None:
                         value = self._store.load_value(job_id, activity.result)
                         results[f"{run.runId}/{activity.activityId}"] = value.value
-        linked = self._media.links(loaded.job.outputs) if self._media is not None else None
+        linked = self._media.links(loaded.job.outputs, loaded.job.owner) if self._media is not None else None
         return JobView(loaded, self._payload_of(loaded), results, linked)
 
     # ------------------------------------------------------------------ uploads
@@ -437,3 +428,18 @@ def _decode_token(token: str, scope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("s") != json_digest(scope)[:16]:
         raise InvalidRequest("nextToken belongs to another query", [{"loc": ["query", "nextToken"]}])
     return document
+
+
+def _media_references(request: SubmitJobRequest) -> list[MediaReference]:
+    """Every place in a bucket the job names: its input, each output, each watermark."""
+    source = request.input_asset
+    references = [MediaReference(("input_asset", "file"), source.bucket, source.file)]
+    for index, output in enumerate(request.outputs()):
+        where: tuple[str | int, ...] = (
+            ("output_asset",) if request.output_asset is not None else ("output_assets", index)
+        )
+        references.append(MediaReference((*where, "file"), output.bucket, output.file, writes=True))
+        if output.watermark is not None:
+            mark = output.watermark
+            references.append(MediaReference((*where, "watermark", "file"), mark.bucket, mark.file))
+    return references

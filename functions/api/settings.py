@@ -8,7 +8,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, Json
 
 from functions import env
-from functions.api.media import MAX_UPLOAD_BYTES, MediaAccess, MediaConfig
+from functions.api.cors import ORIGIN
+from functions.api.media import (
+    DEFAULT_FORM_SECONDS,
+    DEFAULT_LINK_SECONDS,
+    MAX_SIGNED_SECONDS,
+    MAX_UPLOAD_BYTES,
+    MediaAccess,
+    MediaConfig,
+)
 from functions.api.service import ApiConfig, JobService
 from functions.api.webhooks import WebhookService
 from functions.jobs.owners import OwnerClaim, OwnerPolicy
@@ -27,9 +35,7 @@ class CorsSettings(BaseModel):
     """The origins browser apps may call the API from (functions.api.cors); apart from the other
     settings, as the grant is added to every answer, whatever the service."""
 
-    origins: Json[frozenset[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]]] = Field(
-        default_factory=frozenset
-    )
+    origins: Json[frozenset[Annotated[str, Field(pattern=ORIGIN)]]] = Field(default_factory=frozenset)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CorsSettings:
@@ -52,8 +58,8 @@ class ApiSettings(JobsTableSettings):
     media_bucket: str | None = None
     webhooks_table: str | None = None
     upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=MAX_UPLOAD_BYTES)
-    upload_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
-    output_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    upload_seconds: int = Field(default=DEFAULT_FORM_SECONDS, ge=60, le=MAX_SIGNED_SECONDS)
+    output_link_seconds: int = Field(default=DEFAULT_LINK_SECONDS, ge=60, le=MAX_SIGNED_SECONDS)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ApiSettings:

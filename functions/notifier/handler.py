@@ -32,18 +32,24 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 @cache
-def _notifier() -> StateChangeNotifier:
+def _owner_urls() -> OwnerUrls:
     settings = NotifierSettings.from_environ(os.environ)
     registry = DynamoWebhookRegistry(
         lambda: aws.client("dynamodb", region=settings.region, endpoint=settings.dynamodb_endpoint),
         settings.webhooks_table,
     )
+    return OwnerUrls(registry.url_of)
+
+
+@cache
+def _notifier() -> StateChangeNotifier:
+    settings = NotifierSettings.from_environ(os.environ)
     return StateChangeNotifier(
         EventBridgeBus(aws.client("events", region=settings.region), settings.event_bus),
         SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url),
         webhook_urls=settings.webhook_urls,
         progress_step=settings.progress_step,
-        owner_url=OwnerUrls(registry.url_of),
+        owner_url=_owner_urls(),
     )
 
 
@@ -68,6 +74,7 @@ def handle_record(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    _owner_urls().forget()  # owners' URLs are read once per batch
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

@@ -5,7 +5,6 @@ queued. No AWS here: the bus and the queue are passed in."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,27 +21,20 @@ class Notified:
 
 
 class OwnerUrls:
-    """Each owner's webhook URL, looked up at most once a minute per owner (a stream batch often
-    holds many records of one owner's jobs): a changed URL is used within ``ttl`` seconds."""
+    """Each owner's webhook URL, looked up once per stream batch (which often holds many records
+    of one owner's jobs); ``forget`` at each batch, so that a URL set now is used from the next."""
 
-    def __init__(
-        self,
-        lookup: Callable[[str], str | None],
-        *,
-        ttl: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, lookup: Callable[[str], str | None]) -> None:
         self._lookup = lookup
-        self._ttl = ttl
-        self._clock = clock
-        self._known: dict[str, tuple[float, str | None]] = {}
+        self._known: dict[str, str | None] = {}
 
     def __call__(self, owner: str) -> str | None:
-        now = self._clock()
-        known = self._known.get(owner)
-        if known is None or now - known[0] > self._ttl:
-            known = self._known[owner] = (now, self._lookup(owner))
-        return known[1]
+        if owner not in self._known:
+            self._known[owner] = self._lookup(owner)
+        return self._known[owner]
+
+    def forget(self) -> None:
+        self._known.clear()
 
 
 class StateChangeNotifier:

@@ -26,12 +26,19 @@ def receiver() -> WebhookReceiver:
 
 
 @pytest.fixture(scope="module")
-def stack(receiver: WebhookReceiver) -> Iterator[LocalStack]:
+def app_receivers() -> tuple[WebhookReceiver, WebhookReceiver]:
+    """Each client app's own webhook endpoint (PUT /webhook), trusted as local endpoints."""
+    return WebhookReceiver(), WebhookReceiver()
+
+
+@pytest.fixture(scope="module")
+def stack(receiver: WebhookReceiver, app_receivers: tuple[WebhookReceiver, ...]) -> Iterator[LocalStack]:
     with local_stack(
         engine_jobs=2,
         progress_interval=0.5,
         retry_after_seconds=1,
         webhook_urls=[receiver.url],
+        trusted_urls=[r.url for r in app_receivers],
         principals=(LOCAL_PRINCIPAL, PEER_PRINCIPAL),  # two client apps: owners
     ) as running:
         assert running.webhook_secret_arn is not None

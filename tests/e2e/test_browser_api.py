@@ -75,7 +75,13 @@ def test_a_preflight_from_an_allowed_origin_is_granted_without_credentials(stack
         answer = preflight(stack, path, origin)
         assert answer.status_code == 204
         assert answer.headers["Access-Control-Allow-Origin"] == origin
-        assert set(answer.headers["Access-Control-Allow-Methods"].split(",")) == {"GET", "OPTIONS", "POST"}
+        assert set(answer.headers["Access-Control-Allow-Methods"].split(",")) == {
+            "DELETE",
+            "GET",
+            "OPTIONS",
+            "POST",
+            "PUT",
+        }
         allowed = {h.lower() for h in answer.headers["Access-Control-Allow-Headers"].split(",")}
         assert {"authorization", "content-type", "idempotency-key"} <= allowed
         assert answer.headers["Access-Control-Max-Age"] == "120"
@@ -123,11 +129,11 @@ def test_an_uploaded_file_becomes_a_job_whose_outputs_are_fetched_through_links_
     assert source["type"] == "VIDEO" and source["file"].endswith("/my_clip.mp4")
     with pytest.raises(ApiError) as refused:  # another app cannot take this upload for its job
         peer.submit(
-            {"input_asset": source, "output_asset": {**source, "type": "THUMB", "file": "/outputs/x.jpg"}}
+            {"input_asset": source, "output_asset": {**source, "type": "THUMB", "file": "/elsewhere/x.jpg"}}
         )
     assert (refused.value.status, refused.value.details[0]["loc"]) == (400, ["body", "input_asset", "file"])
 
-    bucket = source["bucket"]
+    bucket, at = source["bucket"], grant["output_prefix"]
     job = api.submit(
         {
             "input_asset": source,
@@ -135,28 +141,29 @@ def test_an_uploaded_file_becomes_a_job_whose_outputs_are_fetched_through_links_
                 {
                     "type": "VIDEO",
                     "bucket": bucket,
-                    "file": "/outputs/b/360p.mp4",
+                    "file": f"{at}b/360p.mp4",
                     "preset": "360p-16.9-generic",
                 },
-                {"type": "THUMB", "bucket": bucket, "file": "/outputs/b/thumb.jpg"},
+                {"type": "THUMB", "bucket": bucket, "file": f"{at}b/thumb.jpg"},
             ],
         }
     )
     done = api.watch(job["jobId"], interval=0.2, timeout=300)
     assert done["status"] == "COMPLETED", done.get("error")
     links = {o["key"]: o["url"] for o in done["outputs"]}
-    assert set(links) == {"outputs/b/360p.mp4", "outputs/b/thumb.jpg"}
-    video = requests.get(links["outputs/b/360p.mp4"], timeout=REQUEST_TIMEOUT)
+    video_key, thumb_key = f"{at.lstrip('/')}b/360p.mp4", f"{at.lstrip('/')}b/thumb.jpg"
+    assert set(links) == {video_key, thumb_key}
+    video = requests.get(links[video_key], timeout=REQUEST_TIMEOUT)
     assert video.status_code == 200
     with av.open(io.BytesIO(video.content)) as container:
         frames = sum(1 for _ in container.decode(video=0))
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (320, 180)  # a 360p preset never upscales
     assert frames >= 48  # 2 s at 24+ fps
-    assert requests.get(links["outputs/b/thumb.jpg"], timeout=REQUEST_TIMEOUT).content[:2] == b"\xff\xd8"
+    assert requests.get(links[thumb_key], timeout=REQUEST_TIMEOUT).content[:2] == b"\xff\xd8"
 
     stack.aws.s3_checks.advance(LINK_SECONDS + 1)
-    expired = requests.get(links["outputs/b/360p.mp4"], timeout=REQUEST_TIMEOUT)
+    expired = requests.get(links[video_key], timeout=REQUEST_TIMEOUT)
     assert (expired.status_code, "<Code>AccessDenied</Code>" in expired.text) == (403, True)
     assert "Request has expired" in expired.text
 

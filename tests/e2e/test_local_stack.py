@@ -270,3 +270,37 @@ def test_two_client_apps_on_one_stack_see_and_change_only_their_own_jobs(
         owners=("arn:aws:iam::123456789012:user/local", "arn:aws:iam::123456789012:role/PeerApp"),
         upload=clip,
     )
+
+
+def test_each_app_gets_its_own_jobs_events_signed_with_its_own_secret_through_a_rotation(
+    api: JobsClient, peer: JobsClient, app_receivers, s3
+):
+    mine, theirs = app_receivers
+    made = api.set_webhook(mine.url)
+    mine.secret = made["secret"]
+    theirs.secret = peer.set_webhook(theirs.url)["secret"]
+    assert mine.secret != theirs.secret and api.get_webhook()["secret"] is None
+
+    def delivered(receiver, job_id: str) -> list[dict]:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            events = [e for e in receiver.deliveries if e["jobId"] == job_id]
+            if any(e["status"] == "COMPLETED" for e in events):
+                return events
+            time.sleep(0.2)
+        raise AssertionError(f"no COMPLETED event of {job_id} at {receiver.url}")
+
+    my_job = api.submit(job({"type": "THUMB", "file": "/out/hooks/a.jpg"}))
+    their_job = peer.submit(job({"type": "THUMB", "file": "/out/hooks/b.jpg"}))
+    assert delivered(mine, my_job["jobId"]) and delivered(theirs, their_job["jobId"])
+    assert {e["owner"] for e in mine.deliveries} == {my_job["owner"]}  # nothing of the other app's
+    assert {e["owner"] for e in theirs.deliveries} == {their_job["owner"]}
+
+    mine.secret = api.rotate_webhook_secret()["secret"]  # the receiver switches at once: no loss
+    after = api.submit(job({"type": "THUMB", "file": "/out/hooks/c.jpg"}))
+    assert delivered(mine, after["jobId"])
+    assert (mine.rejected, theirs.rejected) == (0, 0)
+    api.delete_webhook()
+    with pytest.raises(ApiError) as gone:
+        api.get_webhook()
+    assert gone.value.code == "WEBHOOK_NOT_FOUND"

@@ -233,3 +233,13 @@ def test_browsers_of_the_allowed_origins_may_post_forms_to_and_read_from_the_med
         b for k, b in of_type(resources, "AWS::S3::Bucket").items() if "Media" in k and "Logs" not in k
     ]
     assert "CorsConfiguration" not in without["Properties"]
+
+
+def test_uploads_expire_from_the_media_bucket_and_outputs_never(resources):
+    (media,) = [
+        b for k, b in of_type(resources, "AWS::S3::Bucket").items() if "Media" in k and "Logs" not in k
+    ]
+    rules = media["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {r.get("Prefix"): r.get("ExpirationInDays") for r in rules if "ExpirationInDays" in r}
+    assert expiring["uploads/"] == 30
+    assert not [prefix for prefix in expiring if prefix and prefix.startswith("outputs")]

@@ -1032,6 +1032,7 @@ def test_a_stack_without_a_media_bucket_says_so(client: Api):
 
 def test_a_job_may_name_its_owners_upload_but_not_another_owners(media_client: Api):
     grant = media_client.call("POST", "/uploads", {"contentType": "video/mp4"})[2]
+    assert grant["output_prefix"] == f"/outputs/{owner_key(LOCAL_CALLER)}/"
     job = {**VIDEO_JOB, "input_asset": grant["input_asset"]}
     assert media_client.submit(job)[0] == 202
     status, _, body = media_client.submit(job, principal=PEER)
@@ -1042,9 +1043,11 @@ def test_a_job_may_name_its_owners_upload_but_not_another_owners(media_client: A
 
 def test_a_jobs_outputs_in_the_media_bucket_come_with_links_that_expire(media_client: Api):
     media_client.submit({**VIDEO_JOB, "jobId": "j1"})
+    mine = f"outputs/{owner_key(LOCAL_CALLER)}/v/index.m3u8"
     written = [
-        {"bucket": "stack-media", "key": "outputs/v/index.m3u8", "size": 10},
-        {"bucket": "stack-media", "key": "uploads/x/y/source", "size": 10},  # not an output of ours
+        {"bucket": "stack-media", "key": mine, "size": 10},
+        {"bucket": "stack-media", "key": f"uploads/{owner_key(LOCAL_CALLER)}/y/source", "size": 10},
+        {"bucket": "stack-media", "key": "outputs/someone-else/v.mp4", "size": 10},  # never linked
         {"bucket": "site-media", "key": "output/video1.mp4", "size": 10},  # a bucket the API may not read
     ]
     _track(
@@ -1054,7 +1057,79 @@ def test_a_jobs_outputs_in_the_media_bucket_come_with_links_that_expire(media_cl
     )
     before = media_client.clock.now
     body = media_client.call("GET", "/jobs/j1")[2]
-    linked, upload, theirs = body["outputs"]
-    assert linked["url"] == "https://stack-media.s3.amazonaws.com/outputs/v/index.m3u8?X-Amz-Expires=120"
+    linked, *others = body["outputs"]
+    assert linked["url"] == f"https://stack-media.s3.amazonaws.com/{mine}?X-Amz-Expires=120"
     assert before + 119 <= datetime.fromisoformat(linked["urlExpiresAt"]).timestamp() <= before + 121
-    assert "url" not in upload and "url" not in theirs
+    assert not [o for o in others if "url" in o]
+
+
+def test_a_job_reads_and_writes_the_media_bucket_only_under_its_owners_prefixes(media_client: Api):
+    mine, theirs = owner_key(LOCAL_CALLER), owner_key(PEER_ROLE)
+    output = {"type": "VIDEO", "bucket": "stack-media", "preset": "720p-generic"}
+    allowed = [
+        {
+            "input_asset": {"type": "VIDEO", "bucket": "stack-media", "file": f"/uploads/{mine}/u/a.mp4"},
+            "output_asset": {**output, "file": f"/outputs/{mine}/a/720.mp4"},
+        },
+        {
+            "input_asset": {"type": "VIDEO", "bucket": "stack-media", "file": f"/outputs/{mine}/a/720.mp4"},
+            "output_asset": {**output, "file": f"/outputs/{mine}/b/720.mp4"},
+        },
+    ]
+    for job in allowed:
+        assert media_client.submit(job)[0] == 202
+    refused = {
+        "another's output as input": (
+            {"file": f"/outputs/{theirs}/a/720.mp4"},
+            {"file": f"/outputs/{mine}/c.mp4"},
+            ["body", "input_asset", "file"],
+        ),
+        "writing over another's output": (
+            {"file": f"/uploads/{mine}/u/a.mp4"},
+            {"file": f"/outputs/{theirs}/a/720.mp4"},
+            ["body", "output_asset", "file"],
+        ),
+        "writing into uploads": (
+            {"file": f"/uploads/{mine}/u/a.mp4"},
+            {"file": f"/uploads/{mine}/u/b.mp4"},
+            ["body", "output_asset", "file"],
+        ),
+        "outside both prefixes": (
+            {"file": "/sample.mp4"},
+            {"file": f"/outputs/{mine}/c.mp4"},
+            ["body", "input_asset", "file"],
+        ),
+        "another's upload as watermark": (
+            {"file": f"/uploads/{mine}/u/a.mp4"},
+            {
+                "file": f"/outputs/{mine}/w.mp4",
+                "watermark": {"bucket": "stack-media", "file": f"/uploads/{theirs}/u/logo.png"},
+            },
+            ["body", "output_asset", "watermark", "file"],
+        ),
+    }
+    for name, (source, destination, loc) in refused.items():
+        job = {
+            "input_asset": {"type": "VIDEO", "bucket": "stack-media", **source},
+            "output_asset": {**output, **destination},
+        }
+        status, _, body = media_client.submit(job)
+        assert (status, error(body)[0]) == (400, "INVALID_REQUEST"), name
+        assert [problem["loc"] for problem in body["details"]] == [loc], name
+    operator = Api(
+        dataclasses.replace(
+            CONFIG, owners=OwnerPolicy("iam", CONFIG.client_name, operators=frozenset({PEER_ROLE}))
+        ),
+        media=MEDIA,
+    )
+    api.app.dependency_overrides[api.get_service] = lambda: operator.service
+    assert (
+        operator.submit(
+            {
+                "input_asset": {"type": "VIDEO", "bucket": "stack-media", "file": "/sample.mp4"},
+                "output_asset": {**output, "file": "/outputs/anywhere/x.mp4"},
+            },
+            principal=PEER,
+        )[0]
+        == 202
+    )
