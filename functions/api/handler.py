@@ -53,7 +53,7 @@ from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
 from functions.api.settings import ApiSettings, CorsSettings
 from functions.api.views import event, job_detail, job_summary
-from functions.api.webhooks import WebhookChange, WebhookService
+from functions.api.webhooks import WebhookService
 from functions.jobs.errors import DomainError
 from functions.jobs.model import JobStatus, iso
 from functions.jobs.names import JOB_ID_PATTERN
@@ -234,11 +234,10 @@ def create_upload(body: UploadRequest, service: Service) -> Response[UploadOut]:
     )
 
 
-def _webhook(change: WebhookChange | OwnerWebhook) -> WebhookOut:
-    webhook = change.webhook if isinstance(change, WebhookChange) else change
+def _webhook(webhook: OwnerWebhook, secret: str | None = None) -> WebhookOut:
     return WebhookOut(
         url=webhook.url,
-        secret=change.secret if isinstance(change, WebhookChange) else None,
+        secret=secret,
         secrets=[
             SecretOut(createdAt=iso(s.created_at) or "", expiresAt=iso(s.expires_at)) for s in webhook.secrets
         ],
@@ -262,7 +261,9 @@ def get_webhook(service: Service, webhooks: Webhooks) -> WebhookOut:
 def set_webhook(body: WebhookRequest, service: Service, webhooks: Webhooks) -> Response[WebhookOut]:
     change = webhooks.set_url(_caller(service), body.url)
     status = HTTPStatus.CREATED if change.created else HTTPStatus.OK
-    return Response(status_code=status, content_type="application/json", body=_webhook(change))
+    return Response(
+        status_code=status, content_type="application/json", body=_webhook(change.webhook, change.secret)
+    )
 
 
 @app.post(
@@ -273,7 +274,8 @@ def set_webhook(body: WebhookRequest, service: Service, webhooks: Webhooks) -> R
     responses=documented(200, WebhookOut, "Your webhook, with the new secret"),
 )
 def rotate_webhook_secret(service: Service, webhooks: Webhooks) -> WebhookOut:
-    return _webhook(webhooks.rotate(_caller(service)))
+    change = webhooks.rotate(_caller(service))
+    return _webhook(change.webhook, change.secret)
 
 
 @app.delete(

@@ -85,7 +85,8 @@ class UploadRequest(BaseModel):
 
 
 class WebhookRequest(BaseModel):
-    """Where your jobs' events go: an https URL (the stack checks it as it checks callbackUrl)."""
+    """Where your jobs' events go: an https URL (http only for the local stack's own receivers),
+    checked as callbackUrl is."""
 
     model_config = ConfigDict(extra="forbid")
 

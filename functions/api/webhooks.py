@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from functions.api.errors import Conflict, InvalidRequest, WebhookNotFound
 from functions.jobs.owners import Caller
@@ -46,7 +46,7 @@ class WebhookService:
         found = self._registry.get(caller.owner)
         if found is None:
             raise WebhookNotFound("you have no webhook: PUT /webhook sets one")
-        return found
+        return replace(found, secrets=found.active(self._clock()))  # those retired since: gone
 
     def set_url(self, caller: Caller, url: str) -> WebhookChange:
         try:
@@ -62,7 +62,9 @@ class WebhookService:
         return WebhookChange(webhook, secret, created=current is None)
 
     def rotate(self, caller: Caller) -> WebhookChange:
-        current = self.get(caller)
+        current = self._registry.get(caller.owner)
+        if current is None:
+            raise WebhookNotFound("you have no webhook: PUT /webhook sets one")
         webhook, secret = rotated(current, self._clock(), self._make_secret)
         self._save(webhook, current)
         return WebhookChange(webhook, secret)
@@ -73,6 +75,6 @@ class WebhookService:
 
     def _save(self, webhook: OwnerWebhook, current: OwnerWebhook | None) -> None:
         try:
-            self._registry.save(webhook, previous_version=current.version if current else None)
+            self._registry.save(webhook, previous_revision=current.revision if current else None)
         except WebhookConflict:
             raise Conflict("CONCURRENT_UPDATE", "your webhook changed meanwhile: retry") from None

@@ -50,12 +50,8 @@ def _sender() -> WebhookSender:
         settings.webhooks_table,
     )
 
-    def owner_secrets(owner: str) -> list[str]:
-        found = registry.get(owner)
-        return found.active_secrets(time.time()) if found else []
-
     return WebhookSender(
-        queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts), owner_secrets=owner_secrets
+        queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts), owner_webhook=registry.get
     )
 
 

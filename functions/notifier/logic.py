@@ -62,14 +62,16 @@ class StateChangeNotifier:
         event = state_change_event(old, new, progress_step=self._progress_step)
         if event is None:
             return Notified(None)
-        self._bus.publish(SOURCE, DETAIL_TYPE, event)
         owner = new.job.owner
+        # Before publishing: a lookup that fails retries the record, never publishes twice.
         owners_url = self._owner_url(owner) if owner else None
+        self._bus.publish(SOURCE, DETAIL_TYPE, event)
         signer: dict[str, Any] = {"owner": owner} if owners_url else {}  # its secrets, else the stack's
         deliveries: list[dict[str, Any]] = [{"url": url, "event": event} for url in self._webhook_urls]
-        deliveries += [
-            {"url": url, "event": event, **signer} for url in (owners_url, new.job.callbackUrl) if url
-        ]
+        if owners_url:  # "webhook": sent only while it is still the owner's URL
+            deliveries.append({"url": owners_url, "event": event, "owner": owner, "webhook": True})
+        if new.job.callbackUrl:
+            deliveries.append({"url": new.job.callbackUrl, "event": event, **signer})
         if deliveries:
             self._deliveries.send_batch([json.dumps(delivery) for delivery in deliveries])
         return Notified(event, len(deliveries))

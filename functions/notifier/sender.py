@@ -13,6 +13,7 @@ from functions.messaging.base import MessageQueue
 from functions.notifier.webhooks import TIMEOUT_SECONDS, backoff_seconds, signed_headers
 from functions.shared.http import HttpFailed, SafeHttp
 from functions.shared.urls import UnsafeUrl, UrlPolicy
+from functions.webhooks.registry import OwnerWebhook
 
 
 class Outcome(StrEnum):
@@ -36,13 +37,13 @@ class WebhookSender:
         *,
         policy: UrlPolicy,
         jitter: Callable[[], float] = random.random,
-        owner_secrets: Callable[[str], list[str]] = lambda owner: [],
+        owner_webhook: Callable[[str], OwnerWebhook | None] = lambda owner: None,
     ) -> None:
-        """``secrets``: the stack's; ``owner_secrets``: an owner's active ones (a delivery that
-        names an owner is signed with those alone)."""
+        """``secrets``: the stack's; ``owner_webhook``: an owner's webhook, whose active secrets
+        alone sign a delivery that names the owner."""
         self._queue = queue
         self._secrets = secrets
-        self._owner_secrets = owner_secrets
+        self._owner_webhook = owner_webhook
         self._policy = policy
         self._jitter = jitter
 
@@ -50,9 +51,15 @@ class WebhookSender:
         """Attempt number ``attempt`` of the delivery ``message`` ({url, event}) at ``now``."""
         delivery = json.loads(message)
         url, event, owner = delivery["url"], delivery["event"], delivery.get("owner")
-        secrets = self._owner_secrets(owner) if owner else self._secrets()
-        if not secrets:  # the owner removed its webhook since: nobody may verify this one
-            return Attempt(Outcome.REFUSED, f"{url}: the owner's webhook was removed")
+        if owner:
+            webhook = self._owner_webhook(owner)
+            if webhook is None:  # removed since: nobody may verify this one
+                return Attempt(Outcome.REFUSED, f"{url}: its owner's webhook was removed")
+            if delivery.get("webhook") and webhook.url != url:  # moved since: not to the old place
+                return Attempt(Outcome.REFUSED, f"{url}: its owner's webhook moved")
+            secrets = webhook.active_secrets(now)
+        else:
+            secrets = self._secrets()
         body = json.dumps(event, separators=(",", ":"))
         headers = signed_headers(secrets, event["id"], now, body)
         # A redirect is an answer like any other (a failed attempt), never followed: its target

@@ -104,7 +104,7 @@ def destination(url: str, policy: UrlPolicy) -> Destination:
     else:
         try:
             addresses = list(policy.resolve(host))
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA refuses (a label over 63)
             raise UnsafeUrl("has a host that does not resolve") from exc
         if not addresses:
             raise UnsafeUrl("has a host that does not resolve")

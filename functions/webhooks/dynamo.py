@@ -11,12 +11,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.jobs.errors import StorageUnavailable
-from functions.shared.aws import error_code
+from functions.shared.aws import error_code, is_throttling
 from functions.webhooks.registry import OwnerWebhook, SigningSecret, WebhookConflict
 
 PARTITION_KEY = "owner"  # the table's only key (infra.notifier and local.resources make it so)
+URL_ATTRIBUTE = "url"
 # What the notifier may read (infra grants GetItem on these attributes only).
-URL_ATTRIBUTES = (PARTITION_KEY, "url")
+URL_ATTRIBUTES = (PARTITION_KEY, URL_ATTRIBUTE)
 
 
 class DynamoWebhookRegistry:
@@ -33,22 +34,27 @@ class DynamoWebhookRegistry:
         return _webhook(item) if item else None
 
     def url_of(self, owner: str) -> str | None:
+        names = {f"#a{i}": name for i, name in enumerate(URL_ATTRIBUTES)}
         item = self._call(
             "get_item",
             Key=_key(owner),
-            ProjectionExpression="#o, #u",
-            ExpressionAttributeNames={"#o": "owner", "#u": "url"},
+            ConsistentRead=True,  # a URL set a moment ago is used
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
         ).get("Item")
-        return str(item["url"]["S"]) if item and "url" in item else None
+        return str(item[URL_ATTRIBUTE]["S"]) if item and URL_ATTRIBUTE in item else None
 
-    def save(self, webhook: OwnerWebhook, *, previous_version: int | None) -> None:
+    def save(self, webhook: OwnerWebhook, *, previous_revision: str | None) -> None:
         condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(#o)", "ExpressionAttributeNames": {"#o": "owner"}}
-            if previous_version is None
+            {
+                "ConditionExpression": "attribute_not_exists(#o)",
+                "ExpressionAttributeNames": {"#o": PARTITION_KEY},
+            }
+            if previous_revision is None
             else {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(previous_version)}},
+                "ConditionExpression": "#r = :r",
+                "ExpressionAttributeNames": {"#r": "revision"},
+                "ExpressionAttributeValues": {":r": {"S": previous_revision}},
             }
         )
         self._call("put_item", Item=_item(webhook), **condition)
@@ -61,23 +67,24 @@ class DynamoWebhookRegistry:
         try:
             return dict(getattr(self._client, operation)(TableName=self._table, **params))
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise WebhookConflict(params.get("Item", {}).get("owner", {}).get("S", "")) from None
-            raise StorageUnavailable(f"webhooks table: {error_code(exc) or exc}") from exc
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                raise WebhookConflict(operation) from None
+            raise StorageUnavailable(f"webhooks table: {code or exc}", throttled=is_throttling(code)) from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(f"webhooks table: {exc}") from exc
 
 
 def _key(owner: str) -> dict[str, Any]:
-    return {"owner": {"S": owner}}
+    return {PARTITION_KEY: {"S": owner}}
 
 
 def _item(webhook: OwnerWebhook) -> dict[str, Any]:
     return {
-        "owner": {"S": webhook.owner},
-        "url": {"S": webhook.url},
+        PARTITION_KEY: {"S": webhook.owner},
+        URL_ATTRIBUTE: {"S": webhook.url},
         "updatedAt": {"N": repr(webhook.updated_at)},
-        "version": {"N": str(webhook.version)},
+        "revision": {"S": webhook.revision},
         "secrets": {
             "L": [
                 {
@@ -95,8 +102,8 @@ def _item(webhook: OwnerWebhook) -> dict[str, Any]:
 
 def _webhook(item: dict[str, Any]) -> OwnerWebhook:
     return OwnerWebhook(
-        owner=item["owner"]["S"],
-        url=item["url"]["S"],
+        owner=item[PARTITION_KEY]["S"],
+        url=item[URL_ATTRIBUTE]["S"],
         secrets=tuple(
             SigningSecret(
                 value=s["M"]["value"]["S"],
@@ -106,5 +113,5 @@ def _webhook(item: dict[str, Any]) -> OwnerWebhook:
             for s in item["secrets"]["L"]
         ),
         updated_at=float(item["updatedAt"]["N"]),
-        version=int(item["version"]["N"]),
+        revision=item["revision"]["S"],
     )

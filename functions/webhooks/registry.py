@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -42,10 +43,15 @@ class OwnerWebhook:
     url: str
     secrets: tuple[SigningSecret, ...]  # the newest first
     updated_at: float
-    version: int = 1
+    # Unique per write (never a counter: a webhook deleted and made again would restart it, and a
+    # rotation that read the old one would then overwrite the new one).
+    revision: str = ""
+
+    def active(self, now: float) -> tuple[SigningSecret, ...]:
+        return tuple(s for s in self.secrets if s.expires_at is None or s.expires_at > now)
 
     def active_secrets(self, now: float) -> list[str]:
-        return [s.value for s in self.secrets if s.expires_at is None or s.expires_at > now]
+        return [s.value for s in self.active(now)]
 
 
 class WebhookRegistry(Protocol):
@@ -55,8 +61,8 @@ class WebhookRegistry(Protocol):
         """Only the URL (the notifier may read nothing else of the item)."""
         ...
 
-    def save(self, webhook: OwnerWebhook, *, previous_version: int | None) -> None:
-        """Writes ``webhook`` if the stored one still has ``previous_version`` (None: there is
+    def save(self, webhook: OwnerWebhook, *, previous_revision: str | None) -> None:
+        """Writes ``webhook`` if the stored one still has ``previous_revision`` (None: there is
         none); raises WebhookConflict otherwise."""
         ...
 
@@ -72,23 +78,27 @@ def with_url(
 ) -> tuple[OwnerWebhook, str | None]:
     """The owner's webhook sending to ``url``; the secret made if it had none (shown once)."""
     if current is not None:
-        return replace(current, url=url, updated_at=now, version=current.version + 1), None
+        return replace(current, url=url, updated_at=now, revision=_revision()), None
     secret = make_secret()
-    return OwnerWebhook(owner, url, (SigningSecret(secret, now),), now), secret
+    return OwnerWebhook(owner, url, (SigningSecret(secret, now),), now, _revision()), secret
 
 
 def rotated(
     current: OwnerWebhook, now: float, make_secret: Callable[[], str] = new_secret
 ) -> tuple[OwnerWebhook, str]:
-    """A new secret first; the ones still active retire within the grace; retired ones go."""
+    """A new secret first; the ones still active retire within the grace; retired ones go. At most
+    MAX_SECRETS sign: rotating again within the grace retires the oldest at once."""
     secret = make_secret()
     retiring = tuple(
         replace(s, expires_at=s.expires_at if s.expires_at is not None else now + ROTATION_GRACE_SECONDS)
-        for s in current.secrets
-        if s.expires_at is None or s.expires_at > now
+        for s in current.active(now)
     )
-    kept = (SigningSecret(secret, now), *retiring)[:MAX_SECRETS]  # rotating again and again: the newest
-    return replace(current, secrets=kept, updated_at=now, version=current.version + 1), secret
+    kept = (SigningSecret(secret, now), *retiring)[:MAX_SECRETS]
+    return replace(current, secrets=kept, updated_at=now, revision=_revision()), secret
+
+
+def _revision() -> str:
+    return uuid.uuid4().hex
 
 
 class MemoryWebhookRegistry:
@@ -102,9 +112,9 @@ class MemoryWebhookRegistry:
         found = self.items.get(owner)
         return found.url if found else None
 
-    def save(self, webhook: OwnerWebhook, *, previous_version: int | None) -> None:
+    def save(self, webhook: OwnerWebhook, *, previous_revision: str | None) -> None:
         stored = self.items.get(webhook.owner)
-        if (stored.version if stored else None) != previous_version:
+        if (stored.revision if stored else None) != previous_revision:
             raise WebhookConflict(webhook.owner)
         self.items[webhook.owner] = webhook
 

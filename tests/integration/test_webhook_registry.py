@@ -22,10 +22,10 @@ def registry(aws: None) -> DynamoWebhookRegistry:
 
 def test_a_webhook_round_trips_through_rotation_and_removal(registry: DynamoWebhookRegistry):
     made, secret = with_url(None, "site-a", "https://a.example/h", 100.5, lambda: "whsec_AAAA")
-    registry.save(made, previous_version=None)
+    registry.save(made, previous_revision=None)
     assert registry.get("site-a") == made
     turned, new = rotated(made, 200.25, lambda: "whsec_BBBB")
-    registry.save(turned, previous_version=made.version)
+    registry.save(turned, previous_revision=made.revision)
     stored = registry.get("site-a")
     assert stored == turned and stored.active_secrets(201.0) == [new, secret]
     assert registry.url_of("site-a") == "https://a.example/h"
@@ -35,12 +35,12 @@ def test_a_webhook_round_trips_through_rotation_and_removal(registry: DynamoWebh
 
 def test_a_write_that_lost_a_race_is_refused(registry: DynamoWebhookRegistry):
     made, _ = with_url(None, "site-a", "https://a.example/h", 1.0)
-    registry.save(made, previous_version=None)
+    registry.save(made, previous_revision=None)
     with pytest.raises(WebhookConflict):
-        registry.save(made, previous_version=None)  # a second "first" PUT
+        registry.save(made, previous_revision=None)  # a second "first" PUT
     moved, _ = with_url(made, "site-a", "https://a.example/2", 2.0)
-    registry.save(moved, previous_version=made.version)
+    registry.save(moved, previous_revision=made.revision)
     stale, _ = with_url(made, "site-a", "https://a.example/3", 3.0)
     with pytest.raises(WebhookConflict):
-        registry.save(stale, previous_version=made.version)
+        registry.save(stale, previous_revision=made.revision)
     assert registry.url_of("site-a") == "https://a.example/2"

@@ -62,3 +62,14 @@ def test_the_destination_keeps_the_name_for_host_and_tls_and_the_checked_address
         ("93.184.216.34",),
         "media.example.com:8443",
     )
+
+
+def test_a_host_name_idna_refuses_is_an_unsafe_url_not_a_crash():
+    # socket.getaddrinfo encodes the name first: a label over 63 characters raises UnicodeError
+    # (a ValueError, not an OSError) before any lookup; PUT /webhook answered 500 with it.
+    def encoding_first(host: str) -> list[str]:
+        host.encode("idna")
+        return ["93.184.216.34"]
+
+    with pytest.raises(UnsafeUrl, match="does not resolve"):
+        check_fetchable_url(f"https://{'a' * 70}.example.com/", UrlPolicy(resolve=encoding_first))

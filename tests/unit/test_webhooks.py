@@ -26,6 +26,7 @@ from functions.webhooks.registry import (
     MemoryWebhookRegistry,
     OwnerWebhook,
     SigningSecret,
+    WebhookConflict,
     rotated,
     with_url,
 )
@@ -99,7 +100,13 @@ def test_another_owner_has_its_own_webhook_or_none_and_cannot_touch_mine():
 @pytest.mark.usefixtures("hooks")
 @pytest.mark.parametrize(
     "url",
-    ["http://hooks.example.com/x", "https://sneaky.example.com/x", "https://169.254.169.254/", "ftp://x"],
+    [
+        "http://hooks.example.com/x",
+        "https://sneaky.example.com/x",
+        "https://169.254.169.254/",
+        "ftp://x",
+        f"https://{'a' * 70}.example.com/",  # a label IDNA refuses: was a 500
+    ],
 )
 def test_a_url_the_stack_must_not_call_is_refused(url: str):
     status, body = request("PUT", "/webhook", {"url": url})
@@ -112,7 +119,20 @@ def test_rotating_again_and_again_keeps_the_newest_secrets_only():
     for n in range(1, 6):
         webhook, _ = rotated(webhook, float(n), lambda n=n: f"s{n}")
     assert [s.value for s in webhook.secrets] == ["s5", "s4", "s3"][:MAX_SECRETS]
-    assert webhook.version == 6
+    assert len({webhook.revision, with_url(webhook, "o", HOOK, 9.0)[0].revision}) == 2
+
+
+def test_a_rotation_that_read_a_webhook_since_deleted_and_made_again_cannot_bring_it_back():
+    registry = MemoryWebhookRegistry()
+    old, _ = with_url(None, "o", "https://old.example/h", 1.0, lambda: "whsec_old")
+    registry.save(old, previous_revision=None)
+    turned, _ = rotated(old, 2.0, lambda: "whsec_turned")  # read before the delete
+    registry.delete("o")
+    new, _ = with_url(None, "o", "https://new.example/h", 3.0, lambda: "whsec_new")
+    registry.save(new, previous_revision=None)
+    with pytest.raises(WebhookConflict):
+        registry.save(turned, previous_revision=old.revision)
+    assert registry.get("o") == new
 
 
 # ------------------------------------------------------------------ the notifier and delivery
@@ -139,12 +159,12 @@ def test_an_owners_events_go_to_its_webhook_and_its_callbacks_signed_as_the_owne
         loaded("site-b", "https://cb.example/y", JobStatus.RUNNING, 2),
     )
     sent = [json.loads(body) for body in queue.sent]
-    assert [(d["url"], d.get("owner")) for d in sent] == [
-        ("https://ops.example/h", None),  # the stack's: every job, the stack's secret
-        (HOOK, "site-a"),
-        ("https://cb.example/x", "site-a"),  # an owner with a webhook: its secret signs its callbacks
-        ("https://ops.example/h", None),
-        ("https://cb.example/y", None),  # an owner without: the stack's secret, as before owners
+    assert [(d["url"], d.get("owner"), d.get("webhook")) for d in sent] == [
+        ("https://ops.example/h", None, None),  # the stack's: every job, the stack's secret
+        (HOOK, "site-a", True),
+        ("https://cb.example/x", "site-a", None),  # an owner with a webhook: its secret signs callbacks
+        ("https://ops.example/h", None, None),
+        ("https://cb.example/y", None, None),  # an owner without: the stack's secret, as before owners
     ]
 
 
@@ -181,7 +201,7 @@ def test_a_delivery_for_an_owner_is_signed_with_its_secrets_only_and_dropped_onc
     owner_secret, stack_secret = "whsec_b3duZXItc2VjcmV0LTEyMzQ1Njc4", "whsec_c3RhY2stc2VjcmV0LTEyMzQ1Njc4"
     registry = MemoryWebhookRegistry()
     registry.save(
-        OwnerWebhook("site-a", HOOK, (SigningSecret(owner_secret, 0.0),), 0.0), previous_version=None
+        OwnerWebhook("site-a", HOOK, (SigningSecret(owner_secret, 0.0),), 0.0), previous_revision=None
     )
     monkeypatch.setattr("functions.notifier.sender.SafeHttp", RecordingHttp)
     RecordingHttp.sent = []
@@ -189,14 +209,18 @@ def test_a_delivery_for_an_owner_is_signed_with_its_secrets_only_and_dropped_onc
         MemoryQueue(),
         lambda: [stack_secret],
         policy=UrlPolicy(resolve=_dns),
-        owner_secrets=lambda owner: found.active_secrets(0.0) if (found := registry.get(owner)) else [],
+        owner_webhook=registry.get,
     )
-    message = json.dumps({"url": HOOK, "event": {"id": "evt_1"}, "owner": "site-a"})
+    message = json.dumps({"url": HOOK, "event": {"id": "evt_1"}, "owner": "site-a", "webhook": True})
     assert sender.attempt(message, "r1", 1, int(time.time())).outcome is Outcome.DELIVERED
     ((headers, body),) = RecordingHttp.sent
     assert Webhook(owner_secret).verify(body, headers) == {"id": "evt_1"}
     with pytest.raises(WebhookVerificationError):
         Webhook(stack_secret).verify(body, headers)  # another app, holding the stack's secret
+    moved = with_url(registry.get("site-a"), "site-a", "https://new.example.com/h", 1.0)[0]
+    registry.save(moved, previous_revision=registry.get("site-a").revision)  # type: ignore[union-attr]
+    assert sender.attempt(message, "r2", 1, int(time.time())).outcome is Outcome.REFUSED  # not the old URL
     registry.delete("site-a")
-    assert sender.attempt(message, "r2", 1, int(time.time())).outcome is Outcome.REFUSED
+    callback = json.dumps({"url": "https://cb.example.com/x", "event": {"id": "evt_2"}, "owner": "site-a"})
+    assert sender.attempt(callback, "r3", 1, int(time.time())).outcome is Outcome.REFUSED
     assert len(RecordingHttp.sent) == 1
