@@ -103,6 +103,8 @@ class JobsClient:
         grant = self._json(
             "POST", "/uploads", body={"contentType": content_type, "filename": upload_name(file)}
         )
+        if not isinstance(grant.get("url"), str) or not isinstance(grant.get("fields"), dict):
+            raise ApiError(0, "UNEXPECTED_ANSWER", "POST /uploads answered no form (url, fields)")
         post_form(grant, file, content_type, timeout=max(self.timeout, 600.0))
         return grant
 

@@ -96,6 +96,8 @@ def test_retries_stop_after_the_last_attempt_and_other_errors_are_not_retried(ap
 def test_mistakes_get_one_clear_line_and_exit_2(api, tmp_path, monkeypatch, capsys):
     not_json = tmp_path / "job.json"
     not_json.write_text("{ not json")
+    odd = tmp_path / "clip.zzz-unknown"
+    odd.write_bytes(b"?")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{closed.getsockname()[1]}/prod/"  # bound, never listening
@@ -104,6 +106,9 @@ def test_mistakes_get_one_clear_line_and_exit_2(api, tmp_path, monkeypatch, caps
         (["--endpoint", "localhost:8000/prod", "get", "j-1"], "must be an http(s) URL"),
         (["--endpoint", api, "submit", str(not_json)], "is not JSON"),
         (["--endpoint", api, "submit", str(tmp_path / "missing.json")], "cannot read the job file"),
+        (["--endpoint", api, "upload", str(tmp_path / "missing.mp4")], "no such file"),
+        (["--endpoint", api, "upload", str(odd)], "cannot tell the content type"),
+        (["--endpoint", api, "webhook", "set"], "needs the URL"),
     ]
     for argv, says in cases:
         assert run(argv) == 2
@@ -116,6 +121,14 @@ def test_mistakes_get_one_clear_line_and_exit_2(api, tmp_path, monkeypatch, caps
     assert "no AWS region" in capsys.readouterr().err
     with pytest.raises(ClientError):
         JobsClient("ftp://example.com/")
+
+
+def test_an_upload_answered_without_a_form_is_an_api_error_not_a_traceback(api, tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0")
+    ScriptedApi.script = [(201, {"uploadId": "u1"}, {})]
+    assert run(["--endpoint", api, "upload", str(clip)]) == 1
+    assert json.loads(capsys.readouterr().err)["code"] == "UNEXPECTED_ANSWER"
 
 
 def test_an_api_error_is_its_json_on_stderr_and_exit_1(api, capsys):
