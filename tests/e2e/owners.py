@@ -27,9 +27,11 @@ def assert_owners_kept_apart(
     *,
     owners: tuple[str, str],
     upload: Path,
+    webhook_url: str,
 ) -> None:
     """``job(name)``: a small job writing outputs named ``name``; ``owners``: what the API names
-    the two apps; ``upload``: a file A uploads, which B's job may not take."""
+    the two apps; ``upload``: a file A uploads, which B's job may not take; ``webhook_url``: where
+    A's webhook points (a URL the stack may call)."""
     mine = a.submit(job("a"), idempotency_key="matrix-1")
     theirs = b.submit(job("b"), idempotency_key="matrix-1")
     assert mine["jobId"] != theirs["jobId"]  # one Idempotency-Key, two owners: two jobs
@@ -51,6 +53,15 @@ def assert_owners_kept_apart(
     source = a.upload(upload)["input_asset"]
     status, code = refused(lambda: b.submit({**job("b2"), "input_asset": source}))
     assert (status, code) == (400, "INVALID_REQUEST")
+    # My webhook: B can neither see, rotate nor remove it; B's PUT makes B's own.
+    mine_hook = a.set_webhook(webhook_url)
+    for ask in (b.get_webhook, b.rotate_webhook_secret, b.delete_webhook):
+        assert refused(ask) == (404, "WEBHOOK_NOT_FOUND")
+    theirs_hook = b.set_webhook(webhook_url)
+    assert theirs_hook["secret"] != mine_hook["secret"]
+    assert a.get_webhook()["updatedAt"] == mine_hook["updatedAt"]
+    b.delete_webhook()
+    a.delete_webhook()
     for client, submitted in ((a, mine), (b, theirs)):
         assert client.watch(submitted["jobId"], interval=0.3, timeout=TIMEOUT)["status"] == "COMPLETED"
     assert a.get(mine["jobId"])["cancelRequested"] is False  # the other app's cancel changed nothing

@@ -14,6 +14,7 @@ from cpe_client.client import JobsClient
 from local import sample_media
 from local.embedded import environment
 from local.issuer import AUDIENCE, LocalIssuer
+from local.run import WebhookReceiver
 from local.stack import LocalStack, local_stack
 from tests.e2e.conftest import REQUEST_TIMEOUT
 from tests.e2e.owners import assert_owners_kept_apart, refused
@@ -29,13 +30,24 @@ def issuer() -> Iterator[LocalIssuer]:
 
 
 @pytest.fixture(scope="module")
-def stack(issuer: LocalIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def receiver() -> WebhookReceiver:
+    """A webhook endpoint on this machine, trusted as the stack's own."""
+    return WebhookReceiver()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    issuer: LocalIssuer, receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
     config = {
         "auth": {"mode": "jwt", "issuer": issuer.url, "audience": [AUDIENCE]},
         "owners": {"claim": "client_id", "operators": ["ops-console"], "clientNames": {"site-b": "SiteB"}},
     }
     # The authorizer reaches the issuer over HTTPS: its certificate is this run's own.
-    with environment(SSL_CERT_FILE=str(issuer.ca_file)), local_stack(engine_jobs=1, config=config) as running:
+    with (
+        environment(SSL_CERT_FILE=str(issuer.ca_file)),
+        local_stack(engine_jobs=1, config=config, trusted_urls=[receiver.url]) as running,
+    ):
         s3 = running.aws.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         clip = sample_media.video(tmp_path_factory.mktemp("jwt") / "clip.mp4", seconds=1, size=(160, 90))
@@ -56,7 +68,7 @@ def job(name: str) -> dict[str, object]:
 
 
 def test_two_apps_with_tokens_see_and_change_only_their_own_jobs_and_an_operator_sees_both(
-    stack: LocalStack, issuer: LocalIssuer, tmp_path: Path
+    stack: LocalStack, issuer: LocalIssuer, receiver: WebhookReceiver, tmp_path: Path
 ):
     site_a, site_b = app(stack, issuer, "site-a"), app(stack, issuer, "site-b")
     assert_owners_kept_apart(
@@ -65,6 +77,7 @@ def test_two_apps_with_tokens_see_and_change_only_their_own_jobs_and_an_operator
         job,
         owners=("site-a", "site-b"),
         upload=sample_media.video(tmp_path / "a.mp4", seconds=1, size=(160, 90)),
+        webhook_url=receiver.url,
     )
     operator = app(stack, issuer, "ops-console")
     owners = {j["owner"] for j in operator.list(limit=100)["items"]}

@@ -260,7 +260,7 @@ def test_a_throttled_table_is_a_retryable_answer_never_a_server_error(stack: Loc
 
 
 def test_two_client_apps_on_one_stack_see_and_change_only_their_own_jobs(
-    api: JobsClient, peer: JobsClient, s3, tmp_path: Path
+    api: JobsClient, peer: JobsClient, app_receivers, s3, tmp_path: Path
 ):
     clip = sample_media.video(tmp_path / "mine.mp4", seconds=1, size=(160, 90))
     assert_owners_kept_apart(
@@ -269,6 +269,7 @@ def test_two_client_apps_on_one_stack_see_and_change_only_their_own_jobs(
         lambda name: job({"type": "THUMB", "file": f"/out/owners/{name}.jpg"}),
         owners=("arn:aws:iam::123456789012:user/local", "arn:aws:iam::123456789012:role/PeerApp"),
         upload=clip,
+        webhook_url=app_receivers[0].url,
     )
 
 
