@@ -41,7 +41,6 @@ from functions.api.models import (
     EventList,
     JobList,
     JobOut,
-    SecretOut,
     SubmitJobRequest,
     UploadOut,
     UploadRequest,
@@ -52,14 +51,13 @@ from functions.api.openapi import ERRORS, documented, openapi_schema
 from functions.api.parsing import Timestamp, strict_json
 from functions.api.service import JobService
 from functions.api.settings import ApiSettings, CorsSettings
-from functions.api.views import event, job_detail, job_summary
+from functions.api.views import event, job_detail, job_summary, upload_form, webhook_view
 from functions.api.webhooks import WebhookService
 from functions.jobs.errors import DomainError
-from functions.jobs.model import JobStatus, iso
+from functions.jobs.model import JobStatus
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
-from functions.webhooks.registry import OwnerWebhook
 
 logger = Logger()
 metrics = Metrics()
@@ -219,35 +217,12 @@ def cancel_job(job_id: JobIdPath, service: Service) -> Response[JobOut]:
 def create_upload(body: UploadRequest, service: Service) -> Response[UploadOut]:
     grant = service.upload(_caller(service), body.contentType, body.filename)
     metrics.add_metric(name=Metric.UPLOADS_GRANTED, unit=MetricUnit.Count, value=1)
-    return Response(
-        status_code=HTTPStatus.CREATED,
-        content_type="application/json",
-        body=UploadOut(
-            uploadId=grant.upload_id,
-            url=grant.url,
-            fields=grant.fields,
-            expiresAt=iso(grant.expires_at) or "",
-            maxBytes=grant.max_bytes,
-            input_asset=grant.input_asset,
-            output_prefix=grant.output_prefix,
-        ),
-    )
-
-
-def _webhook(webhook: OwnerWebhook, secret: str | None = None) -> WebhookOut:
-    return WebhookOut(
-        url=webhook.url,
-        secret=secret,
-        secrets=[
-            SecretOut(createdAt=iso(s.created_at) or "", expiresAt=iso(s.expires_at)) for s in webhook.secrets
-        ],
-        updatedAt=iso(webhook.updated_at) or "",
-    )
+    return Response(status_code=HTTPStatus.CREATED, content_type="application/json", body=upload_form(grant))
 
 
 @app.get(routes.GET_WEBHOOK.rule, summary="Your webhook", responses=documented(200, WebhookOut, "It"))
 def get_webhook(service: Service, webhooks: Webhooks) -> WebhookOut:
-    return _webhook(webhooks.get(_caller(service)))
+    return webhook_view(webhooks.get(_caller(service)))
 
 
 @app.put(
@@ -262,7 +237,7 @@ def set_webhook(body: WebhookRequest, service: Service, webhooks: Webhooks) -> R
     change = webhooks.set_url(_caller(service), body.url)
     status = HTTPStatus.CREATED if change.created else HTTPStatus.OK
     return Response(
-        status_code=status, content_type="application/json", body=_webhook(change.webhook, change.secret)
+        status_code=status, content_type="application/json", body=webhook_view(change.webhook, change.secret)
     )
 
 
@@ -275,7 +250,7 @@ def set_webhook(body: WebhookRequest, service: Service, webhooks: Webhooks) -> R
 )
 def rotate_webhook_secret(service: Service, webhooks: Webhooks) -> WebhookOut:
     change = webhooks.rotate(_caller(service))
-    return _webhook(change.webhook, change.secret)
+    return webhook_view(change.webhook, change.secret)
 
 
 @app.delete(

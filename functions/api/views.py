@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from functions.api.models import ActivityOut, EventOut, JobOut, JobSummaryOut, RunOut
+from functions.api.media import UploadGrant
+from functions.api.models import (
+    ActivityOut,
+    EventOut,
+    JobOut,
+    JobSummaryOut,
+    RunOut,
+    SecretOut,
+    UploadOut,
+    WebhookOut,
+)
 from functions.api.service import JobView
 from functions.jobs.model import TimelineEvent, iso
 from functions.store.base import LoadedJob
+from functions.webhooks.registry import OwnerWebhook
 
 
 def job_summary(loaded: LoadedJob) -> JobSummaryOut:
@@ -88,4 +99,28 @@ def event(entry: TimelineEvent) -> EventOut:
         runId=entry.runId,
         activityId=entry.activityId,
         activityType=entry.activityType,
+    )
+
+
+def upload_form(grant: UploadGrant) -> UploadOut:
+    return UploadOut(
+        uploadId=grant.upload_id,
+        url=grant.url,
+        fields=grant.fields,
+        expiresAt=iso(grant.expires_at) or "",
+        maxBytes=grant.max_bytes,
+        input_asset=grant.input_asset,
+        output_prefix=grant.output_prefix,
+    )
+
+
+def webhook_view(webhook: OwnerWebhook, secret: str | None = None) -> WebhookOut:
+    """An owner's webhook; ``secret`` only in the answer that made it."""
+    return WebhookOut(
+        url=webhook.url,
+        secret=secret,
+        secrets=[
+            SecretOut(createdAt=iso(s.created_at) or "", expiresAt=iso(s.expires_at)) for s in webhook.secrets
+        ],
+        updatedAt=iso(webhook.updated_at) or "",
     )
