@@ -114,6 +114,11 @@ def gateway_headers(template: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers by their lower-case names (HTTP's are case-insensitive)."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -190,7 +195,7 @@ class Gateway:
 
     @staticmethod
     def _mapped(headers: Mapping[str, str], environ: dict[str, Any]) -> dict[str, str]:
-        request = {name.lower(): value for name, value in request_headers(environ).items()}
+        request = _lowered(request_headers(environ))
         mapped: dict[str, str] = {}
         for name, value in headers.items():
             if value.startswith("method.request.header."):
@@ -216,8 +221,7 @@ class Gateway:
         if route is None:
             raise _Refused(403, "NOT_FOUND_OR_UNAUTHENTICATED", "Missing Authentication Token")
         if route.mock is not None:
-            sent = {name.lower(): value for name, value in request_headers(environ).items()}
-            return route.mock.answer(sent.get("origin"))
+            return route.mock.answer(_lowered(request_headers(environ)).get("origin"))
         headers, raw = request_parts(environ)
         caller = self._check_signature(environ, headers, raw) if route.authorization == "AWS_IAM" else None
         authorized = self._authorize(method, path, headers) if route.authorization == "CUSTOM" else None
@@ -251,7 +255,7 @@ class Gateway:
         not cached here (API Gateway caches them per token)."""
         if self._authorizer is None:
             raise _Refused(500, "INTERNAL_ERROR", "no authorizer for a CUSTOM method")
-        token = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        token = _lowered(headers).get("authorization", "")
         if not token:
             raise _Refused(401, "UNAUTHORIZED", "Unauthorized")
         method_arn = f"arn:aws:execute-api:{self._region}:123456789012:local/{self._stage}/{method}{path}"
@@ -289,7 +293,7 @@ class Gateway:
         if principal is None or match["region"] != self._region or match["service"] != "execute-api":
             raise _Refused(403, "UNAUTHORIZED", "The security token included in the request is invalid.")
         signed = match["headers"].split(";")
-        lowered = {name.lower(): value for name, value in headers.items()}
+        lowered = _lowered(headers)
         if "host" not in signed:
             raise _Refused(403, "UNAUTHORIZED", "'Host' must be a signed header.")
         try:

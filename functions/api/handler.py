@@ -65,8 +65,13 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=stri
 
 
 @cache
+def _settings() -> ApiSettings:
+    return ApiSettings.from_environ(os.environ)
+
+
+@cache
 def _service() -> JobService:
-    return ApiSettings.from_environ(os.environ).service()
+    return _settings().service()
 
 
 @cache
@@ -80,7 +85,7 @@ def get_service() -> JobService:
 
 @cache
 def _webhooks() -> WebhookService:
-    return ApiSettings.from_environ(os.environ).webhooks()
+    return _settings().webhooks()
 
 
 def get_webhooks() -> WebhookService:

@@ -113,15 +113,11 @@ class ApiSettings(JobsTableSettings):
 
     def webhooks(self) -> WebhookService:
         """The owners' webhooks; without their table (a misconfiguration), every call says so."""
-        from functions.shared import aws  # noqa: PLC0415 - AWS clients at first use
-        from functions.webhooks.dynamo import DynamoWebhookRegistry  # noqa: PLC0415
+        from functions.webhooks.dynamo import webhook_registry  # noqa: PLC0415 - AWS at first use
 
         if self.webhooks_table is None:
             raise SettingsError(f"{env.WEBHOOKS_TABLE_NAME} is not set")
-        registry = DynamoWebhookRegistry(
-            lambda: aws.client("dynamodb", region=self.region, endpoint=self.dynamodb_endpoint),
-            self.webhooks_table,
-        )
+        registry = webhook_registry(self.webhooks_table, region=self.region, endpoint=self.dynamodb_endpoint)
         return WebhookService(registry, UrlPolicy(frozenset({"https"}), self.trusted_url_hosts))
 
     def media(self) -> MediaAccess | None:

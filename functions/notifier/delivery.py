@@ -22,7 +22,7 @@ from functions.notifier.sender import Outcome, WebhookSender
 from functions.notifier.settings import DeliverySettings
 from functions.shared import aws
 from functions.shared.urls import UrlPolicy
-from functions.webhooks.dynamo import DynamoWebhookRegistry
+from functions.webhooks.dynamo import webhook_registry
 
 logger = Logger()
 metrics = Metrics()
@@ -45,11 +45,9 @@ def _settings() -> DeliverySettings:
 def _sender() -> WebhookSender:
     settings = _settings()
     queue = SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url)
-    registry = DynamoWebhookRegistry(
-        lambda: aws.client("dynamodb", region=settings.region, endpoint=settings.dynamodb_endpoint),
-        settings.webhooks_table,
+    registry = webhook_registry(
+        settings.webhooks_table, region=settings.region, endpoint=settings.dynamodb_endpoint
     )
-
     return WebhookSender(
         queue, secrets, policy=UrlPolicy(trusted=settings.trusted_url_hosts), owner_webhook=registry.get
     )

@@ -24,7 +24,7 @@ from functions.notifier.logic import OwnerUrls, StateChangeNotifier
 from functions.notifier.settings import NotifierSettings
 from functions.shared import aws
 from functions.store.stream import job_image
-from functions.webhooks.dynamo import DynamoWebhookRegistry
+from functions.webhooks.dynamo import webhook_registry
 
 logger = Logger()
 metrics = Metrics()
@@ -32,18 +32,22 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 @cache
+def _settings() -> NotifierSettings:
+    return NotifierSettings.from_environ(os.environ)
+
+
+@cache
 def _owner_urls() -> OwnerUrls:
-    settings = NotifierSettings.from_environ(os.environ)
-    registry = DynamoWebhookRegistry(
-        lambda: aws.client("dynamodb", region=settings.region, endpoint=settings.dynamodb_endpoint),
-        settings.webhooks_table,
+    settings = _settings()
+    registry = webhook_registry(
+        settings.webhooks_table, region=settings.region, endpoint=settings.dynamodb_endpoint
     )
     return OwnerUrls(registry.url_of)
 
 
 @cache
 def _notifier() -> StateChangeNotifier:
-    settings = NotifierSettings.from_environ(os.environ)
+    settings = _settings()
     return StateChangeNotifier(
         EventBridgeBus(aws.client("events", region=settings.region), settings.event_bus),
         SqsQueue(lambda: aws.client("sqs", region=settings.region), settings.webhook_queue_url),

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.jobs.errors import StorageUnavailable
+from functions.shared import aws
 from functions.shared.aws import error_code, is_throttling
 from functions.webhooks.registry import OwnerWebhook, SigningSecret, WebhookConflict
 
@@ -18,6 +19,11 @@ PARTITION_KEY = "owner"  # the table's only key (infra.notifier and local.resour
 URL_ATTRIBUTE = "url"
 # What the notifier may read (infra grants GetItem on these attributes only).
 URL_ATTRIBUTES = (PARTITION_KEY, URL_ATTRIBUTE)
+
+
+def webhook_registry(table: str, *, region: str | None, endpoint: str | None) -> DynamoWebhookRegistry:
+    """The registry on ``table``, its DynamoDB client built at first use."""
+    return DynamoWebhookRegistry(lambda: aws.client("dynamodb", region=region, endpoint=endpoint), table)
 
 
 class DynamoWebhookRegistry:

@@ -38,16 +38,7 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def api(stack: LocalStack) -> JobsClient:
-    return JobsClient(stack.api_url, region=stack.aws.region, timeout=REQUEST_TIMEOUT)
-
-
-@pytest.fixture(scope="module")
-def peer(stack: LocalStack) -> JobsClient:
-    session = botocore.session.get_session()
-    session.set_credentials(PEER_PRINCIPAL.access_key, PEER_PRINCIPAL.secret_key)
-    return JobsClient(stack.api_url, region=stack.aws.region, session=session, timeout=REQUEST_TIMEOUT)
+# api and peer: tests/e2e/conftest.py's clients, on this module's stack.
 
 
 @pytest.fixture(scope="module")

@@ -160,7 +160,8 @@ def invoke_api(table: str, input_queue: str, monkeypatch: pytest.MonkeyPatch) ->
         "CLIENT_NAME": "ClientA",
     }.items():
         monkeypatch.setenv(name, value)
-    api_handler._service.cache_clear()
+    for cached in (api_handler._settings, api_handler._service):
+        cached.cache_clear()
 
     def invoke(
         method: str,
@@ -172,4 +173,5 @@ def invoke_api(table: str, input_queue: str, monkeypatch: pytest.MonkeyPatch) ->
         return call(api_handler.handler, method, path, body, headers=headers, query=query)
 
     yield invoke
-    api_handler._service.cache_clear()
+    for cached in (api_handler._settings, api_handler._service):
+        cached.cache_clear()

@@ -76,7 +76,13 @@ def bus(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     create_webhooks_table(boto3.client("dynamodb", region_name=REGION), "owner-webhooks")
     monkeypatch.setenv("WEBHOOKS_TABLE_NAME", "owner-webhooks")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifier")
-    caches = (notifier._notifier, notifier._owner_urls, delivery._sender, delivery._settings)
+    caches = (
+        notifier._settings,
+        notifier._notifier,
+        notifier._owner_urls,
+        delivery._sender,
+        delivery._settings,
+    )
     for cached in caches:
         cached.cache_clear()
     yield seen

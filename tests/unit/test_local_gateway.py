@@ -58,18 +58,8 @@ def signed_headers(
 
 
 def call(headers: dict[str, str]) -> tuple[str, bytes]:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/prod/jobs",
-        "QUERY_STRING": "",
-        "HTTP_HOST": HOST,
-        "wsgi.input": io.BytesIO(b""),
-        "RAW_URI": "/prod/jobs",
-        "RAW_HEADERS": list(headers.items()),
-    }
-    status: list[str] = []
-    body = b"".join(gateway()(environ, lambda line, _headers: status.append(line)))
-    return status[0], body
+    status, _, body = call_with(gateway(), headers)
+    return status, body
 
 
 def test_a_request_signed_now_for_this_region_is_let_through_as_its_principal():
@@ -135,12 +125,14 @@ def custom_gateway(authorizer: Any) -> Gateway:
 
 
 def call_with(gateway_: Gateway, headers: dict[str, str]) -> tuple[str, dict[str, str], bytes]:
+    """A GET /prod/jobs with ``headers``, as the local stack's server hands it over."""
     environ = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": "/prod/jobs",
         "QUERY_STRING": "",
         "HTTP_HOST": HOST,
         "wsgi.input": io.BytesIO(b""),
+        "RAW_URI": "/prod/jobs",
         "RAW_HEADERS": list(headers.items()),
     }
     answer: list[Any] = []
