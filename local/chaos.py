@@ -4,7 +4,10 @@ from real work on generated media) as a busy CPE stack and SQS deliver them (int
 duplicated, displaced, some runs' WORKFLOW_SCHEDULED last, poison among them), consumed by several
 concurrent tracker pollers against moto in server mode through the local SQS event source
 (visibility timeout, partial batch failures, redrive to the DLQ). Every final job must equal the
-in-order reference, only the poison may be dead-lettered, nothing may stay parked.
+in-order reference, only the poison may be dead-lettered, no message may stay parked unapplied
+(every run here gets linked in the end). A parked copy of a message that was applied anyway may
+stay behind when an invocation dies or storage fails between applying it and deleting the copy:
+it is counted apart and must carry its expiry, after which DynamoDB's TTL removes it.
 
 With ``--faults``, AWS's failures on top (local.faults): DynamoDB throttling, conditional-check
 conflicts with a competing writer, responses lost after the write landed, and invocations killed
@@ -38,6 +41,7 @@ from functions import env
 from functions.jobs.rules import DEFAULT_RULE
 from functions.store.base import JobStore, TableBinding
 from functions.store.dynamo import DynamoJobStore
+from functions.store.layout import LINK_SK, PARKED_PREFIX
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local import sample_media
@@ -72,7 +76,9 @@ class ChaosReport:
     mismatched: list[str] = field(default_factory=list)
     dead_letters: int = 0
     unexpected_dead_letters: list[str] = field(default_factory=list)
-    parked_left: int = 0
+    parked_left: int = 0  # parked messages whose run never got linked: lost
+    parked_copies: int = 0  # parked copies of messages their linked run's job already holds
+    copies_without_expiry: int = 0
     invocations: int = 0
     failed_invocations: int = 0
     faults: dict[str, int] = field(default_factory=dict)
@@ -84,6 +90,7 @@ class ChaosReport:
             and not self.unexpected_dead_letters
             and self.dead_letters == self.poison
             and self.parked_left == 0
+            and self.copies_without_expiry == 0
         )
 
 
@@ -221,11 +228,7 @@ def chaos(  # noqa: PLR0917 - the command line's options, in its order
                 QueueUrl=dlq_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
-        parked = aws.client("dynamodb").scan(
-            TableName=TABLE,
-            FilterExpression="begins_with(sk, :p)",
-            ExpressionAttributeValues={":p": {"S": "PARKED"}},
-        )["Count"]
+        waiting, copies, without_expiry = _parked_items(aws.client("dynamodb"))
     report = ChaosReport(
         jobs=jobs + len(recorded),
         engine_jobs={run[0]["jobId"]: expected[run[0]["jobId"]].status.value for run in recorded},
@@ -236,13 +239,32 @@ def chaos(  # noqa: PLR0917 - the command line's options, in its order
         seconds=time.monotonic() - started,
         dead_letters=len(dead),
         unexpected_dead_letters=[body for body in dead if body not in POISON],
-        parked_left=parked,
+        parked_left=waiting,
+        parked_copies=copies,
+        copies_without_expiry=without_expiry,
         invocations=sum(s.stats.invocations for s in sources),
         failed_invocations=sum(s.stats.errors for s in sources),
         faults={**aws.faults.injected, "killed_invocations": mortal.kills} if plan.any else {},
     )
     report.mismatched = [job_id for job_id, job in expected.items() if actual.get(job_id) != job]
     return report
+
+
+def _parked_items(dynamodb: Any) -> tuple[int, int, int]:
+    """The parked items left in the table: (whose run is not linked, whose run is linked, copies
+    without an expiry)."""
+    items = dynamodb.scan(
+        TableName=TABLE,
+        FilterExpression="begins_with(sk, :p)",
+        ExpressionAttributeValues={":p": {"S": PARKED_PREFIX}},
+    )["Items"]
+    linked = set()
+    for pk in {item["pk"]["S"] for item in items}:
+        key = {"pk": {"S": pk}, "sk": {"S": LINK_SK}}
+        if "jobId" in dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item", {}):
+            linked.add(pk)
+    copies = [item for item in items if item["pk"]["S"] in linked]
+    return len(items) - len(copies), len(copies), sum("expiresAt" not in item for item in copies)
 
 
 def _consume(sqs: Any, queue_url: str, sources: list[SqsEventSource], bodies: list[str]) -> None:

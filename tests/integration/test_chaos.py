@@ -23,6 +23,7 @@ def test_four_concurrent_trackers_on_a_disturbed_stream_end_where_the_in_order_r
     assert report.mismatched == []  # every job equals the in-order reference
     assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison  # only poison
     assert report.parked_left == 0  # nothing left waiting for its WORKFLOW_SCHEDULED
+    assert report.parked_copies == 0  # and with nothing failing, no copy left behind
     assert report.failed_invocations == 0  # no invocation raised
 
 
@@ -38,3 +39,5 @@ def test_throttling_conflicts_lost_responses_and_killed_invocations_lose_nothing
     assert report.mismatched == []
     assert report.unexpected_dead_letters == [] and report.dead_letters == report.poison
     assert report.parked_left == 0
+    # A copy of an applied message may outlive a death or a failed delete, never its expiry.
+    assert report.copies_without_expiry == 0
