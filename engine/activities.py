@@ -3,7 +3,8 @@ the plan), a reporter for its messages and the storage, and returns the activity
 
 * ValidateAsset: probes the input through a ranged reader (the headers and a few packets, not the
   whole file) and returns the ffprobe document plus ``mime`` and ``type``.
-* TranscodeAsset: one output (VIDEO, THUMB, IMAGE or AUDIO); downloads the input, produces the
+* TranscodeAsset: one output (VIDEO, THUMB, IMAGE or AUDIO, or this project's ADAPTIVE and
+  STORYBOARD); downloads the input, produces the
   files in a working directory, uploads each under ``dirname(output_asset.file)``, and returns the
   ffprobe document of the main file plus ``outputs``: every object written (bucket, key, size,
   content type; the main one with its probe).
@@ -23,10 +24,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from engine import media, video
+from engine import adaptive, ladder, media, video
 from engine.errors import ActivityError, Reason
 from engine.presets import preset
-from engine.probe import probe
+from engine.probe import measured_package, probe
 from engine.reporting import ActivityReporter
 from engine.sources import InputRef
 from engine.storage import Storage, StoredObject
@@ -69,6 +70,15 @@ def _rotation(stream: dict[str, Any]) -> int:
         if isinstance(side_data, dict) and isinstance(side_data.get("rotation"), int | float):
             return int(side_data["rotation"])
     return 0
+
+
+def stream_rate(stream: dict[str, Any]) -> Fraction:
+    """A probed video stream's frame rate (25 when the probe gives none)."""
+    for name in ("avg_frame_rate", "r_frame_rate"):
+        numerator, _, denominator = str(stream.get(name) or "0/0").partition("/")
+        if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
+            return Fraction(int(numerator), int(denominator))
+    return Fraction(25)
 
 
 def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
@@ -154,22 +164,25 @@ class TranscodeAsset:
 
     def deliver(self, files: list[Path]) -> dict[str, Any]:
         """Upload ``files`` (the main one first) to the output's destination; the activity's
-        result: the main file's probe and every object written."""
+        result: the main file's probe (a storyboard's: its first sprite's) and every object
+        written."""
         self.reporter.check_cancel()
         bucket, prefix, _ = _destination(self.output)
         stored = self._upload(files, bucket, prefix)
-        main_probe = probe(
-            str(files[0]), name=posixpath.join(prefix, files[0].name), size=files[0].stat().st_size
-        )
+        described = 1 if files[0].suffix == ".vtt" and len(files) > 1 else 0  # a track is not media
+        path = files[described]
+        main_probe = probe(str(path), name=posixpath.join(prefix, path.name), size=path.stat().st_size)
+        if files[0].suffix == ".m3u8":  # the playlist's figures are the package's, measured
+            main_probe = measured_package(main_probe, files)
         outputs = [obj.as_result() for obj in stored]
-        outputs[0]["probe"] = main_probe
+        outputs[described]["probe"] = main_probe
         return {**main_probe, "outputs": outputs}
 
-    def main_file(self, out_dir: Path, plan: media.VideoPlan) -> Path:
-        """Where a VIDEO output's main file is made (an HLS plan's is a playlist)."""
+    def main_file(self, out_dir: Path, *, playlist: bool) -> Path:
+        """Where a VIDEO or ADAPTIVE output's main file is made (an HLS one's is a playlist)."""
         _, _, name = _destination(self.output)
         main = out_dir / name
-        return main.with_suffix(".m3u8") if plan.hls and main.suffix.lower() != ".m3u8" else main
+        return main.with_suffix(".m3u8") if playlist and main.suffix.lower() != ".m3u8" else main
 
     @property
     def rotation(self) -> int:
@@ -191,9 +204,31 @@ class TranscodeAsset:
         rotation = _rotation(stream)
         if self.output.custom_cmd:
             return self._custom(source, main)
+        if kind == "ADAPTIVE":
+            package = self.adaptive_plan(source.parent)
+            return adaptive.transcode(
+                source,
+                self.main_file(main.parent, playlist=True),
+                package,
+                rotation=rotation,
+                progress=self._progress,
+                check_cancel=self.reporter.check_cancel,
+            )
+        if kind == "STORYBOARD":
+            return media.storyboard(
+                source,
+                main,
+                every=float(self.output.intervals) if self.output.intervals else None,
+                size=self.output.size,
+                columns=self.output.columns or 10,
+                duration=self.duration,
+                rotation=rotation,
+                check_cancel=self.reporter.check_cancel,
+                progress=self._progress,
+            )
         if kind == "VIDEO":
             plan = self.video_plan(source.parent)
-            main = self.main_file(main.parent, plan)
+            main = self.main_file(main.parent, playlist=plan.hls)
             return video.transcode_video(
                 source,
                 main,
@@ -259,14 +294,18 @@ class TranscodeAsset:
         )
         frame_rate = output_frame_rate(output)
         hls = chosen.hls if chosen else (output.file or "").lower().endswith(".m3u8")
+        bitrate = media.parse_bitrate(output.video_bitrate)
+        if bitrate is None and chosen is not None:
+            # A rendition smaller than its preset's box (never upscaled) gets the bitrate of its size.
+            bitrate = ladder.fitted_bitrate(
+                media.parse_bitrate(chosen.video_bitrate) or 0, chosen.size, (width, height)
+            )
         return media.VideoPlan(
             width=width,
             height=height,
             video_codec=output.video_codec or (chosen.video_codec if chosen else "libx264"),
             audio_codec=output.audio_codec or (chosen.audio_codec if chosen else "aac"),
-            video_bitrate=media.parse_bitrate(
-                output.video_bitrate or (chosen.video_bitrate if chosen else None)
-            ),
+            video_bitrate=bitrate or None,
             audio_bitrate=media.parse_bitrate(
                 output.audio_bitrate or (chosen.audio_bitrate if chosen else "128k")
             ),
@@ -275,6 +314,46 @@ class TranscodeAsset:
             watermark=self._watermark(work_dir),
             encoder_preset=self.options.encoder_preset,
         )
+
+    def adaptive_plan(self, work_dir: Path) -> adaptive.AdaptivePlan:
+        """The ladder of an ADAPTIVE output (its watermark, if any, downloaded into ``work_dir``)."""
+        stream = _video_stream(self.metadata)
+        output = self.output
+        source_size = _display_size(stream)
+        if source_size == (0, 0):
+            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "the input's probe shows no video stream")
+        if output.video_codec not in (None, "libx264") or output.audio_codec not in (None, "aac"):
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "an ADAPTIVE output is H.264 (libx264) and AAC")
+        if output.packaging not in (None, "cmaf", "ts"):
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "packaging is cmaf or ts")
+        frame_rate = output_frame_rate(output)
+        explicit = [(rung.height, media.parse_bitrate(rung.video_bitrate)) for rung in output.ladder or []]
+        rungs = ladder.choose(
+            source_size,
+            frame_rate or stream_rate(stream),
+            explicit or None,
+            allow_upscale=bool(output.allow_upscale),
+        )
+        watermark = self._watermark(work_dir)
+        audio_bitrate = media.parse_bitrate(output.audio_bitrate or "128k")
+        plans = tuple(
+            (
+                rung,
+                media.VideoPlan(
+                    width=rung.width,
+                    height=rung.height,
+                    video_bitrate=rung.video_bitrate,
+                    audio_bitrate=audio_bitrate,
+                    frame_rate=frame_rate,
+                    hls=True,
+                    watermark=watermark,
+                    encoder_preset=self.options.encoder_preset,
+                    peak_ratio=ladder.PEAK_RATIO,
+                ),
+            )
+            for rung in rungs
+        )
+        return adaptive.AdaptivePlan(plans, "ts" if output.packaging == "ts" else "cmaf")
 
     def _watermark(self, work_dir: Path) -> media.Watermark | None:
         mark: Watermark | None = self.output.watermark

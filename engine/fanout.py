@@ -37,8 +37,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import ValidationError
 
-from engine import video
-from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, validate_asset
+from engine import adaptive, video
+from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, stream_rate, validate_asset
 from engine.errors import ActivityError, Canceled, Reason, error_of
 from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
 from engine.sources import InputRef
@@ -57,6 +57,7 @@ MAX_TASK_RECEIVES = 5
 CANCEL_CHECK_SECONDS = 5.0  # how often a task at work reads whether its job was canceled
 DEADLINE_MARGIN_SECONDS = 30.0  # a task stops this long before its invocation's time is up
 AUDIO = "audio"
+SEGMENTED_TYPES = frozenset({"VIDEO", "ADAPTIVE"})  # the outputs a long input cuts into spans
 SPAN_READ_BLOCK = 4 * 1024 * 1024  # a span reads its part of the input in ranges this big
 
 TaskKind = Literal["validate", "output", "span", "audio", "join"]
@@ -336,14 +337,14 @@ class Engine:
         for _, output in transcode_steps(run.data):
             spans: list[list[str | None]] = []
             segmented = (
-                str(output.get("type", "")).upper() == "VIDEO"
+                str(output.get("type", "")).upper() in SEGMENTED_TYPES
                 and not output.get("custom_cmd")
                 and video_stream is not None
                 and duration > self.fanout.segment_after_seconds
             )
             if segmented:
                 assert video_stream is not None  # noqa: S101 - checked by segmented
-                rate = output_frame_rate(OutputAsset.model_validate(output)) or _rate(video_stream)
+                rate = output_frame_rate(OutputAsset.model_validate(output)) or stream_rate(video_stream)
                 cuts = video.spans(duration, rate, self.fanout.span_seconds)
                 if len(cuts) > 1:
                     spans = [[str(c.start), str(c.end) if c.end is not None else None] for c in cuts]
@@ -389,32 +390,44 @@ class Engine:
         asset.started()
         asset.check()
         with tempfile.TemporaryDirectory(prefix="cpe-span-", dir=self.options.work_dir) as work:
-            rendition = asset.video_plan(Path(work))
-            encoded = video.encode_video(
+            renditions = self._renditions(asset, Path(work), f"span-{task.span:05d}")
+            encoded = video.encode_videos(
                 self._reader(run),
-                Path(work) / "span.mp4",
-                rendition,
+                renditions,
                 rotation=asset.rotation,
                 span=span,
                 origin=plan["origin"],
                 progress=lambda _: None,
                 check_cancel=step.check_cancel,
             )
-            if encoded is not None:
-                self._keep(run, task.output, f"span-{task.span:05d}.mp4", encoded.path)
-        info = (
-            {"first": str(encoded.first_frame), "frames": encoded.frames, "parameters": encoded.parameters}
-            if encoded
-            else {"frames": 0}
-        )
+            for part in encoded:
+                if part is not None:
+                    self._keep(run, task.output, part.path.name, part.path)
+        # One entry per rendition (a VIDEO output has one, an ADAPTIVE output one per rung).
+        info = {
+            "renditions": [
+                {"file": part.path.name, "first": str(part.first_frame), "frames": part.frames}
+                | {"parameters": part.parameters}
+                if part
+                else {"frames": 0}
+                for part in encoded
+            ]
+        }
         self._part_done(run, plan, task.output, f"span-{task.span:05d}", info=info, step=step)
+
+    @staticmethod
+    def _renditions(asset: TranscodeAsset, work: Path, stem: str) -> list[tuple[Path, Any]]:
+        """Where a span's renditions are encoded, with their plans."""
+        if asset.output.type.upper() == "ADAPTIVE":
+            return adaptive.span_files(work, stem, asset.adaptive_plan(work))
+        return [(work / f"{stem}.mp4", asset.video_plan(work))]
 
     def _audio(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
         plan = self._planned(run)
         assert task.output is not None  # noqa: S101 - an audio task names its output
         asset = self._asset(run, plan["metadata"], task.output, step)
         with tempfile.TemporaryDirectory(prefix="cpe-audio-", dir=self.options.work_dir) as work:
-            rendition = asset.video_plan(Path(work))
+            rendition = self._renditions(asset, Path(work), "audio")[0][1]
             encoded = video.encode_audio(
                 self._reader(run),
                 Path(work) / "audio",
@@ -454,16 +467,22 @@ class Engine:
         asset = self._asset(run, plan["metadata"], output, step)
         with tempfile.TemporaryDirectory(prefix="cpe-join-", dir=self.options.work_dir) as work:
             folder = Path(work)
-            rendition = asset.video_plan(folder)
-            spans, audio = [], None
+            package = asset.adaptive_plan(folder) if asset.output.type.upper() == "ADAPTIVE" else None
+            rendition = asset.video_plan(folder) if package is None else package.plans[0]
+            spans: list[list[video.EncodedVideo]] = [[] for _ in (package.rungs if package else [rendition])]
+            audio = None
             for info in done.infos():
                 if info["name"] == AUDIO:
                     if info.get("present"):
                         audio = self._fetch(run, output, AUDIO, folder / "audio")
-                elif info["frames"]:
-                    path = folder / f"{info['name']}.mp4"
-                    first = Fraction(info["first"])
-                    spans.append(video.EncodedVideo(path, first, info["frames"], info.get("parameters")))
+                    continue
+                for index, part in enumerate(info["renditions"]):
+                    if part["frames"]:
+                        first = Fraction(part["first"])
+                        path = folder / part["file"]
+                        spans[index].append(
+                            video.EncodedVideo(path, first, part["frames"], part.get("parameters"))
+                        )
 
             def fetch(span: video.EncodedVideo) -> Path:  # each span when its turn comes
                 return (
@@ -473,10 +492,26 @@ class Engine:
             out_dir = folder / "out"
             out_dir.mkdir()
             step.check_cancel()
-            main = asset.main_file(out_dir, rendition)
-            files = video.package(
-                spans, audio, main, rendition, fetch=fetch, discard_read=True, check_cancel=step.check_cancel
-            )
+            if package is not None:
+                files = adaptive.package(
+                    spans,
+                    audio,
+                    asset.main_file(out_dir, playlist=True),
+                    package,
+                    fetch=fetch,
+                    discard_read=True,
+                    check_cancel=step.check_cancel,
+                )
+            else:
+                files = video.package(
+                    spans[0],
+                    audio,
+                    asset.main_file(out_dir, playlist=rendition.hls),
+                    rendition,
+                    fetch=fetch,
+                    discard_read=True,
+                    check_cancel=step.check_cancel,
+                )
             step.finishing()
             result = asset.deliver(files)
         self._ended(run, step.run, output, {"result": result})
@@ -520,11 +555,3 @@ def _seconds(metadata: dict[str, Any]) -> float:
         return float((metadata.get("format") or {}).get("duration") or 0)
     except (TypeError, ValueError):
         return 0.0
-
-
-def _rate(stream: dict[str, Any]) -> Fraction:
-    for name in ("avg_frame_rate", "r_frame_rate"):
-        numerator, _, denominator = str(stream.get(name) or "0/0").partition("/")
-        if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
-            return Fraction(int(numerator), int(denominator))
-    return Fraction(25)

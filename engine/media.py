@@ -6,6 +6,7 @@ as it goes. Nothing here knows about S3, SQS or CPE messages."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class VideoPlan:
     hls: bool = False
     watermark: Watermark | None = None
     encoder_preset: str = "medium"
+    peak_ratio: float | None = None  # caps the video's bitrate at this multiple of its average
 
 
 def even(value: float) -> int:
@@ -356,3 +358,138 @@ def extract_audio(
                 out.mux(audio_out.encode(None))
         except av.error.FFmpegError as exc:
             raise transcode_failed(exc) from exc
+
+
+STORYBOARD_ROWS = 10
+STORYBOARD_TILES = 100  # the default interval gives at most this many tiles (one sheet of 10x10)
+
+
+@dataclass(frozen=True)
+class Tile:
+    start: float
+    sheet: Path
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def storyboard(
+    source: Path,
+    target: Path,
+    *,
+    every: float | None,
+    size: str | None,
+    columns: int,
+    duration: float,
+    rotation: int,
+    check_cancel: CheckCancel,
+    progress: Progress,
+) -> list[Path]:
+    """A STORYBOARD output (this project's extension): a thumbnail every ``every`` seconds (by
+    default, the interval giving at most ``STORYBOARD_TILES``), ``size`` as THUMB's (default
+    ``160:-2``), laid out ``columns`` wide and ``STORYBOARD_ROWS`` high on JPEG sprite sheets
+    ``<stem>_00001.jpg``..., and ``target``: a WebVTT track whose cues name each tile's sheet and
+    rectangle (``sheet.jpg#xywh=x,y,w,h``), as players' scrub previews read them."""
+    if target.suffix.lower() != ".vtt":
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "a STORYBOARD output's file is its .vtt track")
+    interval = every or max(1.0, math.ceil(duration / STORYBOARD_TILES))
+    tiles: list[Tile] = []
+    sheets: list[Path] = []
+    layout = f"{columns}x{STORYBOARD_ROWS}"
+    with open_input(source) as container:
+        if not container.streams.video:
+            raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "a storyboard needs an input with video")
+        stream = container.streams.video[0]
+        filters = [*rotation_filters(rotation), ("fps", f"1/{interval}"), *scale_filter(size or "160:-2")]
+        graph = FilterGraph(stream, [*filters, ("format", "yuvj420p")])
+        sprite: _Sprites | None = None
+        try:
+            for count, frame in enumerate(container.decode(stream)):
+                if count % 32 == 0:
+                    check_cancel()
+                if frame.time is not None:
+                    progress(frame.time)
+                for thumb in graph.push(frame):
+                    sprite = sprite or _Sprites(thumb, target, layout, columns)
+                    tiles.append(sprite.add(thumb, len(tiles)))
+            for thumb in graph.flush():
+                sprite = sprite or _Sprites(thumb, target, layout, columns)
+                tiles.append(sprite.add(thumb, len(tiles)))
+            if sprite is not None:
+                sheets = sprite.close()
+        except av.error.FFmpegError as exc:
+            raise transcode_failed(exc) from exc
+    if not tiles:
+        raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
+    end = max(duration, tiles[-1].start + interval)
+    cues = ["WEBVTT", ""]
+    for tile, following in zip(tiles, [*tiles[1:], None], strict=True):
+        stop = following.start if following else end
+        cues += [
+            f"{_vtt_time(tile.start)} --> {_vtt_time(stop)}",
+            f"{tile.sheet.name}#xywh={tile.x},{tile.y},{tile.width},{tile.height}",
+            "",
+        ]
+    target.write_text("\n".join(cues))
+    return [target, *sheets]
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    return (
+        f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+    )
+
+
+class _Sprites:
+    """Lays thumbnails out on sheets with FFmpeg's tile filter and writes each sheet it completes."""
+
+    def __init__(self, first: Any, target: Path, layout: str, columns: int) -> None:
+        self.width, self.height = first.width, first.height
+        self.columns = columns
+        self.per_sheet = columns * STORYBOARD_ROWS
+        self.target = target
+        self.graph = av.filter.Graph()
+        buffer = self.graph.add_buffer(
+            width=first.width, height=first.height, format=first.format.name, time_base=first.time_base
+        )
+        tile = self.graph.add("tile", layout)
+        self.sink = self.graph.add("buffersink")
+        buffer.link_to(tile)
+        tile.link_to(self.sink)
+        self.graph.configure()
+        self.buffer = buffer
+        self.sheets: list[Path] = []
+
+    def _sheet(self, number: int) -> Path:
+        return self.target.with_name(f"{self.target.stem}_{number:05d}.jpg")
+
+    def add(self, thumb: Any, index: int) -> Tile:
+        start = float(thumb.time or 0.0)
+        self.buffer.push(thumb)
+        self._write()
+        position = index % self.per_sheet
+        return Tile(
+            start,
+            self._sheet(index // self.per_sheet + 1),
+            position % self.columns * self.width,
+            position // self.columns * self.height,
+            self.width,
+            self.height,
+        )
+
+    def _write(self) -> None:
+        while True:
+            try:
+                sheet = self.sink.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+            path = self._sheet(len(self.sheets) + 1)
+            _write_image(sheet, path, qscale=5)
+            self.sheets.append(path)
+
+    def close(self) -> list[Path]:
+        self.buffer.push(None)
+        self._write()
+        return self.sheets

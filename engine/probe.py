@@ -9,7 +9,9 @@ ffprobe reports it, in ``side_data_list`` (``Display Matrix``, ``rotation`` in d
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from fractions import Fraction
+from pathlib import Path
 from typing import IO, Any
 
 import av
@@ -238,3 +240,37 @@ def probe(
     if mime.startswith("video/") and all(s.get("codec_name") in _IMAGE_CODECS for s in streams):
         mime = "image/" + streams[0]["codec_name"].replace("mjpeg", "jpeg")
     return {"streams": streams, "format": document_format, "mime": mime, "type": media_type(mime, streams)}
+
+
+def measured_package(document: dict[str, Any], files: list[Path]) -> dict[str, Any]:
+    """The probe of an HLS playlist (``files[0]``; the package's other files after it) with the
+    figures of what it plays, measured: each stream's ``bit_rate`` from its packets' bytes over
+    the duration, the format's ``bit_rate`` that of the highest variant (its video and the audio),
+    its ``size`` every file's bytes. FFmpeg's own figures for a playlist describe the text file."""
+    sizes: dict[int, int] = defaultdict(int)
+    try:
+        with av.open(str(files[0])) as container:
+            for packet in container.demux():
+                if packet.size:
+                    sizes[packet.stream.index] += packet.size
+            seconds = float(document.get("format", {}).get("duration") or 0) or (
+                (container.duration or 0) / av.time_base
+            )
+    except av.error.FFmpegError as exc:
+        raise ActivityError(Reason.TRANSCODE_FAIL, f"the package cannot be read back ({exc})") from exc
+    if seconds <= 0:
+        return document
+    streams = [dict(stream) for stream in document.get("streams", [])]
+    for stream in streams:
+        if stream.get("index") in sizes:
+            stream["bit_rate"] = str(round(sizes[stream["index"]] * 8 / seconds))
+    rates = {
+        kind: [int(s["bit_rate"]) for s in streams if s.get("codec_type") == kind and "bit_rate" in s]
+        for kind in ("video", "audio")
+    }
+    top = max(rates["video"], default=0) + max(rates["audio"], default=0)
+    figures = {
+        "size": str(sum(path.stat().st_size for path in files)),
+        **({"bit_rate": str(top)} if top else {}),
+    }
+    return {**document, "streams": streams, "format": {**document.get("format", {}), **figures}}

@@ -16,15 +16,16 @@ frame ("the origin"), so every piece agrees on them whatever the container's sta
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import math
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import av.error
@@ -130,20 +131,21 @@ def _graph(stream: Any, plan: VideoPlan, rotation: int) -> FilterGraph:
 
 @dataclass(frozen=True)
 class _Decoding:
-    """The filter graph's output frames of one span (all of them without one), in time order."""
+    """The filter graphs' output frames of one span (all of them without one), in time order: one
+    graph per rendition, every one fed the same decoded frames (the input is decoded once)."""
 
     source: Source
-    plan: VideoPlan
+    plans: tuple[VideoPlan, ...]
     rotation: int
     span: Span | None
     origin: int
     progress: Progress
     check_cancel: CheckCancel
 
-    def frames(self) -> Iterator[tuple[Fraction, Any]]:
-        """(time, frame) of the frames that fall in the span. It seeks to the keyframe at or before
-        the span and decodes forward; a seek that lands after the span's start (MPEG-TS has no
-        index) is made again, further back."""
+    def frames(self) -> Iterator[tuple[int, Fraction, Any]]:
+        """(rendition, time, frame) of the frames that fall in the span. It seeks to the keyframe
+        at or before the span and decodes forward; a seek that lands after the span's start
+        (MPEG-TS has no index) is made again, further back."""
         back = Fraction(0)
         with open_input(self.source) as container:
             stream = _video_stream(container)
@@ -152,11 +154,11 @@ class _Decoding:
 
     def _attempt(
         self, container: Any, stream: Any, back: Fraction
-    ) -> Generator[tuple[Fraction, Any], None, bool]:
+    ) -> Generator[tuple[int, Fraction, Any], None, bool]:
         """One decoding from a seek ``back`` seconds before the span; True: it must seek again."""
         start = self.span.start if self.span is not None else Fraction(0)
         end = self.span.end if self.span is not None else None
-        graph = _graph(stream, self.plan, self.rotation)
+        graphs = [_graph(stream, plan, self.rotation) for plan in self.plans]
         if start:
             target = max(start - back, Fraction(-1))  # below 0: back to the very start
             container.seek(self.origin + int(target / stream.time_base), backward=True, stream=stream)
@@ -181,23 +183,27 @@ class _Decoding:
                     frame.pts -= self.origin
                     # The decoder's picture types would be forced on the encoder (extra IDRs).
                     frame.pict_type = PictureType.NONE
-                    yield from _within(graph.push(frame), start, end)
+                    for index, graph in enumerate(graphs):
+                        yield from _within(index, graph.push(frame), start, end)
                     # One input frame past the end settles every output frame before it.
                     if end is not None and time >= end:
                         return False
             if start and decoded == 0 and back <= start:
                 return True  # landed after the last keyframe: nothing was decoded
-            yield from _within(graph.flush(), start, end)  # the input's end, as a single pass
+            for index, graph in enumerate(graphs):  # the input's end, as a single pass
+                yield from _within(index, graph.flush(), start, end)
         except av.error.FFmpegError as exc:
             raise transcode_failed(exc) from exc
         return False
 
 
-def _within(frames: Iterator[Any], start: Fraction, end: Fraction | None) -> Iterator[tuple[Fraction, Any]]:
+def _within(
+    index: int, frames: Iterator[Any], start: Fraction, end: Fraction | None
+) -> Iterator[tuple[int, Fraction, Any]]:
     for frame in frames:
         time = frame.pts * frame.time_base
         if time >= start and (end is None or time < end):
-            yield time, frame
+            yield index, time, frame
 
 
 def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
@@ -208,9 +214,15 @@ def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
     stream.codec_context.gop_size = gop_frames(rate)
     # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
     stream.codec_context.thread_count = 0
+    options = {}
     if plan.video_codec in ("libx264", "libx265"):
         # No scene-cut keyframes: keyframes every GOP only, the same in every span and rung.
-        stream.options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
+        options = {"preset": plan.encoder_preset, "sc_threshold": "0"}
+    if plan.video_bitrate and plan.peak_ratio:
+        # A capped peak (VBV): a player switching renditions by bandwidth can trust the figures.
+        options["maxrate"] = str(round(plan.video_bitrate * plan.peak_ratio))
+        options["bufsize"] = str(plan.video_bitrate * 2)
+    stream.options = options
     return stream
 
 
@@ -227,33 +239,75 @@ def encode_video(
 ) -> EncodedVideo | None:
     """``span`` of the input (all of it without one) encoded to ``target`` (MP4, video only).
     None if no frame falls in the span (an input shorter than its probe said)."""
+    return encode_videos(
+        source,
+        [(target, plan)],
+        rotation=rotation,
+        span=span,
+        origin=origin,
+        progress=progress,
+        check_cancel=check_cancel,
+    )[0]
+
+
+@dataclass
+class _Encoding:
+    """One rendition's output file while frames come (opened with its first frame)."""
+
+    output: Any
+    encoder: Any
+    first_frame: Fraction
+    frames: int = 0
+
+
+def encode_videos(
+    source: Source,
+    renditions: Sequence[tuple[Path, VideoPlan]],
+    *,
+    rotation: int,
+    span: Span | None = None,
+    origin: int | None = None,
+    progress: Progress,
+    check_cancel: CheckCancel,
+) -> list[EncodedVideo | None]:
+    """``span`` of the input encoded to every (target, plan) of ``renditions`` from one decoding:
+    each decoded frame goes through every rendition's filter graph and encoder. The plans share a
+    frame rate, so every rendition has its keyframes at the same times (a fixed GOP, no scene-cut
+    keyframes). An entry is None if no frame of its rendition falls in the span."""
+    plans = tuple(plan for _, plan in renditions)
+    if len({plan.frame_rate for plan in plans}) > 1:
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "the renditions of one pass share a frame rate")
     origin = origin_of(source) if origin is None else origin
     with open_input(source) as probe:
-        rate = output_rate(plan, _video_stream(probe))
-    frames = _Decoding(source, plan, rotation, span, origin, progress, check_cancel).frames()
-    first = next(frames, None)
-    if first is None:
-        return None
-    first_time, count = first[0], 0
+        rate = output_rate(plans[0], _video_stream(probe))
+    decoding = _Decoding(source, plans, rotation, span, origin, progress, check_cancel)
+    encodings: list[_Encoding | None] = [None] * len(plans)
+    parameters: list[str] = []
     try:
-        with av.open(str(target), "w", format="mp4") as output:
-            encoder = _video_encoder(output, plan, rate)
-            for time, frame in _chain(first, frames):
-                frame.pts = round((time - first_time) / frame.time_base)
-                output.mux(encoder.encode(frame))
-                count += 1
-            output.mux(encoder.encode(None))
-            parameters = hashlib.sha256(bytes(encoder.codec_context.extradata or b"")).hexdigest()[:32]
+        with contextlib.ExitStack() as files:
+            for index, time, frame in decoding.frames():
+                encoding = encodings[index]
+                if encoding is None:
+                    output = files.enter_context(av.open(str(renditions[index][0]), "w", format="mp4"))
+                    encoding = _Encoding(output, _video_encoder(output, plans[index], rate), time)
+                    encodings[index] = encoding
+                frame.pts = round((time - encoding.first_frame) / frame.time_base)
+                encoding.output.mux(encoding.encoder.encode(frame))
+                encoding.frames += 1
+            for encoding in encodings:
+                if encoding is not None:
+                    encoding.output.mux(encoding.encoder.encode(None))
+                    extradata = bytes(encoding.encoder.codec_context.extradata or b"")
+                    parameters.append(hashlib.sha256(extradata).hexdigest()[:32])
     except av.error.FFmpegError as exc:
         raise transcode_failed(exc) from exc
-    return EncodedVideo(target, first_time, count, parameters)
-
-
-def _chain(
-    first: tuple[Fraction, Any], rest: Iterator[tuple[Fraction, Any]]
-) -> Iterator[tuple[Fraction, Any]]:
-    yield first
-    yield from rest
+    digests = iter(parameters)
+    return [
+        None
+        if encoding is None
+        else EncodedVideo(renditions[index][0], encoding.first_frame, encoding.frames, next(digests))
+        for index, encoding in enumerate(encodings)
+    ]
 
 
 def encode_audio(
@@ -313,8 +367,12 @@ def _audio_packets(path: Path) -> Iterator[Any]:
                 yield packet
 
 
-def _here(video: EncodedVideo) -> Path:
+def here(video: EncodedVideo) -> Path:
     return video.path
+
+
+Segments = Literal["ts", "cmaf"]
+SEGMENT_SUFFIXES = {"ts": ".ts", "cmaf": ".m4s"}
 
 
 def package(
@@ -323,49 +381,90 @@ def package(
     target: Path,
     plan: VideoPlan,
     *,
-    fetch: Fetch = _here,
+    fetch: Fetch = here,
     discard_read: bool = False,
     check_cancel: CheckCancel = lambda: None,
 ) -> list[Path]:
     """Spans (in order) and the audio joined by stream copy into ``target``: an MP4 with fast
-    start, or an HLS VOD playlist beside its segments (``<stem>_00000.ts``...). Returns the files
+    start, or (an HLS plan) an HLS VOD playlist beside its MPEG-TS segments. Returns the files
     written, the main one first. ``fetch`` brings a span's file when its turn comes; with
     ``discard_read`` it is removed once read, so a long output's join holds one span at a time."""
     if not videos:
         raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
+    return join(
+        videos,
+        audio,
+        target,
+        segments="ts" if plan.hls else None,
+        fetch=fetch,
+        discard_read=discard_read,
+        check_cancel=check_cancel,
+    )
+
+
+def join(
+    videos: list[EncodedVideo],
+    audio: Path | None,
+    target: Path,
+    *,
+    segments: Segments | None,
+    fetch: Fetch = here,
+    discard_read: bool = False,
+    check_cancel: CheckCancel = lambda: None,
+) -> list[Path]:
+    """Spans and audio (either may be missing: an adaptive package's renditions are video only,
+    its audio a rendition of its own) joined by stream copy into ``target``: an MP4 with fast
+    start (``segments`` None), or an HLS VOD playlist of ``HLS_SEGMENT_SECONDS`` segments beside
+    it, ``<stem>_00000.ts``... or CMAF's ``<stem>_00000.m4s``... after ``<stem>_init.mp4``. Every
+    segment starts on a keyframe at or after each multiple of the segment length, so renditions
+    with the same keyframes are cut at the same times."""
+    if not videos and audio is None:
+        raise ActivityError(Reason.TRANSCODE_FAIL, "nothing to package")
     options = {"movflags": "+faststart"}
-    if plan.hls:
+    if segments is not None:
         options = {
             "hls_time": str(HLS_SEGMENT_SECONDS),
             "hls_playlist_type": "vod",
-            "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d.ts")),
+            "hls_flags": "independent_segments",
+            "hls_segment_type": "fmp4" if segments == "cmaf" else "mpegts",
+            "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d{SEGMENT_SUFFIXES[segments]}")),
         }
-    # Stream copy needs the same parameter sets in every span.
-    if all(video.parameters for video in videos):
-        if len({video.parameters for video in videos}) > 1:
-            raise ActivityError(Reason.TRANSCODE_FAIL, "the spans were encoded differently")
-    else:
-        _same_parameters(videos, fetch)
+        if segments == "cmaf":
+            options["hls_fmp4_init_filename"] = f"{target.stem}_init.mp4"
+    if videos:
+        # Stream copy needs the same parameter sets in every span.
+        if all(video.parameters for video in videos):
+            if len({video.parameters for video in videos}) > 1:
+                raise ActivityError(Reason.TRANSCODE_FAIL, "the spans were encoded differently")
+        else:
+            _same_parameters(videos, fetch)
     try:
-        with av.open(str(fetch(videos[0]))) as first:
-            template = first.streams.video[0]
-            with av.open(str(target), "w", format="hls" if plan.hls else "mp4", options=options) as output:
-                video_out = output.add_stream_from_template(template)
-                audio_out = None
-                packets: Iterator[Any] = _video_packets(videos, fetch, discard_read=discard_read)
-                if audio is not None:
-                    with av.open(str(audio)) as audio_in:
-                        audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
-                    packets = heapq.merge(packets, _audio_packets(audio), key=lambda p: p.dts * p.time_base)
-                for count, packet in enumerate(packets):
-                    if count % 1000 == 0:
-                        check_cancel()  # a long join watches its time and its job's cancel too
-                    packet.stream = video_out if packet.stream.type == "video" else audio_out
-                    output.mux(packet)
+        with av.open(
+            str(target), "w", format="mp4" if segments is None else "hls", options=options
+        ) as output:
+            video_out = audio_out = None
+            packets: Iterator[Any] = iter(())
+            if videos:
+                with av.open(str(fetch(videos[0]))) as first:
+                    video_out = output.add_stream_from_template(first.streams.video[0])
+                packets = _video_packets(videos, fetch, discard_read=discard_read)
+            if audio is not None:
+                with av.open(str(audio)) as audio_in:
+                    audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
+                packets = heapq.merge(packets, _audio_packets(audio), key=lambda p: p.dts * p.time_base)
+            for count, packet in enumerate(packets):
+                if count % 1000 == 0:
+                    check_cancel()  # a long join watches its time and its job's cancel too
+                packet.stream = video_out if packet.stream.type == "video" else audio_out
+                output.mux(packet)
     except av.error.FFmpegError as exc:
         raise transcode_failed(exc) from exc
+    if segments is None:
+        return [target]
     written = sorted(
-        p for p in target.parent.iterdir() if p.name.startswith(f"{target.stem}_") and p.suffix == ".ts"
+        p
+        for p in target.parent.iterdir()
+        if p.name.startswith(f"{target.stem}_") and p.suffix in (".ts", ".m4s", ".mp4")
     )
     return [target, *written]
 

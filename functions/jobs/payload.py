@@ -30,11 +30,13 @@ from functions.jobs.wire import Open
 
 MAX_OUTPUTS = 20
 InputType = Literal["VIDEO", "IMAGE", "AUDIO"]
-OutputType = Literal["VIDEO", "THUMB", "IMAGE", "AUDIO"]
+# ADAPTIVE and STORYBOARD are this project's extension of CT's output types (docs/protocol.md).
+OutputType = Literal["VIDEO", "THUMB", "IMAGE", "AUDIO", "ADAPTIVE", "STORYBOARD"]
 # CT's allowed conversions (TranscodeAssetActivity::validate_input, plus AUDIO from VIDEO, which CT
-# declared but never implemented); anything else is CONVERSION_TYPE_ERROR.
+# declared but never implemented, and the extension's types); anything else is
+# CONVERSION_TYPE_ERROR.
 CONVERSIONS: dict[str, frozenset[str]] = {
-    "VIDEO": frozenset({"VIDEO", "THUMB", "AUDIO"}),
+    "VIDEO": frozenset({"VIDEO", "THUMB", "AUDIO", "ADAPTIVE", "STORYBOARD"}),
     "IMAGE": frozenset({"IMAGE"}),
     "AUDIO": frozenset({"AUDIO"}),
 }
@@ -71,8 +73,16 @@ class InputAsset(Open):
     http: str | None = None
 
 
+class LadderRung(Open):
+    """A rung of an ADAPTIVE output's explicit ladder: its picture's short side, its bitrate."""
+
+    height: int
+    video_bitrate: str | None = None
+
+
 class OutputAsset(Open):
-    """One output (``output_asset`` or an item of ``output_assets``); fields per the CT docs."""
+    """One output (``output_asset`` or an item of ``output_assets``); fields per the CT docs, and
+    the extension's (``ladder``, ``packaging``, ``columns``)."""
 
     type: str
     bucket: str | None = None
@@ -99,6 +109,9 @@ class OutputAsset(Open):
     quality: int | None = None
     crop: str | None = None
     thumbnail: str | None = None
+    ladder: list[LadderRung] | None = None
+    packaging: str | None = None
+    columns: int | None = None
 
 
 class JobPayload(Open):
@@ -229,6 +242,11 @@ class WatermarkIn(Strict):
     y: Offset | None = None
 
 
+class LadderRungIn(Strict):
+    height: Annotated[int, Field(ge=64, le=2160), BeforeValidator(_integral)]
+    video_bitrate: Bitrate | None = None
+
+
 class OutputAssetIn(Strict):
     """One output, with CT's fields (docs/protocol.md). ``custom_cmd`` is refused unless the stack
     enables it."""
@@ -258,6 +276,9 @@ class OutputAssetIn(Strict):
     quality: Quality | None = None
     crop: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}x\d{1,5}([+-]\d{1,5}){2}$")
     thumbnail: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}(x\d{1,5})?$")
+    ladder: list[LadderRungIn] | None = Field(default=None, min_length=1, max_length=8)
+    packaging: Literal["cmaf", "ts"] | None = None
+    columns: Annotated[int, Field(ge=1, le=20), BeforeValidator(_integral)] | None = None
 
 
 def _outputs_of(*types: str) -> dict[str, Any]:
@@ -317,4 +338,5 @@ VIEWS: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
     (InputAssetIn, InputAsset),
     (OutputAssetIn, OutputAsset),
     (WatermarkIn, Watermark),
+    (LadderRungIn, LadderRung),
 )

@@ -238,7 +238,7 @@ def test_the_retry_backoff_grows_to_cover_minutes_of_trouble_over_the_queues_rec
 def _failing_spans(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
     """Make the first ``times`` span encodes crash (as a lost connection or a full disk would)."""
     calls: list[int] = []
-    encode = video.encode_video
+    encode = video.encode_videos
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -246,7 +246,7 @@ def _failing_spans(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
             raise OSError("No space left on device")
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(video, "encode_video", flaky)
+    monkeypatch.setattr(video, "encode_videos", flaky)
     return calls
 
 
@@ -304,7 +304,7 @@ def test_a_cancel_before_the_work_starts_runs_nothing_and_ends_the_job_canceled(
 
 
 def test_a_cancel_during_the_spans_drops_the_rest_and_writes_no_output(engine_aws, tracked, monkeypatch):
-    encode = video.encode_video
+    encode = video.encode_videos
     spans_run: list[int] = []
 
     def cancel_during_the_first(*args: Any, **kwargs: Any) -> Any:
@@ -314,7 +314,7 @@ def test_a_cancel_during_the_spans_drops_the_rest_and_writes_no_output(engine_aw
             assert engine_aws.poll_commands() == 1
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(video, "encode_video", cancel_during_the_first)
+    monkeypatch.setattr(video, "encode_videos", cancel_during_the_first)
     engine_aws.start("job-1", engine_aws.job(VIDEO))
     engine_aws.run()
     job = tracked("job-1")
