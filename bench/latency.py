@@ -18,7 +18,7 @@ from typing import Any
 
 from cpe_client.client import JobsClient
 from local import sample_media
-from local.run import SAMPLE_ENGINE, SAMPLE_SECONDS, sample_job
+from local.run import SAMPLE_ENGINE, SAMPLE_SECONDS, SAMPLE_SIZE, sample_job
 from local.stack import local_stack
 
 POLL_SECONDS = 0.2
@@ -36,7 +36,7 @@ def measure(jobs: int) -> list[tuple[float, float]]:
     with local_stack(engine_settings=SAMPLE_ENGINE) as stack:
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as work:
             video = sample_media.video(
-                Path(work) / "s.mp4", seconds=SAMPLE_SECONDS, size=(640, 360), preset="veryfast"
+                Path(work) / "s.mp4", seconds=SAMPLE_SECONDS, size=SAMPLE_SIZE, preset="veryfast"
             )
             client = JobsClient(stack.api_url, region=stack.aws.region)
             upload = client.upload(video)
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     latency = statistics.median(s for s, _ in samples)
     engine = statistics.median(e for _, e in samples)
     print(
-        f"sample job ({SAMPLE_SECONDS} s 640x360 clip -> 360p and HLS 400k in spans, 4 thumbnails, AAC), "
+        f"sample job ({SAMPLE_SECONDS} s {SAMPLE_SIZE[0]}x{SAMPLE_SIZE[1]} clip -> 360p, HLS 400k and a "
+        "three-rung adaptive package in spans, thumbnails, AAC, a storyboard), "
         f"median of {args.jobs}"
     )
     print()

@@ -102,6 +102,17 @@ most 2 MB. Both use x264 at the same settings; their FFmpeg versions differ slig
 and the static CLI), so this compares the tools as shipped.""",
     ),
     Section(
+        "An adaptive ladder in one pass against its renditions encoded separately",
+        "bench.ladder",
+        ("--seconds", "30", "--rounds", "2"),
+        ("--seconds", "10", "--rounds", "1"),
+        """A generated 1280x720 30 fps clip to the ladder the engine chooses for it (720p, 480p,
+360p, 240p): as one ADAPTIVE package (decoded once, every rung encoded from the same frames, the
+audio once) and as one HLS VIDEO output per rung at the same sizes and bitrates (each decodes the
+input and encodes the audio again), interleaved. Target (issue 18): the one pass at most 0.8x the
+separate encodes' total wall time.""",
+    ),
+    Section(
         "End-to-end latency of the sample job",
         "bench.latency",
         ("--jobs", "3"),

@@ -36,6 +36,7 @@ from local import sample_media
 from local.stack import LocalStack, local_stack
 
 SAMPLE_SECONDS = 40
+SAMPLE_SIZE = (854, 480)  # three rungs of the adaptive package: 480p, 360p, 240p
 # The engine as make run runs it: spans short enough that the sample is made in four.
 SAMPLE_ENGINE = {"SPAN_SECONDS": "10", "SEGMENT_AFTER_SECONDS": "20"}
 
@@ -69,6 +70,9 @@ def sample_job(upload: dict[str, Any]) -> dict[str, Any]:
                 "intervals": 4,
             },
             {**output, "type": "AUDIO", "file": f"{at}sample/audio/sample.m4a"},
+            {**output, "type": "STORYBOARD", "file": f"{at}sample/storyboard/storyboard.vtt"},
+            # Last: a job lists at most 50 objects (the package's segments are most of them).
+            {**output, "type": "ADAPTIVE", "file": f"{at}sample/abr/master.m3u8"},
         ],
     }
 
@@ -163,7 +167,7 @@ def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: Webho
         receiver.secret = secret["SecretString"]
     with tempfile.TemporaryDirectory(prefix="cpe-sample-") as work:
         video = sample_media.video(
-            Path(work) / "sample.mp4", seconds=SAMPLE_SECONDS, size=(640, 360), preset="veryfast"
+            Path(work) / "sample.mp4", seconds=SAMPLE_SECONDS, size=SAMPLE_SIZE, preset="veryfast"
         )
         client = JobsClient(stack.api_url, region=stack.aws.region)
         upload = client.upload(video)  # through the API's presigned form, as a browser would
@@ -173,6 +177,9 @@ def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: Webho
     job = client.get(submitted["jobId"])
     downloaded = download_outputs(stack, job, out_dir / job["jobId"]) if job["status"] == "COMPLETED" else []
     print(summary(job, downloaded))
+    for path in downloaded:
+        if path.name == "master.m3u8":
+            print(f"  adaptive package (HLS master playlist; DASH: master.mpd beside it): {path}")
     print("  engine tasks: " + ", ".join(f"{k}: {v}" for k, v in engine_parts(stack, job).items()))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(e["status"] == job["status"] for e in receiver.deliveries):
