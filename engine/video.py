@@ -20,7 +20,9 @@ import contextlib
 import hashlib
 import heapq
 import math
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -129,36 +131,36 @@ def _graph(stream: Any, plan: VideoPlan, rotation: int) -> FilterGraph:
     return FilterGraph(stream, filters, plan.watermark)
 
 
-@dataclass(frozen=True)
 class _Decoding:
-    """The filter graphs' output frames of one span (all of them without one), in time order: one
-    graph per rendition, every one fed the same decoded frames (the input is decoded once)."""
+    """The decoded frames of one span (all of them without one), in time order, on the origin: it
+    seeks to the keyframe at or before the span and decodes forward, up to one frame past the span
+    (which settles every output frame before it); a seek that lands after the span's start
+    (MPEG-TS has no index) is made again, further back. ``input_ended``: the input ran out before
+    the span's end (the filter graphs must then be flushed, as a single pass does)."""
 
-    source: Source
-    plans: tuple[VideoPlan, ...]
-    rotation: int
-    span: Span | None
-    origin: int
-    progress: Progress
-    check_cancel: CheckCancel
+    def __init__(
+        self, source: Source, span: Span | None, origin: int, progress: Progress, check_cancel: CheckCancel
+    ) -> None:
+        self.source = source
+        self.span = span
+        self.origin = origin
+        self.progress = progress
+        self.check_cancel = check_cancel
+        self.input_ended = False
 
-    def frames(self) -> Iterator[tuple[int, Fraction, Any]]:
-        """(rendition, time, frame) of the frames that fall in the span. It seeks to the keyframe
-        at or before the span and decodes forward; a seek that lands after the span's start
-        (MPEG-TS has no index) is made again, further back."""
+    def frames(self, opened: Callable[[Any], None]) -> Iterator[Any]:
+        """The frames; ``opened`` is called with the input's video stream before the first one."""
         back = Fraction(0)
         with open_input(self.source) as container:
             stream = _video_stream(container)
+            opened(stream)
             while (yield from self._attempt(container, stream, back)):
                 back = back * 2 if back else Fraction(1)
 
-    def _attempt(
-        self, container: Any, stream: Any, back: Fraction
-    ) -> Generator[tuple[int, Fraction, Any], None, bool]:
+    def _attempt(self, container: Any, stream: Any, back: Fraction) -> Generator[Any, None, bool]:
         """One decoding from a seek ``back`` seconds before the span; True: it must seek again."""
         start = self.span.start if self.span is not None else Fraction(0)
         end = self.span.end if self.span is not None else None
-        graphs = [_graph(stream, plan, self.rotation) for plan in self.plans]
         if start:
             target = max(start - back, Fraction(-1))  # below 0: back to the very start
             container.seek(self.origin + int(target / stream.time_base), backward=True, stream=stream)
@@ -183,27 +185,23 @@ class _Decoding:
                     frame.pts -= self.origin
                     # The decoder's picture types would be forced on the encoder (extra IDRs).
                     frame.pict_type = PictureType.NONE
-                    for index, graph in enumerate(graphs):
-                        yield from _within(index, graph.push(frame), start, end)
+                    yield frame
                     # One input frame past the end settles every output frame before it.
                     if end is not None and time >= end:
                         return False
             if start and decoded == 0 and back <= start:
                 return True  # landed after the last keyframe: nothing was decoded
-            for index, graph in enumerate(graphs):  # the input's end, as a single pass
-                yield from _within(index, graph.flush(), start, end)
         except av.error.FFmpegError as exc:
             raise transcode_failed(exc) from exc
+        self.input_ended = True
         return False
 
 
-def _within(
-    index: int, frames: Iterator[Any], start: Fraction, end: Fraction | None
-) -> Iterator[tuple[int, Fraction, Any]]:
+def _within(frames: Iterator[Any], start: Fraction, end: Fraction | None) -> Iterator[tuple[Fraction, Any]]:
     for frame in frames:
         time = frame.pts * frame.time_base
         if time >= start and (end is None or time < end):
-            yield index, time, frame
+            yield time, frame
 
 
 def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
@@ -250,14 +248,75 @@ def encode_video(
     )[0]
 
 
-@dataclass
-class _Encoding:
-    """One rendition's output file while frames come (opened with its first frame)."""
+_FLUSH, _FINISH, _ABORT = object(), object(), object()  # what a rendition's worker is told, last
+QUEUED_FRAMES = 8  # decoded frames waiting for a rendition's worker (each holds a reference)
 
-    output: Any
-    encoder: Any
-    first_frame: Fraction
-    frames: int = 0
+
+class _Rendition:
+    """One rendition of a pass, in a thread of its own: it filters the decoded frames it is given
+    (scale, frame rate, watermark), encodes those in the span and writes them to its file. FFmpeg
+    releases the GIL while it filters and encodes, so the renditions (and the decoding) use every
+    core; the input is still decoded once."""
+
+    def __init__(
+        self, target: Path, plan: VideoPlan, stream: Any, *, rotation: int, rate: Fraction, span: Span | None
+    ):
+        self.target, self.plan, self.rate = target, plan, rate
+        self.start = span.start if span is not None else Fraction(0)
+        self.end = span.end if span is not None else None
+        self.graph = _graph(stream, plan, rotation)
+        self.frames: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_FRAMES)
+        self.error: BaseException | None = None
+        self.encoded: EncodedVideo | None = None
+        self._output: Any = None
+        self._encoder: Any = None
+        self._first = Fraction(0)
+        self._count = 0
+        self.thread = threading.Thread(target=self._run, name=f"rendition-{target.stem}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        item: Any = None
+        try:
+            with contextlib.ExitStack() as files:
+                while (item := self.frames.get()) is not _ABORT:
+                    if item is _FINISH:
+                        self._finish()
+                        return
+                    self._encode(files, self.graph.flush() if item is _FLUSH else self.graph.push(item))
+                    if item is _FLUSH:
+                        self._finish()
+                        return
+        except BaseException as exc:  # noqa: BLE001 - handed to the decoding thread, which raises it
+            self.error = exc
+            while not any(item is last for last in (_FLUSH, _FINISH, _ABORT)):
+                item = self.frames.get()  # never leave the decoding thread blocked on a full queue
+
+    def _encode(self, files: contextlib.ExitStack, filtered: Iterator[Any]) -> None:
+        for time, frame in _within(filtered, self.start, self.end):
+            if self._output is None:
+                self._output = files.enter_context(av.open(str(self.target), "w", format="mp4"))
+                self._encoder, self._first = _video_encoder(self._output, self.plan, self.rate), time
+            frame.pts = round((time - self._first) / frame.time_base)
+            self._output.mux(self._encoder.encode(frame))
+            self._count += 1
+
+    def _finish(self) -> None:
+        if self._output is not None:
+            self._output.mux(self._encoder.encode(None))
+            digest = hashlib.sha256(bytes(self._encoder.codec_context.extradata or b"")).hexdigest()[:32]
+            self.encoded = EncodedVideo(self.target, self._first, self._count, digest)
+
+    def give(self, item: Any) -> None:
+        self.frames.put(item)
+
+    def result(self) -> EncodedVideo | None:
+        self.thread.join()
+        if isinstance(self.error, av.error.FFmpegError):
+            raise transcode_failed(self.error) from self.error
+        if self.error is not None:
+            raise self.error
+        return self.encoded
 
 
 def encode_videos(
@@ -271,43 +330,37 @@ def encode_videos(
     check_cancel: CheckCancel,
 ) -> list[EncodedVideo | None]:
     """``span`` of the input encoded to every (target, plan) of ``renditions`` from one decoding:
-    each decoded frame goes through every rendition's filter graph and encoder. The plans share a
-    frame rate, so every rendition has its keyframes at the same times (a fixed GOP, no scene-cut
-    keyframes). An entry is None if no frame of its rendition falls in the span."""
-    plans = tuple(plan for _, plan in renditions)
+    each decoded frame goes to every rendition's filter graph and encoder (:class:`_Rendition`).
+    The plans share a frame rate, so every rendition has its keyframes at the same times (a fixed
+    GOP, no scene-cut keyframes). An entry is None if no frame of its rendition falls in the span."""
+    plans = [plan for _, plan in renditions]
     if len({plan.frame_rate for plan in plans}) > 1:
         raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "the renditions of one pass share a frame rate")
     origin = origin_of(source) if origin is None else origin
-    with open_input(source) as probe:
-        rate = output_rate(plans[0], _video_stream(probe))
-    decoding = _Decoding(source, plans, rotation, span, origin, progress, check_cancel)
-    encodings: list[_Encoding | None] = [None] * len(plans)
-    parameters: list[str] = []
+    decoding = _Decoding(source, span, origin, progress, check_cancel)
+    workers: list[_Rendition] = []
+
+    def opened(stream: Any) -> None:
+        rate = output_rate(plans[0], stream)
+        workers.extend(
+            _Rendition(target, plan, stream, rotation=rotation, rate=rate, span=span)
+            for target, plan in renditions
+        )
+
     try:
-        with contextlib.ExitStack() as files:
-            for index, time, frame in decoding.frames():
-                encoding = encodings[index]
-                if encoding is None:
-                    output = files.enter_context(av.open(str(renditions[index][0]), "w", format="mp4"))
-                    encoding = _Encoding(output, _video_encoder(output, plans[index], rate), time)
-                    encodings[index] = encoding
-                frame.pts = round((time - encoding.first_frame) / frame.time_base)
-                encoding.output.mux(encoding.encoder.encode(frame))
-                encoding.frames += 1
-            for encoding in encodings:
-                if encoding is not None:
-                    encoding.output.mux(encoding.encoder.encode(None))
-                    extradata = bytes(encoding.encoder.codec_context.extradata or b"")
-                    parameters.append(hashlib.sha256(extradata).hexdigest()[:32])
-    except av.error.FFmpegError as exc:
-        raise transcode_failed(exc) from exc
-    digests = iter(parameters)
-    return [
-        None
-        if encoding is None
-        else EncodedVideo(renditions[index][0], encoding.first_frame, encoding.frames, next(digests))
-        for index, encoding in enumerate(encodings)
-    ]
+        for frame in decoding.frames(opened):
+            if any(worker.error for worker in workers):
+                break  # its error is raised below
+            for worker in workers:
+                worker.give(frame)
+    except BaseException:
+        for worker in workers:
+            worker.give(_ABORT)
+            worker.thread.join()
+        raise
+    for worker in workers:
+        worker.give(_FLUSH if decoding.input_ended else _FINISH)
+    return [worker.result() for worker in workers]
 
 
 def encode_audio(

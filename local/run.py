@@ -71,7 +71,6 @@ def sample_job(upload: dict[str, Any]) -> dict[str, Any]:
             },
             {**output, "type": "AUDIO", "file": f"{at}sample/audio/sample.m4a"},
             {**output, "type": "STORYBOARD", "file": f"{at}sample/storyboard/storyboard.vtt"},
-            # Last: a job lists at most 50 objects (the package's segments are most of them).
             {**output, "type": "ADAPTIVE", "file": f"{at}sample/abr/master.m3u8"},
         ],
     }

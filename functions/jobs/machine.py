@@ -533,15 +533,22 @@ def _run_probe(run: RunState, rule: CompletionRule) -> dict[str, Any] | None:
 
 
 def _run_outputs(job: Job, run: RunState, rule: CompletionRule) -> list[dict[str, Any]]:
-    outputs: list[dict[str, Any]] = []
+    per_activity: list[list[dict[str, Any]]] = []
     for activity in sorted(_finals(run, rule), key=lambda a: a.activityId):
+        entries = []
         for output in activity.outputs or []:
             entry = {"activityId": activity.activityId, **output}
             if "key" not in output and len(job.outputsSpec) == 1:
                 # CT returns only the ffprobe of its single output; the destination is the job's.
                 entry.update({k: v for k, v in job.outputsSpec[0].items() if k in ("bucket", "file")})
-            outputs.append(entry)
-    return outputs[:MAX_OUTPUTS_SHOWN]
+            entries.append(entry)
+        per_activity.append(entries)
+    # At most MAX_OUTPUTS_SHOWN in all, shared so that an output of many files (an adaptive
+    # package's segments) cannot hide the others: each keeps its first files (its main one first).
+    share = MAX_OUTPUTS_SHOWN
+    while sum(min(len(entries), share) for entries in per_activity) > MAX_OUTPUTS_SHOWN:
+        share -= 1
+    return [entry for entries in per_activity for entry in entries[:share]]
 
 
 def _event_times(job: Job) -> Iterable[float]:

@@ -4,6 +4,7 @@ rendition one pass makes: the same frames, keyframes, audio and HLS segments."""
 from __future__ import annotations
 
 import re
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import av
 import pytest
 
 from engine import video
-from engine.errors import ActivityError
+from engine.errors import ActivityError, Canceled
 from engine.media import VideoPlan
 from local import sample_media
 
@@ -169,3 +170,38 @@ def test_the_join_fetches_each_span_when_its_turn_comes_and_holds_one_at_a_time(
     ]
     with pytest.raises(ActivityError, match="encoded differently"):
         video.package(different, None, tmp_path / "never.mp4", plan, fetch=fetch)
+
+
+def _rendition_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("rendition-")]
+
+
+def test_renditions_of_one_pass_fail_or_stop_together_and_leave_no_thread(source, tmp_path):
+    """Each rendition encodes in a thread of its own: an encoder that fails is the pass's failure
+    (named, not a hang), and a cancel while decoding stops every rendition."""
+    good, bad = VideoPlan(160, 120), VideoPlan(160, 120, video_codec="no-such-encoder")
+    with pytest.raises(Exception, match="no-such-encoder"):
+        video.encode_videos(
+            source,
+            [(tmp_path / "good.mp4", good), (tmp_path / "bad.mp4", bad)],
+            rotation=0,
+            progress=NOOP,
+            check_cancel=NOOP,
+        )
+    assert _rendition_threads() == []
+    decoded: list[float] = []
+
+    def cancel_after_a_second() -> None:
+        if len(decoded) > 25:
+            raise Canceled()
+
+    with pytest.raises(Canceled):
+        video.encode_videos(
+            source,
+            [(tmp_path / "a.mp4", good), (tmp_path / "b.mp4", VideoPlan(80, 60))],
+            rotation=0,
+            progress=decoded.append,
+            check_cancel=cancel_after_a_second,
+        )
+    assert _rendition_threads() == []
+    assert len(decoded) < 21 * 25  # stopped early, not after the whole input

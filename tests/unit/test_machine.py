@@ -15,6 +15,7 @@ from functions.jobs.machine import (
 from functions.jobs.model import (
     MAX_ACTIVITIES_PER_RUN,
     MAX_OTHER_TYPES,
+    MAX_OUTPUTS_SHOWN,
     MAX_RUNS_PER_JOB,
     ActivityStatus,
     JobStatus,
@@ -288,6 +289,27 @@ def test_engine_output_list_counts_as_outputs():
     assert [o["key"] for o in job.outputs] == ["out/v.m3u8", "out/v0.ts"]
     assert job.outputs[0]["probe"]["streams"][0]["height"] == 360
     assert job.runs[RUN_ID].activities[T].outputsTotal == 2
+
+
+def test_an_output_of_many_files_cannot_hide_the_other_outputs_files():
+    """A job lists at most MAX_OUTPUTS_SHOWN objects, shared between its outputs: an adaptive
+    package's segments leave room for every other output, each keeping its first (main) files."""
+
+    def objects(name: str, count: int) -> dict:
+        return {"outputs": [{"bucket": "media", "key": f"out/{name}/{n}", "size": 1} for n in range(count)]}
+
+    package, board = f"{T}1", f"{T}2"
+    job = record(
+        [
+            *validated(),
+            act(M.ACTIVITY_COMPLETED, package, 4, result=objects("abr", 60)),
+            act(M.ACTIVITY_COMPLETED, board, 5, result=objects("board", 3)),
+        ]
+    )
+    keys = [o["key"] for o in job.outputs]
+    assert len(keys) == MAX_OUTPUTS_SHOWN
+    assert keys[0] == "out/abr/0" and keys[-3:] == ["out/board/0", "out/board/1", "out/board/2"]
+    assert job.runs[RUN_ID].activities[package].outputsTotal == 60
 
 
 def test_unknown_types_are_recorded_on_the_run_and_in_the_timeline():
