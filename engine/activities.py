@@ -31,7 +31,7 @@ from engine.probe import measured_package, probe
 from engine.reporting import ActivityReporter
 from engine.sources import InputRef
 from engine.storage import Storage, StoredObject
-from functions.jobs.payload import CONVERSIONS, InputAsset, OutputAsset, Watermark
+from functions.jobs.payload import CONVERSIONS, MAIN_SUFFIXES, InputAsset, OutputAsset, Watermark
 
 CUSTOM_CMD_TIMEOUT_SECONDS = 6 * 3600
 
@@ -144,7 +144,10 @@ class TranscodeAsset:
             )
         if self.output.custom_cmd and not self.options.allow_custom_cmd:
             raise ActivityError(Reason.CUSTOM_CMD_DISABLED, "custom_cmd is disabled on this stack")
-        _destination(self.output)
+        _, _, name = _destination(self.output)
+        wanted = MAIN_SUFFIXES.get(kind)
+        if wanted and not name.lower().endswith(wanted):
+            raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"an {kind} output's file ends in {wanted}")
         return kind
 
     def run(self) -> dict[str, Any]:

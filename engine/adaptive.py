@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from engine import packaging, video
@@ -25,6 +26,9 @@ from engine.ladder import Rung
 from engine.media import CheckCancel, Progress, VideoPlan
 
 AUDIO_NAME = "audio"
+# MPEG-TS renditions start this far in: above any B-frame delay or AAC priming, so no rendition's
+# times are negative and the muxer shifts none of them (they stay on one timeline).
+TS_LEAD = Fraction(1)
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,13 @@ def package(
             fetch=fetch,
             discard_read=discard_read,
             check_cancel=check_cancel,
+            lead=_lead(plan),
         )
         videos.append(packaging.read_rendition(rung.name, playlist))
     sound = None
     if audio is not None:
         playlist = main.with_name(f"{main.stem}_{AUDIO_NAME}.m3u8")
-        video.join([], audio, playlist, segments=plan.segments, check_cancel=check_cancel)
+        video.join([], audio, playlist, segments=plan.segments, check_cancel=check_cancel, lead=_lead(plan))
         sound = packaging.read_rendition(AUDIO_NAME, playlist)
     main.write_text(packaging.master_playlist(videos, sound))
     written = [main]
@@ -88,6 +93,10 @@ def package(
     for rendition in [*videos, *([sound] if sound else [])]:
         written += rendition.files()
     return written
+
+
+def _lead(plan: AdaptivePlan) -> Fraction:
+    return TS_LEAD if plan.segments == "ts" else Fraction(0)
 
 
 def transcode(

@@ -40,6 +40,7 @@ RATE_EXPONENT = 0.5
 RATE_FACTOR_RANGE = (0.75, 1.5)
 REFERENCE_RATE = 30
 SMALLEST_SIDE = 64
+MAX_SIDE = 8192  # an upscaled rung of a very narrow input stops here, with a clear error
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ def choose(
     the input are dropped unless ``allow_upscale``."""
     width, height = source
     if width < 2 or height < 2:
-        raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "the input's probe shows no video stream")
+        raise ActivityError(
+            Reason.CONVERSION_TYPE_ERROR, f"a {width}x{height} picture is too small for a video output"
+        )
     input_side = min(width, height)
     wanted = list(explicit) if explicit else [(side, None) for side, _ in RUNGS]
     for side, _ in wanted:
@@ -100,16 +103,27 @@ def choose(
                 Reason.INVALID_OUTPUT_SPEC,
                 f"a rung's height must be between {SMALLEST_SIDE} and {RUNGS[0][0]}, not {side}",
             )
+    if len({side for side, _ in wanted}) < len(wanted):
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "a ladder names each height once")
     fitting = {side: bitrate for side, bitrate in wanted if allow_upscale or side <= input_side}
     if not fitting:
-        given = next((bitrate for side, bitrate in sorted(wanted) if bitrate), None) if explicit else None
-        fitting = {even(input_side): given}
+        # Nothing fits: one rung at the input's own size, with the lowest rung's bitrate if given.
+        given = next((bitrate for _, bitrate in sorted(wanted) if bitrate), None) if explicit else None
+        own = (max(2, width // 2 * 2), max(2, height // 2 * 2))  # even, never above the input
+        return [Rung(f"{min(own)}p", own[0], own[1], given or _bitrate(min(own), own, rate))]
     rungs = []
     for side in sorted(fitting, reverse=True)[:MAX_RUNGS]:
         size = _size(source, side)
-        reference_pixels = even(side * 16 / 9) * side
-        bitrate = fitting[side] or scaled_bitrate(
-            _table_bitrate(side), reference_pixels, size[0] * size[1], rate
-        )
-        rungs.append(Rung(f"{side}p", size[0], size[1], bitrate))
+        if max(size) > MAX_SIDE:
+            raise ActivityError(
+                Reason.INVALID_OUTPUT_SPEC,
+                f"rung {side}p of a {width}x{height} input would be {size[0]}x{size[1]}: "
+                f"over {MAX_SIDE} pixels a side",
+            )
+        rungs.append(Rung(f"{side}p", size[0], size[1], fitting[side] or _bitrate(side, size, rate)))
     return rungs
+
+
+def _bitrate(side: int, size: tuple[int, int], rate: Fraction) -> int:
+    """The table's bitrate for a rung of ``side`` at ``size`` and ``rate``."""
+    return scaled_bitrate(_table_bitrate(side), even(side * 16 / 9) * side, size[0] * size[1], rate)

@@ -362,6 +362,7 @@ def extract_audio(
 
 STORYBOARD_ROWS = 10
 STORYBOARD_TILES = 100  # the default interval gives at most this many tiles (one sheet of 10x10)
+JPEG_MAX_SIDE = 65_535
 
 
 @dataclass(frozen=True)
@@ -394,35 +395,53 @@ def storyboard(
     if target.suffix.lower() != ".vtt":
         raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "a STORYBOARD output's file is its .vtt track")
     interval = every or max(1.0, math.ceil(duration / STORYBOARD_TILES))
+    if interval <= 0:
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "intervals must be a positive number of seconds")
     tiles: list[Tile] = []
     sheets: list[Path] = []
-    layout = f"{columns}x{STORYBOARD_ROWS}"
+    last = 0.0
     with open_input(source) as container:
         if not container.streams.video:
             raise ActivityError(Reason.CONVERSION_TYPE_ERROR, "a storyboard needs an input with video")
         stream = container.streams.video[0]
-        filters = [*rotation_filters(rotation), ("fps", f"1/{interval}"), *scale_filter(size or "160:-2")]
-        graph = FilterGraph(stream, [*filters, ("format", "yuvj420p")])
+        graph = FilterGraph(
+            stream, [*rotation_filters(rotation), *scale_filter(size or "160:-2"), ("format", "yuvj420p")]
+        )
         sprite: _Sprites | None = None
+        starts: list[float] = []  # the slots of the frames in the graph, in order
+        origin: float | None = None
+        due = 0.0
+
+        def lay_out(thumbs: Iterator[Any]) -> None:
+            nonlocal sprite
+            for thumb in thumbs:
+                sprite = sprite or _Sprites(thumb, target, columns)
+                tiles.append(sprite.add(thumb, len(tiles), starts.pop(0)))
+
         try:
             for count, frame in enumerate(container.decode(stream)):
                 if count % 32 == 0:
                     check_cancel()
-                if frame.time is not None:
-                    progress(frame.time)
-                for thumb in graph.push(frame):
-                    sprite = sprite or _Sprites(thumb, target, layout, columns)
-                    tiles.append(sprite.add(thumb, len(tiles)))
-            for thumb in graph.flush():
-                sprite = sprite or _Sprites(thumb, target, layout, columns)
-                tiles.append(sprite.add(thumb, len(tiles)))
+                if frame.time is None:
+                    continue
+                # Times from the first frame, as the video outputs count them (not the container's).
+                origin = frame.time if origin is None else origin
+                at = frame.time - origin
+                last = max(last, at)
+                progress(at)
+                if at + 1e-6 >= due:  # the first frame at or after each slot's time shows the slot
+                    slot = math.floor((at + 1e-6) / interval) * interval
+                    starts.append(slot)
+                    due = slot + interval
+                    lay_out(graph.push(frame))
+            lay_out(graph.flush())
             if sprite is not None:
                 sheets = sprite.close()
         except av.error.FFmpegError as exc:
             raise transcode_failed(exc) from exc
     if not tiles:
         raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
-    end = max(duration, tiles[-1].start + interval)
+    end = max(duration, last) if max(duration, last) > tiles[-1].start else tiles[-1].start + interval
     cues = ["WEBVTT", ""]
     for tile, following in zip(tiles, [*tiles[1:], None], strict=True):
         stop = following.start if following else end
@@ -445,8 +464,15 @@ def _vtt_time(seconds: float) -> str:
 class _Sprites:
     """Lays thumbnails out on sheets with FFmpeg's tile filter and writes each sheet it completes."""
 
-    def __init__(self, first: Any, target: Path, layout: str, columns: int) -> None:
+    def __init__(self, first: Any, target: Path, columns: int) -> None:
         self.width, self.height = first.width, first.height
+        sheet = (columns * first.width, STORYBOARD_ROWS * first.height)
+        if max(sheet) > JPEG_MAX_SIDE:
+            raise ActivityError(
+                Reason.INVALID_OUTPUT_SPEC,
+                f"storyboard sheets of {sheet[0]}x{sheet[1]} would exceed JPEG's {JPEG_MAX_SIDE} "
+                "pixels a side: a smaller size or fewer columns",
+            )
         self.columns = columns
         self.per_sheet = columns * STORYBOARD_ROWS
         self.target = target
@@ -454,7 +480,7 @@ class _Sprites:
         buffer = self.graph.add_buffer(
             width=first.width, height=first.height, format=first.format.name, time_base=first.time_base
         )
-        tile = self.graph.add("tile", layout)
+        tile = self.graph.add("tile", f"{columns}x{STORYBOARD_ROWS}")
         self.sink = self.graph.add("buffersink")
         buffer.link_to(tile)
         tile.link_to(self.sink)
@@ -465,8 +491,7 @@ class _Sprites:
     def _sheet(self, number: int) -> Path:
         return self.target.with_name(f"{self.target.stem}_{number:05d}.jpg")
 
-    def add(self, thumb: Any, index: int) -> Tile:
-        start = float(thumb.time or 0.0)
+    def add(self, thumb: Any, index: int, start: float) -> Tile:
         self.buffer.push(thumb)
         self._write()
         position = index % self.per_sheet

@@ -137,7 +137,9 @@ def _variant_figures(video: Rendition, audio: Rendition | None) -> tuple[int, in
 
 def master_playlist(videos: list[Rendition], audio: Rendition | None) -> str:
     """The HLS master playlist: the variants from the lowest bandwidth up, the audio as a group."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    # Version 6 for CMAF's EXT-X-MAP in the media playlists; 3 (as widely played as HLS gets) for TS.
+    version = 6 if any(video.init for video in videos) else 3
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     if audio is not None:
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,'
@@ -164,7 +166,9 @@ def _duration(seconds: float) -> str:
     return f"PT{seconds:.3f}S"
 
 
-def _representation(parent: ElementTree.Element, rendition: Rendition, **attributes: str) -> None:
+def _representation(
+    parent: ElementTree.Element, rendition: Rendition, **attributes: str
+) -> ElementTree.Element:
     if rendition.init is None:
         raise ActivityError(Reason.TRANSCODE_FAIL, "a DASH representation needs CMAF segments")
     element = ElementTree.SubElement(
@@ -192,6 +196,7 @@ def _representation(parent: ElementTree.Element, rendition: Rendition, **attribu
         start = round(elapsed * DASH_TIMESCALE)
         elapsed += segment.duration
         ElementTree.SubElement(timeline, "S", t=str(start), d=str(round(elapsed * DASH_TIMESCALE) - start))
+    return element
 
 
 def dash_manifest(videos: list[Rendition], audio: Rendition | None) -> str:
@@ -234,6 +239,12 @@ def dash_manifest(videos: list[Rendition], audio: Rendition | None) -> str:
             segmentAlignment="true",
             startWithSAP="1",
         )
-        _representation(sound, audio, audioSamplingRate=str(audio.sample_rate))
+        representation = _representation(sound, audio, audioSamplingRate=str(audio.sample_rate))
+        channels = ElementTree.Element(
+            "AudioChannelConfiguration",
+            schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
+            value=str(audio.channels or 2),
+        )
+        representation.insert(0, channels)  # the schema's order: before the SegmentTemplate
     ElementTree.indent(mpd)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(mpd, encoding="unicode") + "\n"

@@ -123,10 +123,10 @@ def origin_of(source: Source) -> int:
     raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
 
 
-def _graph(stream: Any, plan: VideoPlan, rotation: int) -> FilterGraph:
-    filters = [*rotation_filters(rotation), ("scale", f"{plan.width}:{plan.height}")]
-    if plan.frame_rate is not None:
-        filters.append(("fps", str(plan.frame_rate)))
+def _graph(stream: Any, plan: VideoPlan, rotation: int, rate: Fraction) -> FilterGraph:
+    # Always onto the output's constant frame rate, as the FFmpeg CLI does for MP4: a variable
+    # frame rate input (phones) would otherwise put two frames on one timestamp of the encoder.
+    filters = [*rotation_filters(rotation), ("scale", f"{plan.width}:{plan.height}"), ("fps", str(rate))]
     filters.append(("format", "yuv420p"))
     return FilterGraph(stream, filters, plan.watermark)
 
@@ -205,7 +205,10 @@ def _within(frames: Iterator[Any], start: Fraction, end: Fraction | None) -> Ite
 
 
 def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
-    stream = output.add_stream(plan.video_codec, rate=rate)
+    try:
+        stream = output.add_stream(plan.video_codec, rate=rate)
+    except ValueError as exc:  # PyAV's UnknownCodecError
+        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"unknown video codec {plan.video_codec!r}") from exc
     stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, "yuv420p"
     if plan.video_bitrate:
         stream.bit_rate = plan.video_bitrate
@@ -264,7 +267,7 @@ class _Rendition:
         self.target, self.plan, self.rate = target, plan, rate
         self.start = span.start if span is not None else Fraction(0)
         self.end = span.end if span is not None else None
-        self.graph = _graph(stream, plan, rotation)
+        self.graph = _graph(stream, plan, rotation, rate)
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_FRAMES)
         self.error: BaseException | None = None
         self.encoded: EncodedVideo | None = None
@@ -360,6 +363,8 @@ def encode_videos(
         raise
     for worker in workers:
         worker.give(_FLUSH if decoding.input_ended else _FINISH)
+    for worker in workers:
+        worker.thread.join()  # every one, before any error is raised: no thread outlives the pass
     return [worker.result() for worker in workers]
 
 
@@ -396,7 +401,9 @@ def encode_audio(
     return target
 
 
-def _video_packets(videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bool) -> Iterator[Any]:
+def _video_packets(
+    videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bool, lead: Fraction
+) -> Iterator[Any]:
     for video in videos:
         with av.open(str(fetch(video))) as container:
             stream: Any = container.streams.video[0]
@@ -405,7 +412,7 @@ def _video_packets(videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bo
                 if packet.dts is None or packet.pts is None:  # demux ends with an empty packet
                     continue
                 if shift is None:  # the first packet in decode order is the span's keyframe
-                    shift = round(video.first_frame / stream.time_base) - packet.pts
+                    shift = round((video.first_frame + lead) / stream.time_base) - packet.pts
                 packet.pts += shift
                 packet.dts += shift
                 yield packet
@@ -413,10 +420,14 @@ def _video_packets(videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bo
             video.path.unlink(missing_ok=True)  # fetched for the join: one span on disk at a time
 
 
-def _audio_packets(path: Path) -> Iterator[Any]:
+def _audio_packets(path: Path, lead: Fraction) -> Iterator[Any]:
     with av.open(str(path)) as container:
-        for packet in container.demux(container.streams.audio[0]):
-            if packet.dts is not None:
+        stream: Any = container.streams.audio[0]
+        shift = round(lead / stream.time_base)
+        for packet in container.demux(stream):
+            if packet.dts is not None and packet.pts is not None:
+                packet.pts += shift
+                packet.dts += shift
                 yield packet
 
 
@@ -464,13 +475,19 @@ def join(
     fetch: Fetch = here,
     discard_read: bool = False,
     check_cancel: CheckCancel = lambda: None,
+    lead: Fraction = Fraction(0),
 ) -> list[Path]:
     """Spans and audio (either may be missing: an adaptive package's renditions are video only,
     its audio a rendition of its own) joined by stream copy into ``target``: an MP4 with fast
     start (``segments`` None), or an HLS VOD playlist of ``HLS_SEGMENT_SECONDS`` segments beside
     it, ``<stem>_00000.ts``... or CMAF's ``<stem>_00000.m4s``... after ``<stem>_init.mp4``. Every
     segment starts on a keyframe at or after each multiple of the segment length, so renditions
-    with the same keyframes are cut at the same times."""
+    with the same keyframes are cut at the same times.
+
+    Timestamps are written as they are (a B-frame stream's first decode times, and AAC's priming,
+    are negative; MP4 and CMAF keep them with edit lists): a muxer shifting each file's streams on
+    its own would put renditions joined apart off each other's timeline. MPEG-TS cannot carry
+    negative times, so renditions joined apart all start ``lead`` seconds in."""
     if not videos and audio is None:
         raise ActivityError(Reason.TRANSCODE_FAIL, "nothing to package")
     options = {"movflags": "+faststart"}
@@ -479,6 +496,7 @@ def join(
             "hls_time": str(HLS_SEGMENT_SECONDS),
             "hls_playlist_type": "vod",
             "hls_flags": "independent_segments",
+            "avoid_negative_ts": "disabled",
             "hls_segment_type": "fmp4" if segments == "cmaf" else "mpegts",
             "hls_segment_filename": str(target.with_name(f"{target.stem}_%05d{SEGMENT_SUFFIXES[segments]}")),
         }
@@ -500,11 +518,11 @@ def join(
             if videos:
                 with av.open(str(fetch(videos[0]))) as first:
                     video_out = output.add_stream_from_template(first.streams.video[0])
-                packets = _video_packets(videos, fetch, discard_read=discard_read)
+                packets = _video_packets(videos, fetch, discard_read=discard_read, lead=lead)
             if audio is not None:
                 with av.open(str(audio)) as audio_in:
                     audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
-                packets = heapq.merge(packets, _audio_packets(audio), key=lambda p: p.dts * p.time_base)
+                packets = heapq.merge(packets, _audio_packets(audio, lead), key=lambda p: p.dts * p.time_base)
             for count, packet in enumerate(packets):
                 if count % 1000 == 0:
                     check_cancel()  # a long join watches its time and its job's cancel too

@@ -7,6 +7,7 @@ import itertools
 import struct
 import zlib
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,26 @@ def _frames(chain: list[tuple[str, str | None]]) -> Iterator[Any]:
             yield nodes[-1].pull()
         except (av.error.EOFError, av.error.BlockingIOError):
             return
+
+
+def variable_rate_video(path: Path, *, seconds: float = 3.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """A video-only H.264 MP4 whose frames come 16 to 100 ms apart, as phones record in low light
+    (a variable frame rate: its guessed rate is far above its average)."""
+    gaps = itertools.cycle([16, 17, 100, 33, 16, 50, 17, 83])
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=60, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        at = 0
+        pattern = f"size={size[0]}x{size[1]}:rate=60:duration={seconds}"
+        for frame in _frames([("testsrc2", pattern), ("format", "yuv420p"), ("buffersink", None)]):
+            if at >= seconds * 1000:
+                break
+            frame.pts, frame.time_base = at, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+            at += next(gaps)
+        out.mux(stream.encode(None))
+    return path
 
 
 def video(

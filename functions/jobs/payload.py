@@ -35,6 +35,8 @@ OutputType = Literal["VIDEO", "THUMB", "IMAGE", "AUDIO", "ADAPTIVE", "STORYBOARD
 # CT's allowed conversions (TranscodeAssetActivity::validate_input, plus AUDIO from VIDEO, which CT
 # declared but never implemented, and the extension's types); anything else is
 # CONVERSION_TYPE_ERROR.
+# The extension's outputs name their main file: the master playlist, the WebVTT track.
+MAIN_SUFFIXES = {"ADAPTIVE": ".m3u8", "STORYBOARD": ".vtt"}
 CONVERSIONS: dict[str, frozenset[str]] = {
     "VIDEO": frozenset({"VIDEO", "THUMB", "AUDIO", "ADAPTIVE", "STORYBOARD"}),
     "IMAGE": frozenset({"IMAGE"}),
@@ -247,9 +249,21 @@ class LadderRungIn(Strict):
     video_bitrate: Bitrate | None = None
 
 
+def _file_ends(kind: str, pattern: str) -> dict[str, Any]:
+    """JSON Schema: an output of ``kind`` has a ``file`` matching ``pattern``."""
+    return {"anyOf": [{"not": _types(kind)}, {"properties": {"file": {"pattern": pattern}}}]}
+
+
 class OutputAssetIn(Strict):
     """One output, with CT's fields (docs/protocol.md). ``custom_cmd`` is refused unless the stack
     enables it."""
+
+    # The main-file rule of StrictJobPayload._outputs (MAIN_SUFFIXES), stated in the schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [_file_ends("ADAPTIVE", r"\.[mM]3[uU]8$"), _file_ends("STORYBOARD", r"\.[vV][tT][tT]$")]
+        }
+    )
 
     type: OutputType
     bucket: Bucket
@@ -320,9 +334,16 @@ class StrictJobPayload(Strict):
     def _outputs(self) -> Self:
         if (self.output_asset is None) == (self.output_assets is None):
             raise ValueError("give exactly one of output_asset and output_assets")
+        destinations = set()
         for output in self.outputs():
             if output.type not in CONVERSIONS[self.input_asset.type]:
                 raise ValueError(f"cannot make a {output.type} output from a {self.input_asset.type} input")
+            wanted = MAIN_SUFFIXES.get(output.type)
+            if wanted and not output.file.lower().endswith(wanted):
+                raise ValueError(f"an {output.type} output's file ends in {wanted}")
+            if (output.bucket, output.file) in destinations:
+                raise ValueError(f"two outputs write {output.file}")
+            destinations.add((output.bucket, output.file))
         return self
 
     def outputs(self) -> list[OutputAssetIn]:

@@ -16,17 +16,21 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from engine.activities import EngineOptions
 from engine.fanout import FanoutOptions
 from engine.reporting import RunReporter, new_run_id, new_workflow_id
 from engine.storage import Storage
 from engine.workflow import run_job
 from local import sample_media
 from tests.integration.conftest import REGION
-from tests.integration.test_engine import BUCKET, OPTIONS, job
+from tests.integration.test_engine import BUCKET, job
 
 pytestmark = pytest.mark.integration
 SECONDS = 14
 RATE = 25
+# B-frames (ultrafast has none): their negative decode times must not shift a rendition's timeline.
+WITH_B_FRAMES = EngineOptions(encoder_preset="veryfast")
+AAC_FRAME = 1024 / 44_100
 
 
 @pytest.fixture
@@ -44,7 +48,7 @@ def produce(
     s3.upload_file(str(source), BUCKET, "uploads/wide.mp4")
     sent: list[dict[str, Any]] = []
     reporter = RunReporter("job-abr", new_run_id(), new_workflow_id(), sent.append, progress_interval=0)
-    outcome = run_job(job("/uploads/wide.mp4", *outputs), reporter, Storage(s3), OPTIONS, fanout)
+    outcome = run_job(job("/uploads/wide.mp4", *outputs), reporter, Storage(s3), WITH_B_FRAMES, fanout)
     assert outcome.completed, sent[-1]
     return next(
         m["data"]["activity"]["result"]
@@ -104,7 +108,19 @@ def check_package(folder: Path, master_name: str, expected_rungs: list[str]) -> 
             assert (container.streams.video[0].width, container.streams.video[0].height) == (width, height)
     assert [f"{h}p" for h in sorted(heights, reverse=True)] == expected_rungs
     assert all(times == keyframes[0] for times in keyframes) and len(keyframes[0]) >= SECONDS // 2
+    # Every rendition on one timeline: the video starts with the audio (its first packet is AAC's
+    # priming, one frame before).
+    starts = [first_time(folder / v.uri, "video") for v in master.playlists]
+    audio_start = first_time(folder / audio.uri, "audio")
+    assert len(set(starts)) == 1 and abs(starts[0] - audio_start - AAC_FRAME) < 0.002
     return master
+
+
+def first_time(playlist: Path, kind: str) -> float:
+    with av.open(str(playlist)) as container:
+        stream = container.streams.get(**{kind: 0})[0]
+        packet = next(p for p in container.demux(stream) if p.pts is not None)
+        return float(packet.pts * stream.time_base)
 
 
 def test_an_adaptive_package_has_a_ladder_from_the_input_aligned_renditions_and_true_figures(s3, tmp_path):
@@ -137,6 +153,8 @@ def test_an_adaptive_package_has_a_ladder_from_the_input_aligned_renditions_and_
         for number in range(len(segments)):
             assert (folder / template.media.replace("$Number%05d$", f"{number:05d}")).exists()
         assert abs(sum(s.d for s in segments) / template.timescale - SECONDS) < 0.1
+    (channels,) = audio_set.representations[0].audio_channel_configurations
+    assert channels.value == "2"
     # The result: the master playlist's probe, with the package's real figures.
     top = max(p.stream_info.average_bandwidth for p in master.playlists)
     assert 0.7 * top < int(result["format"]["bit_rate"]) <= top
@@ -215,3 +233,15 @@ def test_an_hls_video_outputs_probe_reports_its_streams_figures_not_the_playlist
     assert int(video["bit_rate"]) > 100_000 and 64_000 < int(audio["bit_rate"]) < 256_000
     assert int(result["format"]["bit_rate"]) == int(video["bit_rate"]) + int(audio["bit_rate"])
     assert int(result["format"]["size"]) == sum(o["size"] for o in result["outputs"])
+
+
+def test_an_adaptive_output_must_name_its_master_playlist(s3, tmp_path):
+    source = sample_media.video(tmp_path / "short.mp4", seconds=1, size=(320, 240))
+    s3.upload_file(str(source), BUCKET, "uploads/short.mp4")
+    sent: list[dict[str, Any]] = []
+    reporter = RunReporter("job-bad", new_run_id(), new_workflow_id(), sent.append, progress_interval=0)
+    output = {"type": "ADAPTIVE", "bucket": BUCKET, "file": "/out/bad/v.mp4"}
+    outcome = run_job(job("/uploads/short.mp4", output), reporter, Storage(s3), WITH_B_FRAMES)
+    assert outcome.error is not None and outcome.error.reason.value == "INVALID_OUTPUT_SPEC"
+    assert "ends in .m3u8" in outcome.error.details
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="out/bad/").get("Contents")

@@ -357,3 +357,48 @@ def test_audio_is_extracted_into_the_format_the_name_asks_for(samples, tmp_path,
     result = decoded(target)
     assert result["audio"] in (codec, codec.replace("float", "")) and "video" not in result
     assert result["audio_seconds"] == pytest.approx(SECONDS, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "every", "expected"),
+    [
+        (3, 10.0, ["00:00:00.000 --> 00:00:03.000"]),  # an interval longer than the input: one tile
+        (4, 3.0, ["00:00:00.000 --> 00:00:03.000", "00:00:03.000 --> 00:00:04.000"]),
+        (0.3, None, ["00:00:00.000 --> 00:00:00.300"]),  # shorter than the default interval
+    ],
+)
+def test_a_storyboard_has_a_tile_for_every_interval_begun_back_to_back_to_the_end(
+    tmp_path, seconds, every, expected
+):
+    source = sample_media.video(tmp_path / "in.mp4", seconds=seconds, size=(320, 240))
+    files = media.storyboard(
+        source,
+        tmp_path / "board.vtt",
+        every=every,
+        size=None,
+        columns=4,
+        duration=seconds,
+        rotation=0,
+        check_cancel=NOOP,
+        progress=NOOP,
+    )
+    assert [f.name for f in files] == ["board.vtt", "board_00001.jpg"]
+    cues = [line for line in files[0].read_text().splitlines() if "-->" in line]
+    assert cues == expected
+
+
+def test_a_storyboard_sheet_over_jpegs_limit_is_refused_with_its_reason(tmp_path):
+    source = sample_media.video(tmp_path / "in.mp4", seconds=1, size=(320, 240))
+    with pytest.raises(ActivityError, match="65535 pixels a side") as refused:
+        media.storyboard(
+            source,
+            tmp_path / "board.vtt",
+            every=1.0,
+            size="3300:-2",
+            columns=20,
+            duration=1,
+            rotation=0,
+            check_cancel=NOOP,
+            progress=NOOP,
+        )
+    assert refused.value.reason is Reason.INVALID_OUTPUT_SPEC

@@ -3,6 +3,7 @@ rendition one pass makes: the same frames, keyframes, audio and HLS segments."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from fractions import Fraction
@@ -13,7 +14,7 @@ import av
 import pytest
 
 from engine import video
-from engine.errors import ActivityError, Canceled
+from engine.errors import ActivityError, Canceled, Reason
 from engine.media import VideoPlan
 from local import sample_media
 
@@ -180,14 +181,15 @@ def test_renditions_of_one_pass_fail_or_stop_together_and_leave_no_thread(source
     """Each rendition encodes in a thread of its own: an encoder that fails is the pass's failure
     (named, not a hang), and a cancel while decoding stops every rendition."""
     good, bad = VideoPlan(160, 120), VideoPlan(160, 120, video_codec="no-such-encoder")
-    with pytest.raises(Exception, match="no-such-encoder"):
+    with pytest.raises(ActivityError, match="no-such-encoder") as failed:
         video.encode_videos(
             source,
-            [(tmp_path / "good.mp4", good), (tmp_path / "bad.mp4", bad)],
+            [(tmp_path / "bad.mp4", bad), (tmp_path / "good.mp4", good)],  # the others still at work
             rotation=0,
             progress=NOOP,
             check_cancel=NOOP,
         )
+    assert failed.value.reason is Reason.INVALID_OUTPUT_SPEC
     assert _rendition_threads() == []
     decoded: list[float] = []
 
@@ -205,3 +207,20 @@ def test_renditions_of_one_pass_fail_or_stop_together_and_leave_no_thread(source
         )
     assert _rendition_threads() == []
     assert len(decoded) < 21 * 25  # stopped early, not after the whole input
+
+
+def test_a_variable_frame_rate_input_becomes_a_constant_rate_rendition(tmp_path):
+    """Frames 16 to 100 ms apart (phones): each lands on the output's frame grid (duplicated where
+    the input waited), none on a timestamp another took."""
+    source = sample_media.variable_rate_video(tmp_path / "vfr.mp4", seconds=3)
+    (target,) = video.transcode_video(
+        source, tmp_path / "out.mp4", VideoPlan(160, 120), rotation=0, progress=NOOP, check_cancel=NOOP
+    )
+    with av.open(str(target)) as container:
+        stream = container.streams.video[0]
+        times = [frame.pts * frame.time_base for frame in container.decode(stream)]
+        rate = stream.average_rate
+    assert len(times) == len(set(times)) and rate == Fraction(60)
+    gaps = {b - a for a, b in itertools.pairwise(times)}
+    assert gaps == {Fraction(1, 60)}
+    assert abs(float(times[-1]) - 3) < 0.2

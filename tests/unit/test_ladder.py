@@ -59,3 +59,18 @@ def test_a_preset_rendition_smaller_than_its_box_gets_the_bitrate_of_its_size():
     # The case: a 720p preset on a 360p input kept 2.5 Mb/s; 640x360 is a quarter of the box.
     assert ladder.fitted_bitrate(2_500_000, chosen.size, (640, 360)) == round(2_500_000 * 0.25**0.75)
     assert ladder.fitted_bitrate(2_500_000, chosen.size, (1280, 720)) == 2_500_000
+
+
+def test_odd_ladders_are_refused_or_kept_within_the_input_with_clear_reasons():
+    with pytest.raises(ActivityError, match="each height once"):
+        ladder.choose((1280, 720), Fraction(30), [(360, 500_000), (360, 2_000_000)])
+    # Every rung given is above the input: one rung at the input's size, the lowest rung's bitrate.
+    (own,) = ladder.choose((854, 480), Fraction(25), [(720, 3_000_000), (1080, None)])
+    assert (own.width, own.height, own.video_bitrate) == (854, 480, 3_000_000)
+    (narrow,) = ladder.choose((3, 200), Fraction(25))
+    assert (narrow.width, narrow.height) == (2, 200)  # even, never above the input
+    with pytest.raises(ActivityError, match="over 8192 pixels a side") as huge:
+        ladder.choose((8, 200), Fraction(25), [(720, None)], allow_upscale=True)
+    assert huge.value.reason is Reason.INVALID_OUTPUT_SPEC
+    with pytest.raises(ActivityError, match="1x64 picture is too small"):
+        ladder.choose((1, 64), Fraction(25))

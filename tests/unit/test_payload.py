@@ -49,3 +49,26 @@ def test_a_job_the_strict_view_accepts_reads_the_same_through_the_tolerant_view(
     strict = StrictJobPayload.model_validate(job)
     tolerant = JobPayload.model_validate(job)
     assert strict.model_dump(exclude_none=True) == tolerant.model_dump(exclude_none=True) == job
+
+
+def test_the_extensions_outputs_name_their_main_file_and_no_two_outputs_write_one_file():
+    """The rule the schema states too (the JSON Schema's allOf on OutputAssetIn), and one it
+    cannot state (two outputs' destinations)."""
+    source = {"type": "VIDEO", "bucket": "media", "file": "in.mp4"}
+
+    def accepted(*outputs: dict[str, object]) -> bool:
+        try:
+            StrictJobPayload.model_validate({"input_asset": source, "output_assets": list(outputs)})
+        except ValueError:
+            return False
+        return True
+
+    adaptive = {"type": "ADAPTIVE", "bucket": "media", "file": "out/abr/video.m3u8"}
+    board = {"type": "STORYBOARD", "bucket": "media", "file": "out/board/b.VTT"}
+    assert accepted(adaptive, board)
+    assert not accepted({**adaptive, "file": "out/abr/video.mp4"})
+    assert not accepted({**board, "file": "out/board/b.jpg"})
+    assert not accepted(adaptive, {"type": "VIDEO", "bucket": "media", "file": "out/abr/video.m3u8"})
+    rules = StrictJobPayload.model_json_schema()["$defs"]["OutputAssetIn"]["allOf"]
+    patterns = [rule["anyOf"][1]["properties"]["file"]["pattern"] for rule in rules]
+    assert patterns == [r"\.[mM]3[uU]8$", r"\.[vV][tT][tT]$"]
