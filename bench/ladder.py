@@ -57,7 +57,7 @@ def the_plan() -> adaptive.AdaptivePlan:
         )
         for rung in rungs
     )
-    return adaptive.AdaptivePlan(plans)
+    return adaptive.AdaptivePlan(plans, Fraction(RATE))
 
 
 def one_pass(source: Path, folder: Path, plan: adaptive.AdaptivePlan) -> None:

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -162,24 +163,45 @@ class TranscodeAsset:
             _, _, name = _destination(self.output)
             if name.endswith(".*"):
                 name = name[:-2] + (source.suffix or ".jpg")
-            files = self._produce(kind, source, out_dir / name)
-            return self.deliver(files)
+            produced = self._produce(kind, source, out_dir / name)
+            if isinstance(produced, adaptive.Package):
+                return self.deliver(produced.files, description=produced.description)
+            return self.deliver(produced)
 
-    def deliver(self, files: list[Path]) -> dict[str, Any]:
+    def deliver(
+        self,
+        files: list[Path],
+        *,
+        description: dict[str, Any] | None = None,
+        stored_before: Sequence[StoredObject] = (),
+    ) -> dict[str, Any]:
         """Upload ``files`` (the main one first) to the output's destination; the activity's
-        result: the main file's probe (a storyboard's: its first sprite's) and every object
-        written."""
+        result: the main file's probe (a storyboard's: its first sprite's; an adaptive package's:
+        its ``description``) and every object written (``stored_before``: by earlier tasks)."""
         self.reporter.check_cancel()
-        bucket, prefix, _ = _destination(self.output)
-        stored = self._upload(files, bucket, prefix)
+        _, prefix, _ = _destination(self.output)
+        stored = [*self.upload(files), *stored_before]
         described = 1 if files[0].suffix == ".vtt" and len(files) > 1 else 0  # a track is not media
         path = files[described]
-        main_probe = probe(str(path), name=posixpath.join(prefix, path.name), size=path.stat().st_size)
-        if files[0].suffix == ".m3u8":  # the playlist's figures are the package's, measured
-            main_probe = measured_package(main_probe, files)
+        if description is not None:
+            main_probe = {**description, "format": {**description["format"], "filename": stored[0].key}}
+        else:
+            main_probe = probe(str(path), name=posixpath.join(prefix, path.name), size=path.stat().st_size)
+            if files[0].suffix == ".m3u8":  # the playlist's figures are the package's, measured
+                main_probe = measured_package(main_probe, files)
         outputs = [obj.as_result() for obj in stored]
         outputs[described]["probe"] = main_probe
         return {**main_probe, "outputs": outputs}
+
+    def destination(self) -> tuple[str, str]:
+        """The bucket and key prefix the output's files go to."""
+        bucket, prefix, _ = _destination(self.output)
+        return bucket, prefix
+
+    def upload(self, files: list[Path]) -> list[StoredObject]:
+        """Upload ``files`` to the output's destination, in order."""
+        bucket, prefix, _ = _destination(self.output)
+        return self._upload(files, bucket, prefix)
 
     def main_file(self, out_dir: Path, *, playlist: bool) -> Path:
         """Where a VIDEO or ADAPTIVE output's main file is made (an HLS one's is a playlist)."""
@@ -202,7 +224,7 @@ class TranscodeAsset:
     def _progress(self, done: float) -> None:
         self.reporter.progress(done, self.duration)
 
-    def _produce(self, kind: str, source: Path, main: Path) -> list[Path]:
+    def _produce(self, kind: str, source: Path, main: Path) -> list[Path] | adaptive.Package:
         stream = _video_stream(self.metadata)
         rotation = _rotation(stream)
         if self.output.custom_cmd:
@@ -356,7 +378,9 @@ class TranscodeAsset:
             )
             for rung in rungs
         )
-        return adaptive.AdaptivePlan(plans, "ts" if output.packaging == "ts" else "cmaf")
+        return adaptive.AdaptivePlan(
+            plans, frame_rate or stream_rate(stream), "ts" if output.packaging == "ts" else "cmaf"
+        )
 
     def _watermark(self, work_dir: Path) -> media.Watermark | None:
         mark: Watermark | None = self.output.watermark

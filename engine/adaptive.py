@@ -5,7 +5,8 @@ Every rung is encoded from the same decoded frames (:func:`engine.video.encode_v
 is decoded once per span, not once per rung) with the same GOP and no scene-cut keyframes, so
 every rendition has its keyframes, and therefore its segment boundaries, at the same times; in a
 fan-out each span encodes every rung, and the join cuts each rung's joined stream on the same
-grid. The audio is encoded once and is a rendition of its own.
+grid. The audio is encoded once and is a rendition of its own. On the fan-out each rendition is
+packaged by a task of its own, and a last task writes the manifests from what they stored.
 
 Files, beside the master playlist ``<stem>.m3u8`` (the output's ``file``):
 ``<stem>_<rung>.m3u8``, ``<stem>_<rung>_init.mp4`` and ``<stem>_<rung>_00000.m4s``... per rung,
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from engine import packaging, video
 from engine.errors import ActivityError, Reason
@@ -33,20 +35,96 @@ TS_LEAD = Fraction(1)
 
 @dataclass(frozen=True)
 class AdaptivePlan:
-    """The rungs (highest first) with their encoding plans, and how the package is segmented.
-    The audio takes its codec and bitrate from the first plan."""
+    """The rungs (highest first) with their encoding plans, the frame rate they share, and how
+    the package is segmented. The audio takes its codec and bitrate from the first plan."""
 
     rungs: tuple[tuple[Rung, VideoPlan], ...]
+    frame_rate: Fraction
     segments: video.Segments = "cmaf"
 
     @property
     def plans(self) -> list[VideoPlan]:
         return [plan for _, plan in self.rungs]
 
+    @property
+    def lead(self) -> Fraction:
+        return TS_LEAD if self.segments == "ts" else Fraction(0)
+
+
+@dataclass(frozen=True)
+class Package:
+    """The files written here (the master playlist first) and the package as a probe document."""
+
+    files: list[Path]
+    description: dict[str, Any]
+
 
 def span_files(folder: Path, stem: str, plan: AdaptivePlan) -> list[tuple[Path, VideoPlan]]:
     """Where each rung of a span is encoded, with its plan."""
     return [(folder / f"{stem}-{rung.name}.mp4", rendition) for rung, rendition in plan.rungs]
+
+
+def playlist_of(main: Path, name: str) -> Path:
+    """A rendition's media playlist, beside the master playlist ``main``."""
+    return main.with_name(f"{main.stem}_{name}.m3u8")
+
+
+def package_rung(
+    index: int,
+    spans: list[video.EncodedVideo],
+    main: Path,
+    plan: AdaptivePlan,
+    *,
+    fetch: video.Fetch = video.here,
+    discard_read: bool = False,
+    check_cancel: CheckCancel = lambda: None,
+) -> list[Path]:
+    """Rung ``index``'s spans (in order) joined into its media playlist and segments."""
+    if not spans:
+        raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
+    playlist = playlist_of(main, plan.rungs[index][0].name)
+    return video.join(
+        spans,
+        None,
+        playlist,
+        segments=plan.segments,
+        fetch=fetch,
+        discard_read=discard_read,
+        check_cancel=check_cancel,
+        lead=plan.lead,
+    )
+
+
+def package_audio(audio: Path, main: Path, plan: AdaptivePlan, *, check_cancel: CheckCancel) -> list[Path]:
+    """The audio, encoded once, as a rendition of its own."""
+    playlist = playlist_of(main, AUDIO_NAME)
+    return video.join([], audio, playlist, segments=plan.segments, check_cancel=check_cancel, lead=plan.lead)
+
+
+def write_manifests(
+    main: Path, plan: AdaptivePlan, *, audio: bool, sizes: dict[str, int] | None = None
+) -> tuple[list[Path], list[packaging.Rendition], packaging.Rendition | None]:
+    """The master playlist (``main``) and, for CMAF, the DASH manifest, from the renditions'
+    playlists beside ``main`` (their files here too, or only each one's first, with ``sizes``).
+    Returns the manifests written and the renditions read."""
+    videos = [
+        packaging.read_rendition(
+            rung.name, playlist_of(main, rung.name), frame_rate=plan.frame_rate, sizes=sizes
+        )
+        for rung, _ in plan.rungs
+    ]
+    sound = (
+        packaging.read_rendition(AUDIO_NAME, playlist_of(main, AUDIO_NAME), frame_rate=None, sizes=sizes)
+        if audio
+        else None
+    )
+    main.write_text(packaging.master_playlist(videos, sound))
+    written = [main]
+    if plan.segments == "cmaf":
+        manifest = main.with_suffix(".mpd")
+        manifest.write_text(packaging.dash_manifest(videos, sound))
+        written.append(manifest)
+    return written, videos, sound
 
 
 def package(
@@ -55,48 +133,19 @@ def package(
     main: Path,
     plan: AdaptivePlan,
     *,
-    fetch: video.Fetch = video.here,
-    discard_read: bool = False,
     check_cancel: CheckCancel = lambda: None,
-) -> list[Path]:
-    """Each rung's spans (in order) joined into its media playlist and segments, the audio into
-    its own, then the manifests. Returns every file written, the master playlist first."""
-    if main.suffix != ".m3u8":
-        raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "an ADAPTIVE output's file is its .m3u8 playlist")
-    videos = []
-    for (rung, _), spans in zip(plan.rungs, rungs, strict=True):
-        if not spans:
-            raise ActivityError(Reason.TRANSCODE_FAIL, "the input has no decodable video frame")
-        playlist = main.with_name(f"{main.stem}_{rung.name}.m3u8")
-        video.join(
-            spans,
-            None,
-            playlist,
-            segments=plan.segments,
-            fetch=fetch,
-            discard_read=discard_read,
-            check_cancel=check_cancel,
-            lead=_lead(plan),
-        )
-        videos.append(packaging.read_rendition(rung.name, playlist))
-    sound = None
+) -> Package:
+    """Each rung's spans joined into its media playlist and segments, the audio into its own, then
+    the manifests, all in this process."""
+    files = []
+    for index, spans in enumerate(rungs):
+        files += package_rung(index, spans, main, plan, check_cancel=check_cancel)
     if audio is not None:
-        playlist = main.with_name(f"{main.stem}_{AUDIO_NAME}.m3u8")
-        video.join([], audio, playlist, segments=plan.segments, check_cancel=check_cancel, lead=_lead(plan))
-        sound = packaging.read_rendition(AUDIO_NAME, playlist)
-    main.write_text(packaging.master_playlist(videos, sound))
-    written = [main]
-    if plan.segments == "cmaf":
-        manifest = main.with_suffix(".mpd")
-        manifest.write_text(packaging.dash_manifest(videos, sound))
-        written.append(manifest)
-    for rendition in [*videos, *([sound] if sound else [])]:
-        written += rendition.files()
-    return written
-
-
-def _lead(plan: AdaptivePlan) -> Fraction:
-    return TS_LEAD if plan.segments == "ts" else Fraction(0)
+        files += package_audio(audio, main, plan, check_cancel=check_cancel)
+    manifests, videos, sound = write_manifests(main, plan, audio=audio is not None)
+    files = [*manifests, *files]
+    size = sum(path.stat().st_size for path in files)
+    return Package(files, packaging.describe(main.name, videos, sound, size))
 
 
 def transcode(
@@ -107,7 +156,7 @@ def transcode(
     rotation: int,
     progress: Progress,
     check_cancel: CheckCancel,
-) -> list[Path]:
+) -> Package:
     """The whole package in this process: every rung from one decoding, the audio, packaged."""
     with tempfile.TemporaryDirectory(prefix="cpe-ladder-") as parts:
         folder = Path(parts)

@@ -37,13 +37,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import ValidationError
 
-from engine import adaptive, video
+from engine import adaptive, packaging, video
 from engine.activities import EngineOptions, TranscodeAsset, output_frame_rate, stream_rate, validate_asset
 from engine.errors import ActivityError, Canceled, Reason, error_of
 from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
 from engine.sources import InputRef
-from engine.state import EngineState, RunRecord
-from engine.storage import Storage
+from engine.state import EngineState, PartsDone, RunRecord
+from engine.storage import Storage, StoredObject, content_type
 from functions.jobs.commands import CancelJob, StartJob
 from functions.jobs.payload import OutputAsset
 from functions.messaging.base import MessageQueue
@@ -60,7 +60,7 @@ AUDIO = "audio"
 SEGMENTED_TYPES = frozenset({"VIDEO", "ADAPTIVE"})  # the outputs a long input cuts into spans
 SPAN_READ_BLOCK = 4 * 1024 * 1024  # a span reads its part of the input in ranges this big
 
-TaskKind = Literal["validate", "output", "span", "audio", "join"]
+TaskKind = Literal["validate", "output", "span", "audio", "join", "rendition", "manifest"]
 TASK_KINDS = frozenset(get_args(TaskKind))
 
 
@@ -70,6 +70,7 @@ class Task:
     run_id: str
     output: int | None = None
     span: int | None = None
+    rendition: int | None = None
 
     def body(self) -> str:
         return json.dumps({k: v for k, v in self.__dict__.items() if v is not None}, separators=(",", ":"))
@@ -79,7 +80,13 @@ class Task:
         document = json.loads(body)
         if not isinstance(document, dict) or document.get("kind") not in TASK_KINDS:
             raise ValueError(f"not an engine task: {body[:200]}")
-        return cls(document["kind"], str(document["run_id"]), document.get("output"), document.get("span"))
+        return cls(
+            document["kind"],
+            str(document["run_id"]),
+            document.get("output"),
+            document.get("span"),
+            document.get("rendition"),
+        )
 
 
 class UnreadableCommand(ValueError):
@@ -209,6 +216,8 @@ class Engine:
             "span": lambda step: self._span(run, task, step),
             "audio": lambda step: self._audio(run, task, step),
             "join": lambda step: self._join(run, task.output, step),
+            "rendition": lambda step: self._rendition(run, task, step),
+            "manifest": lambda step: self._manifest(run, task.output, step),
         }[task.kind]
         self._guarded(run, reporter, task.output, attempt, work)
 
@@ -454,66 +463,155 @@ class Engine:
         done = self.state.add_part(run.run_id, output, name, info, total)
         duration = float(plan["duration"])
         step.progress(duration * len(done.parts) / total, duration)  # the share of the parts done
-        if done.completed_now:  # exactly one report completes the set: one join
+        if not done.completed_now:
+            return
+        # Exactly one report completes the set: one join, or one task per rendition of an ADAPTIVE
+        # output (its rungs, then its audio).
+        _, spec = transcode_steps(run.data)[output]
+        if str(spec.get("type", "")).upper() != "ADAPTIVE":
             self.work.send(Task("join", run.run_id, output).body())
+            return
+        infos = done.infos()
+        rungs = max(len(i.get("renditions", [])) for i in infos)
+        audio = any(i["name"] == AUDIO and i.get("present") for i in infos)
+        count = rungs + (1 if audio else 0)
+        self.work.send_batch(
+            [Task("rendition", run.run_id, output, rendition=n).body() for n in range(count)]
+        )
 
-    def _join(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
-        plan = self._planned(run)
+    def _spans_done(self, run: RunRecord, plan: dict[str, Any], output: int) -> PartsDone:
+        """The output's span and audio parts, all of them (else the task is tried again)."""
+        planned = plan["outputs"][output]
+        wanted = {f"span-{n:05d}" for n in range(len(planned["spans"]))} | (
+            {AUDIO} if planned["audio"] else set()
+        )
         done = self.state.parts(run.run_id, output)
-        if not done.complete:
+        if not wanted <= set(done.parts):
             raise RuntimeError(
                 f"output {output} of run {run.run_id} is not complete: {len(done.parts)} parts"
             )
+        return PartsDone({name: done.parts[name] for name in wanted}, len(wanted))
+
+    def _gather(
+        self, run: RunRecord, output: int, done: PartsDone, folder: Path, renditions: int
+    ) -> tuple[list[list[video.EncodedVideo]], bool, video.Fetch]:
+        """Each rendition's spans (in order, fetched when the join reads them), whether there is
+        audio, and the fetch."""
+        spans: list[list[video.EncodedVideo]] = [[] for _ in range(renditions)]
+        audio = False
+        for info in done.infos():
+            if info["name"] == AUDIO:
+                audio = bool(info.get("present"))
+                continue
+            for index, part in enumerate(info["renditions"]):
+                if part["frames"]:
+                    first = Fraction(part["first"])
+                    path = folder / part["file"]
+                    spans[index].append(
+                        video.EncodedVideo(path, first, part["frames"], part.get("parameters"))
+                    )
+
+        def fetch(span: video.EncodedVideo) -> Path:  # each span when its turn comes
+            return span.path if span.path.exists() else self._fetch(run, output, span.path.name, span.path)
+
+        return spans, audio, fetch
+
+    def _join(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
+        """A VIDEO output's spans and audio joined into its file(s) and delivered."""
+        plan = self._planned(run)
+        done = self._spans_done(run, plan, output)
         asset = self._asset(run, plan["metadata"], output, step)
         with tempfile.TemporaryDirectory(prefix="cpe-join-", dir=self.options.work_dir) as work:
             folder = Path(work)
-            package = asset.adaptive_plan(folder) if asset.output.type.upper() == "ADAPTIVE" else None
-            rendition = asset.video_plan(folder) if package is None else package.plans[0]
-            spans: list[list[video.EncodedVideo]] = [[] for _ in (package.rungs if package else [rendition])]
-            audio = None
-            for info in done.infos():
-                if info["name"] == AUDIO:
-                    if info.get("present"):
-                        audio = self._fetch(run, output, AUDIO, folder / "audio")
-                    continue
-                for index, part in enumerate(info["renditions"]):
-                    if part["frames"]:
-                        first = Fraction(part["first"])
-                        path = folder / part["file"]
-                        spans[index].append(
-                            video.EncodedVideo(path, first, part["frames"], part.get("parameters"))
-                        )
-
-            def fetch(span: video.EncodedVideo) -> Path:  # each span when its turn comes
-                return (
-                    span.path if span.path.exists() else self._fetch(run, output, span.path.name, span.path)
-                )
-
+            rendition = asset.video_plan(folder)
+            spans, has_audio, fetch = self._gather(run, output, done, folder, 1)
+            audio = self._fetch(run, output, AUDIO, folder / "audio") if has_audio else None
             out_dir = folder / "out"
             out_dir.mkdir()
             step.check_cancel()
-            if package is not None:
-                files = adaptive.package(
-                    spans,
-                    audio,
-                    asset.main_file(out_dir, playlist=True),
+            files = video.package(
+                spans[0],
+                audio,
+                asset.main_file(out_dir, playlist=rendition.hls),
+                rendition,
+                fetch=fetch,
+                discard_read=True,
+                check_cancel=step.check_cancel,
+            )
+            step.finishing()
+            result = asset.deliver(files)
+        self._ended(run, step.run, output, {"result": result})
+        self._forget(run, output)
+
+    def _rendition(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
+        """One rendition of an ADAPTIVE output (a rung, or the audio after the rungs) packaged
+        from its spans and stored at the output's destination; the last one done sends the
+        manifests' task."""
+        assert task.output is not None  # noqa: S101 - a rendition task names its output
+        assert task.rendition is not None  # noqa: S101 - and its rendition
+        plan = self._planned(run)
+        done = self._spans_done(run, plan, task.output)
+        asset = self._asset(run, plan["metadata"], task.output, step)
+        with tempfile.TemporaryDirectory(prefix="cpe-rendition-", dir=self.options.work_dir) as work:
+            folder = Path(work)
+            package = asset.adaptive_plan(folder)
+            spans, has_audio, fetch = self._gather(run, task.output, done, folder, len(package.rungs))
+            out_dir = folder / "out"
+            out_dir.mkdir()
+            main = asset.main_file(out_dir, playlist=True)
+            step.check_cancel()
+            if task.rendition < len(package.rungs):
+                files = adaptive.package_rung(
+                    task.rendition,
+                    spans[task.rendition],
+                    main,
                     package,
                     fetch=fetch,
                     discard_read=True,
                     check_cancel=step.check_cancel,
                 )
             else:
-                files = video.package(
-                    spans[0],
-                    audio,
-                    asset.main_file(out_dir, playlist=rendition.hls),
-                    rendition,
-                    fetch=fetch,
-                    discard_read=True,
-                    check_cancel=step.check_cancel,
-                )
+                audio = self._fetch(run, task.output, AUDIO, folder / "audio")
+                files = adaptive.package_audio(audio, main, package, check_cancel=step.check_cancel)
+            asset.upload(files)
+        total = len(done.parts) + len(package.rungs) + (1 if has_audio else 0)
+        packaged = self.state.add_part(run.run_id, task.output, f"rendition-{task.rendition:02d}", {}, total)
+        if packaged.completed_now:  # exactly one report completes the set: one manifests' task
+            self.work.send(Task("manifest", run.run_id, task.output).body())
+
+    def _manifest(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
+        """An ADAPTIVE output's manifests, written from its renditions' playlists and the sizes
+        of the objects they stored (nothing else is read back), then delivered."""
+        plan = self._planned(run)
+        done = self._spans_done(run, plan, output)
+        asset = self._asset(run, plan["metadata"], output, step)
+        with tempfile.TemporaryDirectory(prefix="cpe-manifest-", dir=self.options.work_dir) as work:
+            folder = Path(work)
+            package = asset.adaptive_plan(folder)
+            _, has_audio, _ = self._gather(run, output, done, folder, len(package.rungs))
+            main = asset.main_file(folder, playlist=True)
+            bucket, prefix = asset.destination()
+            objects = {
+                key: size
+                for key, size in self.storage.listed(bucket, posixpath.join(prefix, f"{main.stem}_")).items()
+                if posixpath.dirname(key) == prefix
+            }
+            sizes = {posixpath.basename(key): size for key, size in objects.items()}
+            names = [rung.name for rung, _ in package.rungs] + ([adaptive.AUDIO_NAME] if has_audio else [])
+            for name in names:  # each playlist, and the file its codec is read from
+                playlist = adaptive.playlist_of(main, name)
+                self.storage.get_work(bucket, posixpath.join(prefix, playlist.name), playlist)
+                init, segments = packaging.listed_files(playlist)
+                first = init or segments[0][0]
+                self.storage.get_work(bucket, posixpath.join(prefix, first), folder / first)
+            manifests, videos, sound = adaptive.write_manifests(main, package, audio=has_audio, sizes=sizes)
+            size = sum(objects.values()) + sum(path.stat().st_size for path in manifests)
+            description = packaging.describe(main.name, videos, sound, size)
+            stored = [
+                StoredObject(bucket, key, objects[key], content_type(Path(key))) for key in sorted(objects)
+            ]
             step.finishing()
-            result = asset.deliver(files)
+            result = asset.deliver(manifests, description=description, stored_before=stored)
         self._ended(run, step.run, output, {"result": result})
         self._forget(run, output)
 

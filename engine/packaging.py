@@ -74,24 +74,42 @@ class Rendition:
         return [self.playlist, *([self.init] if self.init else []), *(s.path for s in self.segments)]
 
 
-def read_rendition(name: str, playlist: Path) -> Rendition:
-    """A media playlist this engine wrote (FFmpeg's HLS muxer) and the segments it lists."""
-    segments: list[Segment] = []
+def listed_files(playlist: Path) -> tuple[str | None, list[tuple[str, float]]]:
+    """The init segment's name (CMAF) and each segment's (name, duration) that a media playlist
+    this engine wrote (FFmpeg's HLS muxer) lists."""
+    segments: list[tuple[str, float]] = []
     init = None
     duration: float | None = None
     for line in playlist.read_text().splitlines():
         if line.startswith("#EXT-X-MAP:"):
             uri = re.search(r'URI="([^"]+)"', line)
-            init = playlist.parent / uri[1] if uri else None
+            init = uri[1] if uri else None
         elif line.startswith("#EXTINF:"):
             duration = float(line.removeprefix("#EXTINF:").split(",", 1)[0])
         elif line and not line.startswith("#") and duration is not None:
-            path = playlist.parent / line
-            segments.append(Segment(path, duration, path.stat().st_size))
+            segments.append((line, duration))
             duration = None
     if not segments:
         raise ActivityError(Reason.TRANSCODE_FAIL, f"{playlist.name} lists no segment")
-    with av.open(str(playlist)) as container:  # FFmpeg's HLS demuxer, over the segments
+    return init, segments
+
+
+def read_rendition(
+    name: str, playlist: Path, *, frame_rate: Fraction | None, sizes: dict[str, int] | None = None
+) -> Rendition:
+    """A media playlist this engine wrote and what its segments hold. The segments' sizes are the
+    files' beside it, or ``sizes`` (by file name: a package in S3, of which only the playlist and
+    its first file, the init segment or the first segment, are here)."""
+    init_name, listed = listed_files(playlist)
+    folder = playlist.parent
+
+    def size(file: str) -> int:
+        return sizes[file] if sizes is not None else (folder / file).stat().st_size
+
+    segments = tuple(Segment(folder / file, duration, size(file)) for file, duration in listed)
+    init = folder / init_name if init_name else None
+    first = init or segments[0].path
+    with av.open(str(first)) as container:
         stream: Any = container.streams[0]
         context = stream.codec_context
         if stream.type == "video":
@@ -99,23 +117,62 @@ def read_rendition(name: str, playlist: Path) -> Rendition:
                 name,
                 playlist,
                 init,
-                tuple(segments),
+                segments,
                 "video",
-                _avc_codecs(bytes(context.extradata or b"") + segments[0].path.read_bytes()[:65536]),
+                _avc_codecs(bytes(context.extradata or b"") + first.read_bytes()[:65536]),
                 width=context.width,
                 height=context.height,
-                frame_rate=Fraction(stream.average_rate or stream.guessed_rate or 0) or None,
+                frame_rate=frame_rate,
             )
         return Rendition(
             name,
             playlist,
             init,
-            tuple(segments),
+            segments,
             "audio",
             f"mp4a.40.{_AAC_OBJECT_TYPES.get(str(context.profile), 2)}",
             channels=context.channels,
             sample_rate=context.sample_rate,
         )
+
+
+def describe(master: str, videos: list[Rendition], audio: Rendition | None, size: int) -> dict[str, Any]:
+    """An adaptive package as a probe document (ffprobe's field names): a stream per rendition
+    with its measured average bitrate; the format's ``bit_rate`` the highest variant's (its video
+    and the audio), its ``size`` every file's bytes (``size``)."""
+    renditions = [*sorted(videos, key=lambda v: -v.average_bitrate), *([audio] if audio else [])]
+    streams: list[dict[str, Any]] = []
+    for index, rendition in enumerate(renditions):
+        stream: dict[str, Any] = {
+            "index": index,
+            "codec_type": rendition.kind,
+            "codec_name": "h264" if rendition.kind == "video" else "aac",
+            "codec_tag_string": rendition.codecs,
+            "bit_rate": str(rendition.average_bitrate),
+            "duration": f"{rendition.duration:.6f}",
+            "tags": {"variant": rendition.playlist.name},
+        }
+        if rendition.kind == "video":
+            rate = rendition.frame_rate
+            stream |= {"width": rendition.width, "height": rendition.height}
+            if rate:
+                stream["avg_frame_rate"] = stream["r_frame_rate"] = f"{rate.numerator}/{rate.denominator}"
+        else:
+            stream |= {"channels": rendition.channels, "sample_rate": str(rendition.sample_rate)}
+        streams.append(stream)
+    duration = max(r.duration for r in renditions)
+    top = max((v.average_bitrate for v in videos), default=0) + (audio.average_bitrate if audio else 0)
+    document_format = {
+        "filename": master,
+        "nb_streams": len(streams),
+        "format_name": "hls",
+        "format_long_name": "Apple HTTP Live Streaming",
+        "duration": f"{duration:.6f}",
+        "size": str(size),
+        "bit_rate": str(top),
+    }
+    mime = "application/vnd.apple.mpegurl"
+    return {"streams": streams, "format": document_format, "mime": mime, "type": "video"}
 
 
 def _avc_codecs(data: bytes) -> str:

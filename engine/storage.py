@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mpd": "application/dash+xml",
+    ".vtt": "text/vtt",
     ".mp4": "video/mp4",
     ".m4a": "audio/mp4",
     ".mp3": "audio/mpeg",
@@ -85,6 +88,16 @@ class Storage:
                 self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
         except (ClientError, BotoCoreError):
             logger.warning("could not remove the work files under s3://%s/%s", bucket, prefix, exc_info=True)
+
+    def listed(self, bucket: str, prefix: str) -> dict[str, int]:
+        """The objects under ``prefix`` and their sizes (every page)."""
+        found: dict[str, int] = {}
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                found.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(exc, Reason.S3_OPS_FAILED, f"listing s3://{bucket}/{prefix}") from exc
+        return found
 
     def upload(
         self,

@@ -187,6 +187,37 @@ def test_a_long_output_fans_out_into_spans_audio_and_a_join_and_completes(engine
     assert engine_aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="cpe-engine-work/")["KeyCount"] == 0
 
 
+def test_a_long_adaptive_output_is_packaged_one_rendition_per_task_then_its_manifests(
+    engine_aws, tracked, tmp_path
+):
+    """On the engine's queues: each span encodes every rung; then one task per rendition (the
+    rungs, the audio) packages and stores it; the last one done sends the manifests' task."""
+    adaptive = {
+        "type": "ADAPTIVE",
+        "file": "/outputs/abr/v.m3u8",
+        "ladder": [{"height": 120}, {"height": 96}],
+    }
+    engine_aws.start("job-1", engine_aws.job(adaptive))
+    engine_aws.run()
+    job = tracked("job-1")
+    assert (job.status.value, job.progress) == ("COMPLETED", 100)
+    # validate, 3 spans, the audio, 2 rungs + the audio packaged, the manifests.
+    assert engine_aws.sources["tasks"].stats.invocations == 9
+    keys = {o["Key"] for o in engine_aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="outputs/abr/")["Contents"]}
+    assert {
+        "outputs/abr/v.m3u8",
+        "outputs/abr/v.mpd",
+        "outputs/abr/v_120p.m3u8",
+        "outputs/abr/v_audio.m3u8",
+    } <= keys
+    engine_aws.s3.download_file(BUCKET, "outputs/abr/v.m3u8", str(tmp_path / "v.m3u8"))
+    master = (tmp_path / "v.m3u8").read_text()
+    assert master.count("#EXT-X-STREAM-INF:") == 2 and "TYPE=AUDIO" in master
+    result = job.runs[job.runId].activities["TranscodeAssetStep"].outputs
+    assert result[0]["key"] == "outputs/abr/v.m3u8" and {o["key"] for o in result} == keys
+    assert engine_aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="cpe-engine-work/")["KeyCount"] == 0
+
+
 def test_a_redelivered_start_job_is_the_same_run_and_completes_once(engine_aws, tracked, tmp_path):
     engine_aws.start("job-1", engine_aws.job(VIDEO))
     (message,) = engine_aws.sqs.receive_message(QueueUrl=engine_aws.input_url)["Messages"]

@@ -12,11 +12,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from botocore.config import Config
 from standardwebhooks.webhooks import Webhook
 
@@ -240,8 +242,17 @@ def test_a_rotated_secret_signs_once_the_cached_one_expires_and_both_verify(
     invoke_tracker, stream_records, bus, receiver, monkeypatch
 ):
     monkeypatch.setenv("WEBHOOK_URLS", receiver)
-    monkeypatch.setattr(delivery, "SECRETS_CACHE_SECONDS", 1)
+    monkeypatch.setattr(delivery, "SECRETS_CACHE_SECONDS", 60)
     monkeypatch.setattr(sender, "backoff_seconds", lambda attempt, jitter: 0)
+
+    class Clock(datetime):  # Powertools' parameter cache reads the time from its module's datetime
+        at = datetime(2026, 1, 1)
+
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return cls.at
+
+    monkeypatch.setattr(parameters_base, "datetime", Clock)
     invoke_tracker(sqs_event(run_messages(CtRun("job-r", "run-r", "wf-r"))[:1]))
     notifier.handler({"Records": stream_records()}, LambdaContext(function_name="notifier"))
     queue = boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="webhooks")["QueueUrl"]
@@ -252,7 +263,7 @@ def test_a_rotated_secret_signs_once_the_cached_one_expires_and_both_verify(
         SecretId=os.environ["WEBHOOK_SECRET_ARN"], SecretString=json.dumps([rotated, SECRET])
     )
     delivery.handler(_deliveries(queue, 2), LambdaContext(function_name="delivery"))  # still cached
-    time.sleep(1.1)
+    Clock.at += timedelta(seconds=61)
     delivery.handler(_deliveries(queue, 3), LambdaContext(function_name="delivery"))
     signatures = [
         {k.lower(): v for k, v in headers.items()}["webhook-signature"].split()
