@@ -35,6 +35,7 @@ from engine.storage import Storage, StoredObject
 from functions.jobs.payload import CONVERSIONS, MAIN_SUFFIXES, InputAsset, OutputAsset, Watermark
 
 CUSTOM_CMD_TIMEOUT_SECONDS = 6 * 3600
+MAX_RESULT_OBJECTS = 500  # objects listed in an activity's result, at most
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,11 @@ class TranscodeAsset:
                 main_probe = measured_package(main_probe, files)
         outputs = [obj.as_result() for obj in stored]
         outputs[described]["probe"] = main_probe
+        if len(outputs) > MAX_RESULT_OBJECTS:
+            # A long package's segments would overflow the report (SQS takes 256 KB): the first
+            # objects (manifests, playlists, init segments come first) and how many are left out.
+            omitted = len(outputs) - MAX_RESULT_OBJECTS
+            return {**main_probe, "outputs": outputs[:MAX_RESULT_OBJECTS], "outputsOmitted": omitted}
         return {**main_probe, "outputs": outputs}
 
     def destination(self) -> tuple[str, str]:

@@ -102,29 +102,15 @@ def package_audio(audio: Path, main: Path, plan: AdaptivePlan, *, check_cancel: 
 
 
 def write_manifests(
-    main: Path, plan: AdaptivePlan, *, audio: bool, sizes: dict[str, int] | None = None
-) -> tuple[list[Path], list[packaging.Rendition], packaging.Rendition | None]:
-    """The master playlist (``main``) and, for CMAF, the DASH manifest, from the renditions'
-    playlists beside ``main`` (their files here too, or only each one's first, with ``sizes``).
-    Returns the manifests written and the renditions read."""
-    videos = [
-        packaging.read_rendition(
-            rung.name, playlist_of(main, rung.name), frame_rate=plan.frame_rate, sizes=sizes
-        )
-        for rung, _ in plan.rungs
-    ]
-    sound = (
-        packaging.read_rendition(AUDIO_NAME, playlist_of(main, AUDIO_NAME), frame_rate=None, sizes=sizes)
-        if audio
-        else None
-    )
-    main.write_text(packaging.master_playlist(videos, sound))
-    written = [main]
-    if plan.segments == "cmaf":
-        manifest = main.with_suffix(".mpd")
-        manifest.write_text(packaging.dash_manifest(videos, sound))
-        written.append(manifest)
-    return written, videos, sound
+    main: Path, plan: AdaptivePlan, videos: list[packaging.Rendition], audio: packaging.Rendition | None
+) -> list[Path]:
+    """The master playlist (``main``) and, for CMAF, the DASH manifest beside it."""
+    main.write_text(packaging.master_playlist(videos, audio))
+    if plan.segments != "cmaf":
+        return [main]
+    manifest = main.with_suffix(".mpd")
+    manifest.write_text(packaging.dash_manifest(videos, audio))
+    return [main, manifest]
 
 
 def package(
@@ -137,13 +123,18 @@ def package(
 ) -> Package:
     """Each rung's spans joined into its media playlist and segments, the audio into its own, then
     the manifests, all in this process."""
-    files = []
+    videos = []
     for index, spans in enumerate(rungs):
-        files += package_rung(index, spans, main, plan, check_cancel=check_cancel)
+        playlist = package_rung(index, spans, main, plan, check_cancel=check_cancel)[0]
+        videos.append(
+            packaging.read_rendition(plan.rungs[index][0].name, playlist, frame_rate=plan.frame_rate)
+        )
+    sound = None
     if audio is not None:
-        files += package_audio(audio, main, plan, check_cancel=check_cancel)
-    manifests, videos, sound = write_manifests(main, plan, audio=audio is not None)
-    files = [*manifests, *files]
+        playlist = package_audio(audio, main, plan, check_cancel=check_cancel)[0]
+        sound = packaging.read_rendition(AUDIO_NAME, playlist, frame_rate=None)
+    renditions = [*videos, *([sound] if sound else [])]
+    files = [*write_manifests(main, plan, videos, sound), *(f for r in renditions for f in r.files())]
     size = sum(path.stat().st_size for path in files)
     return Package(files, packaging.describe(main.name, videos, sound, size))
 

@@ -43,7 +43,7 @@ from engine.errors import ActivityError, Canceled, Reason, error_of
 from engine.reporting import ActivityReporter, RunReporter, new_workflow_id, transcode_steps
 from engine.sources import InputRef
 from engine.state import EngineState, PartsDone, RunRecord
-from engine.storage import Storage, StoredObject, content_type
+from engine.storage import Storage, StoredObject
 from functions.jobs.commands import CancelJob, StartJob
 from functions.jobs.payload import OutputAsset
 from functions.messaging.base import MessageQueue
@@ -462,8 +462,8 @@ class Engine:
         total = len(planned["spans"]) + (1 if planned["audio"] else 0)
         done = self.state.add_part(run.run_id, output, name, info, total)
         duration = float(plan["duration"])
-        step.progress(duration * len(done.parts) / total, duration)  # the share of the parts done
-        if not done.completed_now:
+        step.progress(duration * min(1.0, len(done.parts) / total), duration)  # the share of the parts done
+        if not done.next_stage_due(self._spans_complete(plan, output, done)):
             return
         # Exactly one report completes the set: one join, or one task per rendition of an ADAPTIVE
         # output (its rungs, then its audio).
@@ -479,12 +479,19 @@ class Engine:
             [Task("rendition", run.run_id, output, rendition=n).body() for n in range(count)]
         )
 
-    def _spans_done(self, run: RunRecord, plan: dict[str, Any], output: int) -> PartsDone:
-        """The output's span and audio parts, all of them (else the task is tried again)."""
+    @staticmethod
+    def _span_parts(plan: dict[str, Any], output: int) -> set[str]:
         planned = plan["outputs"][output]
-        wanted = {f"span-{n:05d}" for n in range(len(planned["spans"]))} | (
+        return {f"span-{n:05d}" for n in range(len(planned["spans"]))} | (
             {AUDIO} if planned["audio"] else set()
         )
+
+    def _spans_complete(self, plan: dict[str, Any], output: int, done: PartsDone) -> bool:
+        return self._span_parts(plan, output) <= set(done.parts)
+
+    def _spans_done(self, run: RunRecord, plan: dict[str, Any], output: int) -> PartsDone:
+        """The output's span and audio parts, all of them (else the task is tried again)."""
+        wanted = self._span_parts(plan, output)
         done = self.state.parts(run.run_id, output)
         if not wanted <= set(done.parts):
             raise RuntimeError(
@@ -545,8 +552,9 @@ class Engine:
 
     def _rendition(self, run: RunRecord, task: Task, step: ActivityReporter) -> None:
         """One rendition of an ADAPTIVE output (a rung, or the audio after the rungs) packaged
-        from its spans and stored at the output's destination; the last one done sends the
-        manifests' task."""
+        from its spans and stored at the output's destination; what the manifests need of it (its
+        segments' durations and sizes, its codec) and the objects it stored are kept beside the
+        spans. The last one done sends the manifests' task."""
         assert task.output is not None  # noqa: S101 - a rendition task names its output
         assert task.rendition is not None  # noqa: S101 - and its rendition
         plan = self._planned(run)
@@ -561,7 +569,8 @@ class Engine:
             main = asset.main_file(out_dir, playlist=True)
             step.check_cancel()
             if task.rendition < len(package.rungs):
-                files = adaptive.package_rung(
+                name = package.rungs[task.rendition][0].name
+                playlist = adaptive.package_rung(
                     task.rendition,
                     spans[task.rendition],
                     main,
@@ -569,19 +578,28 @@ class Engine:
                     fetch=fetch,
                     discard_read=True,
                     check_cancel=step.check_cancel,
-                )
+                )[0]
+                rendition = packaging.read_rendition(name, playlist, frame_rate=package.frame_rate)
             else:
                 audio = self._fetch(run, task.output, AUDIO, folder / "audio")
-                files = adaptive.package_audio(audio, main, package, check_cancel=step.check_cancel)
-            asset.upload(files)
-        total = len(done.parts) + len(package.rungs) + (1 if has_audio else 0)
-        packaged = self.state.add_part(run.run_id, task.output, f"rendition-{task.rendition:02d}", {}, total)
-        if packaged.completed_now:  # exactly one report completes the set: one manifests' task
+                playlist = adaptive.package_audio(audio, main, package, check_cancel=step.check_cancel)[0]
+                rendition = packaging.read_rendition(adaptive.AUDIO_NAME, playlist, frame_rate=None)
+            stored = asset.upload(rendition.files())
+            record = folder / "rendition.json"
+            objects = [obj.as_result() for obj in stored]
+            record.write_text(json.dumps({"rendition": rendition.record(), "objects": objects}))
+            self._keep(run, task.output, f"rendition-{task.rendition:02d}.json", record)
+        count = len(package.rungs) + (1 if has_audio else 0)
+        packaged = self.state.add_part(
+            run.run_id, task.output, f"rendition-{task.rendition:02d}", {}, len(done.parts) + count
+        )
+        complete = all(f"rendition-{n:02d}" in packaged.parts for n in range(count))
+        if packaged.next_stage_due(complete):
             self.work.send(Task("manifest", run.run_id, task.output).body())
 
     def _manifest(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
-        """An ADAPTIVE output's manifests, written from its renditions' playlists and the sizes
-        of the objects they stored (nothing else is read back), then delivered."""
+        """An ADAPTIVE output's manifests, written from what its rendition tasks kept (nothing is
+        read back from the destination), then delivered with every object they stored."""
         plan = self._planned(run)
         done = self._spans_done(run, plan, output)
         asset = self._asset(run, plan["metadata"], output, step)
@@ -589,27 +607,21 @@ class Engine:
             folder = Path(work)
             package = asset.adaptive_plan(folder)
             _, has_audio, _ = self._gather(run, output, done, folder, len(package.rungs))
+            renditions, stored = [], []
+            for n in range(len(package.rungs) + (1 if has_audio else 0)):
+                kept_file = self._fetch(run, output, f"rendition-{n:02d}.json", folder / f"{n}.json")
+                kept = json.loads(kept_file.read_text())
+                renditions.append(packaging.Rendition.from_record(kept["rendition"], folder))
+                stored += [
+                    StoredObject(o["bucket"], o["key"], int(o["size"]), o["contentType"])
+                    for o in kept["objects"]
+                ]
+            videos = renditions[: len(package.rungs)]
+            sound = renditions[len(package.rungs)] if has_audio else None
             main = asset.main_file(folder, playlist=True)
-            bucket, prefix = asset.destination()
-            objects = {
-                key: size
-                for key, size in self.storage.listed(bucket, posixpath.join(prefix, f"{main.stem}_")).items()
-                if posixpath.dirname(key) == prefix
-            }
-            sizes = {posixpath.basename(key): size for key, size in objects.items()}
-            names = [rung.name for rung, _ in package.rungs] + ([adaptive.AUDIO_NAME] if has_audio else [])
-            for name in names:  # each playlist, and the file its codec is read from
-                playlist = adaptive.playlist_of(main, name)
-                self.storage.get_work(bucket, posixpath.join(prefix, playlist.name), playlist)
-                init, segments = packaging.listed_files(playlist)
-                first = init or segments[0][0]
-                self.storage.get_work(bucket, posixpath.join(prefix, first), folder / first)
-            manifests, videos, sound = adaptive.write_manifests(main, package, audio=has_audio, sizes=sizes)
-            size = sum(objects.values()) + sum(path.stat().st_size for path in manifests)
+            manifests = adaptive.write_manifests(main, package, videos, sound)
+            size = sum(obj.size for obj in stored) + sum(path.stat().st_size for path in manifests)
             description = packaging.describe(main.name, videos, sound, size)
-            stored = [
-                StoredObject(bucket, key, objects[key], content_type(Path(key))) for key in sorted(objects)
-            ]
             step.finishing()
             result = asset.deliver(manifests, description=description, stored_before=stored)
         self._ended(run, step.run, output, {"result": result})

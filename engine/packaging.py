@@ -71,7 +71,45 @@ class Rendition:
         return math.ceil(sum(s.size for s in self.segments) * 8 / duration) if duration > 0 else 0
 
     def files(self) -> list[Path]:
+        """The playlist, its init segment, its segments: the order players read them in."""
         return [self.playlist, *([self.init] if self.init else []), *(s.path for s in self.segments)]
+
+    def record(self) -> dict[str, Any]:
+        """What the manifests need of this rendition, as JSON (a fan-out task hands it on)."""
+        rate = self.frame_rate
+        return {
+            "name": self.name,
+            "playlist": self.playlist.name,
+            "init": self.init.name if self.init else None,
+            "segments": [[s.path.name, s.duration, s.size] for s in self.segments],
+            "kind": self.kind,
+            "codecs": self.codecs,
+            "width": self.width,
+            "height": self.height,
+            "frameRate": f"{rate.numerator}/{rate.denominator}" if rate else None,
+            "channels": self.channels,
+            "sampleRate": self.sample_rate,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], folder: Path) -> Rendition:
+        """The rendition a record describes, its files named in ``folder`` (they need not be there)."""
+        return cls(
+            record["name"],
+            folder / record["playlist"],
+            folder / record["init"] if record["init"] else None,
+            tuple(
+                Segment(folder / name, float(duration), int(size))
+                for name, duration, size in record["segments"]
+            ),
+            record["kind"],
+            record["codecs"],
+            width=int(record["width"]),
+            height=int(record["height"]),
+            frame_rate=Fraction(record["frameRate"]) if record["frameRate"] else None,
+            channels=int(record["channels"]),
+            sample_rate=int(record["sampleRate"]),
+        )
 
 
 def listed_files(playlist: Path) -> tuple[str | None, list[tuple[str, float]]]:
@@ -94,19 +132,13 @@ def listed_files(playlist: Path) -> tuple[str | None, list[tuple[str, float]]]:
     return init, segments
 
 
-def read_rendition(
-    name: str, playlist: Path, *, frame_rate: Fraction | None, sizes: dict[str, int] | None = None
-) -> Rendition:
-    """A media playlist this engine wrote and what its segments hold. The segments' sizes are the
-    files' beside it, or ``sizes`` (by file name: a package in S3, of which only the playlist and
-    its first file, the init segment or the first segment, are here)."""
+def read_rendition(name: str, playlist: Path, *, frame_rate: Fraction | None) -> Rendition:
+    """A media playlist this engine wrote, beside its files, and what its segments hold."""
     init_name, listed = listed_files(playlist)
     folder = playlist.parent
-
-    def size(file: str) -> int:
-        return sizes[file] if sizes is not None else (folder / file).stat().st_size
-
-    segments = tuple(Segment(folder / file, duration, size(file)) for file, duration in listed)
+    segments = tuple(
+        Segment(folder / file, duration, (folder / file).stat().st_size) for file, duration in listed
+    )
     init = folder / init_name if init_name else None
     first = init or segments[0].path
     with av.open(str(first)) as container:

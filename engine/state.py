@@ -44,6 +44,13 @@ class PartsDone:
     parts: dict[str, dict[str, Any]]
     total: int
     completed_now: bool = False
+    repeated: bool = False  # the part was recorded before: its task was delivered again
+
+    def next_stage_due(self, done: bool) -> bool:
+        """Whether this report sends the next stage: the one that completed the set, or (``done``:
+        the set is complete) a repeated report, whose task may have failed after the set
+        completed and before its send (a repeat sends again; the next stage is idempotent)."""
+        return self.completed_now or (self.repeated and done)
 
     @property
     def complete(self) -> bool:
@@ -166,7 +173,7 @@ class MemoryEngineState:
             state.parts.setdefault(name, json.loads(json.dumps(info)))
             state.total = total
             completed_now = new and len(state.parts) == total
-            return PartsDone(dict(state.parts), total, completed_now)
+            return PartsDone(dict(state.parts), total, completed_now, repeated=not new)
 
     def parts(self, run_id: str, output: int) -> PartsDone:
         with self._lock:

@@ -139,7 +139,7 @@ class DynamoEngineState:
         before = _part_infos(answer.get("Attributes", {}))
         new = name not in before
         parts = {**before, name: before.get(name, info)}
-        return PartsDone(parts, total, completed_now=new and len(parts) == total)
+        return PartsDone(parts, total, completed_now=new and len(parts) == total, repeated=not new)
 
     def parts(self, run_id: str, output: int) -> PartsDone:
         item = self._call("get_item", Key=_output_key(run_id, output), ConsistentRead=True).get("Item") or {}

@@ -16,11 +16,13 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from engine import activities
 from engine.activities import EngineOptions
 from engine.fanout import FanoutOptions
 from engine.reporting import RunReporter, new_run_id, new_workflow_id
 from engine.storage import Storage
 from engine.workflow import run_job
+from functions.messaging.memory import MemoryQueue
 from local import sample_media
 from tests.integration.conftest import REGION
 from tests.integration.test_engine import BUCKET, job
@@ -245,3 +247,42 @@ def test_an_adaptive_output_must_name_its_master_playlist(s3, tmp_path):
     assert outcome.error is not None and outcome.error.reason.value == "INVALID_OUTPUT_SPEC"
     assert "ends in .m3u8" in outcome.error.details
     assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="out/bad/").get("Contents")
+
+
+def test_a_lost_send_of_the_manifests_task_is_made_again_by_the_redelivered_rendition(
+    s3, tmp_path, monkeypatch
+):
+    """The rendition task that completes the set fails after recording its part and before its
+    send: its redelivery finds the set complete and sends the manifests' task (else the output
+    would never end)."""
+    lost: list[str] = []
+    send = MemoryQueue.send
+
+    def losing_the_first_manifest(queue: MemoryQueue, body: str) -> None:
+        if '"manifest"' in body and not lost:
+            lost.append(body)
+            raise RuntimeError("the send was lost")
+        send(queue, body)
+
+    monkeypatch.setattr(MemoryQueue, "send", losing_the_first_manifest)
+    result = produce(
+        s3,
+        tmp_path,
+        {"type": "ADAPTIVE", "bucket": BUCKET, "file": "/out/lost/video.m3u8", "ladder": [{"height": 240}]},
+        fanout=FanoutOptions(span_seconds=4, segment_after_seconds=6, work_bucket=BUCKET),
+    )
+    assert lost and result["outputs"][0]["key"] == "out/lost/video.m3u8"
+
+
+def test_a_result_lists_at_most_its_first_objects_and_counts_the_others(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(activities, "MAX_RESULT_OBJECTS", 4)
+    thumbs = {
+        "type": "THUMB",
+        "bucket": BUCKET,
+        "file": "/out/many/t.jpg",
+        "mode": "intervals",
+        "intervals": 2,
+    }
+    result = produce(s3, tmp_path, thumbs)
+    assert [o["key"] for o in result["outputs"]] == [f"out/many/t{n:06d}.jpg" for n in range(1, 5)]
+    assert result["outputsOmitted"] == SECONDS // 2 - 4
