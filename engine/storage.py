@@ -89,16 +89,6 @@ class Storage:
         except (ClientError, BotoCoreError):
             logger.warning("could not remove the work files under s3://%s/%s", bucket, prefix, exc_info=True)
 
-    def listed(self, bucket: str, prefix: str) -> dict[str, int]:
-        """The objects under ``prefix`` and their sizes (every page)."""
-        found: dict[str, int] = {}
-        try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                found.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure(exc, Reason.S3_OPS_FAILED, f"listing s3://{bucket}/{prefix}") from exc
-        return found
-
     def upload(
         self,
         path: Path,
