@@ -2,12 +2,14 @@
 printed it (every figure next to its baseline from the same run), the targets the issues set marked
 met or not, the machine, and how to rerun.
 
-    python -m bench.report [--quick] [--output docs/benchmarks.md]
+    python -m bench.report [--quick] [--output docs/benchmarks.md] [--only bench.ladder ...]
 
 Each section runs in its own process, one after the other, the engine's first (about two hours
 on 2 cores, most of it the fan-out's 10-minute 1080p input; --quick runs smaller sizes in about 15
 minutes, for trying the command out, and says so in the report). The report is written after every
-section, so a run stopped part-way keeps what it measured and says it is incomplete.
+section, so a run stopped part-way keeps what it measured and says it is incomplete. ``--only``
+reruns the sections named and keeps the others from the existing report, whose run line stays and
+a line says which sections were rerun alone, and when.
 """
 
 from __future__ import annotations
@@ -243,11 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (not for the record)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="MODULE",
+        help="rerun only this section (e.g. bench.ladder; repeatable); the others are kept from the report",
+    )
     args = parser.parse_args(argv)
     began = time.monotonic()
     sections = (*SECTIONS, CHAOS)
+    kept = kept_parts(args.output, sections) if args.only else {}
+    first_run = _run_line(args.output) if args.only else None
     parts: list[Part] = []
     for section in sections:
+        if args.only and section.module not in args.only:
+            if section.title in kept:
+                parts.append(kept[section.title])
+            continue
         arguments = section.quick if args.quick else section.full
         print(f"running {section.module} {' '.join(arguments)} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
@@ -255,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             output, seconds = chaos_table(arguments) if section is CHAOS else run(section.module, arguments)
         except (RuntimeError, ValueError) as failure:  # one broken section must not cost the others
             output, seconds = f"target the section runs: NOT met\n\n{failure}", time.monotonic() - started
-        parts.append(Part(section, arguments, output, seconds))
+        parts.append(Part(section, arguments, output, seconds, rerun=bool(args.only)))
         # Written after every section: a run stopped part-way keeps what it measured, and says so.
-        args.output.write_text(document(parts, len(sections), began, quick=args.quick))
+        args.output.write_text(document(parts, len(sections), began, quick=args.quick, first_run=first_run))
     print(f"wrote {args.output}", file=sys.stderr)
     return 1 if any("NOT met" in line for _, line in targets(parts)) else 0
 
@@ -268,6 +282,28 @@ class Part:
     arguments: tuple[str, ...]
     output: str
     seconds: float
+    rerun: bool = False  # rerun alone (--only), after the run the other sections come from
+
+
+def _run_line(report: Path) -> str | None:
+    found = re.search(r"^\* Run: .*$", report.read_text(), flags=re.MULTILINE) if report.exists() else None
+    return found[0] if found else None
+
+
+def kept_parts(report: Path, sections: tuple[Section, ...]) -> dict[str, Part]:
+    """The sections of an existing report, as they were measured (for --only)."""
+    if not report.exists():
+        return {}
+    text = report.read_text()
+    kept = {}
+    for section in sections:
+        heading = rf"^## {re.escape(section.title)}\n\n"
+        command = r"`python -m (\S+)([^`]*)` \(([\d.]+) min\)\n\n"
+        found = re.search(heading + command + r"```\n(.*?)\n```", text, flags=re.MULTILINE | re.DOTALL)
+        if found:
+            arguments = tuple(found[2].split())
+            kept[section.title] = Part(section, arguments, found[4], float(found[3]) * 60)
+    return kept
 
 
 def targets(parts: list[Part]) -> list[tuple[str, str]]:
@@ -279,17 +315,29 @@ def targets(parts: list[Part]) -> list[tuple[str, str]]:
     ]
 
 
-def document(parts: list[Part], planned: int, began: float, *, quick: bool) -> str:
+def document(
+    parts: list[Part], planned: int, began: float, *, quick: bool, first_run: str | None = None
+) -> str:
+    """The report; ``first_run``: the run line of the report the kept sections come from (--only)."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     status = "" if len(parts) == planned else f" (**incomplete: {len(parts)} of {planned} sections so far**)"
+    run_line = first_run or (
+        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes{status}"
+        + (" (**--quick: smaller sizes, not the record**)" if quick else "")
+    )
+    rerun = [part.section.title for part in parts if part.rerun]
     lines = [
         "# Benchmarks",
         "",
         "Generated by `make bench` (`python -m bench.report`): every section below ran in this one run,",
         "each figure next to its baseline measured in the same run. Do not edit by hand; rerun instead.",
         "",
-        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes{status}"
-        + (" (**--quick: smaller sizes, not the record**)" if quick else ""),
+        run_line,
+        *(
+            [f"* Rerun alone afterwards (`--only`), {now}: {'; '.join(rerun)}."]
+            if first_run and rerun
+            else []
+        ),
         f"* Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute times.",
         "* Rerun one section with the command under its title (it prints the same table).",
         "",
