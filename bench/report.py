@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(Part(section, arguments, output, seconds, rerun=bool(args.only)))
         # Written after every section: a run stopped part-way keeps what it measured, and says so.
         args.output.write_text(document(parts, len(sections), began, quick=args.quick, first_run=first_run))
+    args.output.write_text(document(parts, len(sections), began, quick=args.quick, first_run=first_run))
     print(f"wrote {args.output}", file=sys.stderr)
     return 1 if any("NOT met" in line for _, line in targets(parts)) else 0
 
