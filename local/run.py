@@ -124,8 +124,10 @@ def engine_parts(stack: LocalStack, job: dict[str, Any]) -> dict[str, str]:
     for n, step in enumerate(steps):
         names = state.parts(job["runId"], n).parts
         spans = sum(1 for name in names if name.startswith("span-"))
+        renditions = sum(1 for name in names if name.startswith("rendition-"))
         audio = " + audio" if "audio" in names else ""
-        described[step] = f"{spans} spans{audio}, joined" if spans else "one task"
+        joined = f"{renditions} renditions packaged apart, manifests" if renditions else "joined"
+        described[step] = f"{spans} spans{audio}, {joined}" if spans else "one task"
     return described
 
 
