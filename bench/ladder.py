@@ -14,15 +14,17 @@ separate encodes' total wall time (and CPU time, printed beside it).
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from engine import adaptive, ladder, media, video
+from engine import adaptive, ladder, video
 from local import sample_media
 
 NOOP = lambda *_: None  # noqa: E731
@@ -36,28 +38,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(work: object) -> tuple[float, float]:
+def _timed(work: Callable[[], None]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), _cpu()
-    work()  # type: ignore[operator]
+    work()
     return time.perf_counter() - wall, _cpu() - cpu
 
 
 def the_plan() -> adaptive.AdaptivePlan:
-    rungs = ladder.choose(SIZE, Fraction(RATE))
-    plans = tuple(
-        (
-            rung,
-            media.VideoPlan(
-                width=rung.width,
-                height=rung.height,
-                video_bitrate=rung.video_bitrate,
-                hls=True,
-                peak_ratio=ladder.PEAK_RATIO,
-            ),
-        )
-        for rung in rungs
-    )
-    return adaptive.AdaptivePlan(plans, Fraction(RATE))
+    return adaptive.plan_for(ladder.choose(SIZE, Fraction(RATE)), Fraction(RATE))
 
 
 def one_pass(source: Path, folder: Path, plan: adaptive.AdaptivePlan) -> None:
@@ -90,7 +78,7 @@ def main() -> int:
             for name, run in order if round_ % 2 == 0 else reversed(order):
                 folder = root / f"{name}-{round_}".replace(" ", "-")
                 folder.mkdir()
-                times[name].append(_timed(lambda run=run, folder=folder: run(source, folder, plan)))
+                times[name].append(_timed(functools.partial(run, source, folder, plan)))
     wall = {name: statistics.median(t[0] for t in runs) for name, runs in times.items()}
     cpu = {name: statistics.median(t[1] for t in runs) for name, runs in times.items()}
     rungs = ", ".join(f"{r.name} {r.video_bitrate // 1000}k" for r, _ in plan.rungs)

@@ -358,34 +358,17 @@ class TranscodeAsset:
         if output.packaging not in (None, "cmaf", "ts"):
             raise ActivityError(Reason.INVALID_OUTPUT_SPEC, "packaging is cmaf or ts")
         frame_rate = output_frame_rate(output)
+        rate = frame_rate or stream_rate(stream)
         explicit = [(rung.height, media.parse_bitrate(rung.video_bitrate)) for rung in output.ladder or []]
-        rungs = ladder.choose(
-            source_size,
-            frame_rate or stream_rate(stream),
-            explicit or None,
-            allow_upscale=bool(output.allow_upscale),
-        )
-        watermark = self._watermark(work_dir)
-        audio_bitrate = media.parse_bitrate(output.audio_bitrate or "128k")
-        plans = tuple(
-            (
-                rung,
-                media.VideoPlan(
-                    width=rung.width,
-                    height=rung.height,
-                    video_bitrate=rung.video_bitrate,
-                    audio_bitrate=audio_bitrate,
-                    frame_rate=frame_rate,
-                    hls=True,
-                    watermark=watermark,
-                    encoder_preset=self.options.encoder_preset,
-                    peak_ratio=ladder.PEAK_RATIO,
-                ),
-            )
-            for rung in rungs
-        )
-        return adaptive.AdaptivePlan(
-            plans, frame_rate or stream_rate(stream), "ts" if output.packaging == "ts" else "cmaf"
+        rungs = ladder.choose(source_size, rate, explicit or None, allow_upscale=bool(output.allow_upscale))
+        return adaptive.plan_for(
+            rungs,
+            rate,
+            frame_rate=frame_rate,
+            audio_bitrate=media.parse_bitrate(output.audio_bitrate or "128k"),
+            watermark=self._watermark(work_dir),
+            encoder_preset=self.options.encoder_preset,
+            segments="ts" if output.packaging == "ts" else "cmaf",
         )
 
     def _watermark(self, work_dir: Path) -> media.Watermark | None:

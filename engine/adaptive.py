@@ -24,8 +24,8 @@ from typing import Any
 
 from engine import packaging, video
 from engine.errors import ActivityError, Reason
-from engine.ladder import Rung
-from engine.media import CheckCancel, Progress, VideoPlan
+from engine.ladder import PEAK_RATIO, Rung
+from engine.media import CheckCancel, Progress, VideoPlan, Watermark
 
 AUDIO_NAME = "audio"
 # MPEG-TS renditions start this far in: above any B-frame delay or AAC priming, so no rendition's
@@ -57,6 +57,38 @@ class Package:
 
     files: list[Path]
     description: dict[str, Any]
+
+
+def plan_for(
+    rungs: Sequence[Rung],
+    rate: Fraction,
+    *,
+    frame_rate: Fraction | None = None,
+    audio_bitrate: int | None = 128_000,
+    watermark: Watermark | None = None,
+    encoder_preset: str = "medium",
+    segments: video.Segments = "cmaf",
+) -> AdaptivePlan:
+    """The package of ``rungs``: each encoded at its size and bitrate (its peak capped), at
+    ``frame_rate`` (None: the input's, ``rate``), every one with the same watermark."""
+    plans = tuple(
+        (
+            rung,
+            VideoPlan(
+                width=rung.width,
+                height=rung.height,
+                video_bitrate=rung.video_bitrate,
+                audio_bitrate=audio_bitrate,
+                frame_rate=frame_rate,
+                hls=True,
+                watermark=watermark,
+                encoder_preset=encoder_preset,
+                peak_ratio=PEAK_RATIO,
+            ),
+        )
+        for rung in rungs
+    )
+    return AdaptivePlan(plans, frame_rate or rate, segments)
 
 
 def span_files(folder: Path, stem: str, plan: AdaptivePlan) -> list[tuple[Path, VideoPlan]]:

@@ -505,10 +505,8 @@ class Engine:
         """Each rendition's spans (in order, fetched when the join reads them), whether there is
         audio, and the fetch."""
         spans: list[list[video.EncodedVideo]] = [[] for _ in range(renditions)]
-        audio = False
         for info in done.infos():
             if info["name"] == AUDIO:
-                audio = bool(info.get("present"))
                 continue
             for index, part in enumerate(info["renditions"]):
                 if part["frames"]:
@@ -521,7 +519,7 @@ class Engine:
         def fetch(span: video.EncodedVideo) -> Path:  # each span when its turn comes
             return span.path if span.path.exists() else self._fetch(run, output, span.path.name, span.path)
 
-        return spans, audio, fetch
+        return spans, _has_audio(done), fetch
 
     def _join(self, run: RunRecord, output: int, step: ActivityReporter) -> None:
         """A VIDEO output's spans and audio joined into its file(s) and delivered."""
@@ -606,7 +604,7 @@ class Engine:
         with tempfile.TemporaryDirectory(prefix="cpe-manifest-", dir=self.options.work_dir) as work:
             folder = Path(work)
             package = asset.adaptive_plan(folder)
-            _, has_audio, _ = self._gather(run, output, done, folder, len(package.rungs))
+            has_audio = _has_audio(done)
             renditions, stored = [], []
             for n in range(len(package.rungs) + (1 if has_audio else 0)):
                 kept_file = self._fetch(run, output, f"rendition-{n:02d}.json", folder / f"{n}.json")
@@ -665,3 +663,8 @@ def _seconds(metadata: dict[str, Any]) -> float:
         return float((metadata.get("format") or {}).get("duration") or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _has_audio(done: PartsDone) -> bool:
+    """Whether an output's audio part found audio in the input."""
+    return bool(done.parts.get(AUDIO, {}).get("present"))

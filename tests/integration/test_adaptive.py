@@ -33,6 +33,13 @@ RATE = 25
 # B-frames (ultrafast has none): their negative decode times must not shift a rendition's timeline.
 WITH_B_FRAMES = EngineOptions(encoder_preset="veryfast")
 AAC_FRAME = 1024 / 44_100
+STORYBOARD = {
+    "type": "STORYBOARD",
+    "bucket": BUCKET,
+    "file": "/out/board/board.vtt",
+    "intervals": 2,
+    "columns": 4,
+}
 
 
 @pytest.fixture
@@ -130,13 +137,7 @@ def test_an_adaptive_package_has_a_ladder_from_the_input_aligned_renditions_and_
         s3,
         tmp_path,
         {"type": "ADAPTIVE", "bucket": BUCKET, "file": "/out/abr/video.m3u8"},
-        {
-            "type": "STORYBOARD",
-            "bucket": BUCKET,
-            "file": "/out/board/board.vtt",
-            "intervals": 2,
-            "columns": 4,
-        },
+        STORYBOARD,
     )
     folder = tmp_path / "abr"
     folder.mkdir()
@@ -168,13 +169,7 @@ def test_the_storyboards_cues_cover_the_input_and_point_inside_their_sprite(s3, 
     produce(
         s3,
         tmp_path,
-        {
-            "type": "STORYBOARD",
-            "bucket": BUCKET,
-            "file": "/out/board/board.vtt",
-            "intervals": 2,
-            "columns": 4,
-        },
+        STORYBOARD,
     )
     folder = tmp_path / "board"
     folder.mkdir()
