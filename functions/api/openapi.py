@@ -75,7 +75,8 @@ def openapi_schema(app: APIGatewayRestResolver) -> dict[str, Any]:
     # Powertools documents its default 422 for invalid requests; this API answers 400 instead.
     for operation in (op for path in schema["paths"].values() for op in path.values()):
         operation.get("responses", {}).pop("422", None)
-    for name in ("HTTPValidationError", "ValidationError"):
+    # ... and its validation errors' models, which no answer of this API uses.
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     return schema
 
