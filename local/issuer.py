@@ -29,7 +29,7 @@ AUDIENCE = "cpe-local"
 
 
 class LocalIssuer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="cpe-issuer-")
         folder = Path(self._directory.name)
         self._signing = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -42,7 +42,7 @@ class LocalIssuer:
         }
         self.ca_file, key_file = folder / "issuer.pem", folder / "issuer.key"
         _self_signed_certificate(self.ca_file, key_file)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca_file, key_file)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)

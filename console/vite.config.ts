@@ -1,0 +1,14 @@
+import { defineConfig } from "vite";
+
+// No framework plugin: esbuild compiles Preact's JSX (tsconfig's jsxImportSource).
+export default defineConfig({
+  base: "./",
+  build: {
+    target: "es2022",
+    outDir: "dist",
+    emptyOutDir: true,
+    // Size is reported by the build (and in docs/benchmarks.md): keep every asset a file.
+    assetsInlineLimit: 0,
+    reportCompressedSize: true,
+  },
+});
