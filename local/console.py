@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from string import Template
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -31,6 +32,7 @@ from local.issuer import AUDIENCE, LocalIssuer
 from local.stack import LocalStack, local_stack
 
 DIST = Path(__file__).resolve().parent.parent / "console" / "dist"
+SIGN_IN_PAGE = Template((Path(__file__).resolve().parent / "sign_in.html").read_text(encoding="utf-8"))
 CLIENT_ID = "cpe-console"
 CODE_SECONDS = 60
 TOKEN_SECONDS = 3600
@@ -210,7 +212,7 @@ class _Handler(SimpleHTTPRequestHandler):
             if k in ("client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "nonce")
         )
         alert = f'<p role="alert" class="problem">{html.escape(problem)}</p>' if problem else ""
-        page = SIGN_IN_PAGE.format(hidden=hidden, alert=alert, pattern=NAME_PATTERN)
+        page = SIGN_IN_PAGE.substitute(hidden=hidden, alert=alert, pattern=html.escape(NAME_PATTERN))
         self._send(400 if problem else 200, "text/html; charset=utf-8", page.encode())
 
     def _refusal(self, request: dict[str, str]) -> str:
@@ -234,7 +236,9 @@ class _Handler(SimpleHTTPRequestHandler):
         if refusal:
             self._send(400, "text/plain; charset=utf-8", refusal.encode())
             return
-        code = self.console.grant(user, request["redirect_uri"], request["code_challenge"], request.get("nonce"))
+        code = self.console.grant(
+            user, request["redirect_uri"], request["code_challenge"], request.get("nonce")
+        )
         answer = {"code": code, **({"state": request["state"]} if "state" in request else {})}
         target = request["redirect_uri"]
         separator = "&" if urlsplit(target).query else "?"
@@ -251,7 +255,10 @@ class _Handler(SimpleHTTPRequestHandler):
                 request.get("code", ""), request.get("redirect_uri", ""), request.get("code_verifier", "")
             )
         if tokens is None:
-            body = {"error": "invalid_grant", "error_description": "unknown, used or expired code, or PKCE failed"}
+            body = {
+                "error": "invalid_grant",
+                "error_description": "unknown, used or expired code, or PKCE failed",
+            }
             self._send(400, "application/json", json.dumps(body).encode())
             return
         self._send(200, "application/json", json.dumps(tokens).encode())
@@ -265,25 +272,3 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-SIGN_IN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · local stack</title>
-<style>
-body {{ font-family: system-ui, sans-serif; color: #1b1f24; max-width: 28rem; margin: 4rem auto; padding: 0 1rem; }}
-label {{ display: flex; flex-direction: column; gap: .3rem; font-weight: 600; margin: 1rem 0; }}
-input {{ font: inherit; padding: .5rem; border: 1px solid #4f5660; border-radius: 4px; }}
-button {{ font: inherit; padding: .5rem 1rem; background: #0b57d0; color: #fff; border: 0; border-radius: 6px; }}
-.problem {{ border-left: 4px solid #b3261e; background: #fdf0ef; padding: .5rem .8rem; }}
-p.note {{ color: #4f5660; }}
-</style></head>
-<body><main>
-<h1>Sign in to the local stack</h1>
-<p class="note">No password here: this sign-in stands in for Cognito on your machine. Each name owns
-its own jobs; <strong>operator</strong> sees everyone's.</p>
-{alert}
-<form method="post">{hidden}
-<label>Your name <input name="username" autocomplete="username" required pattern="{pattern}" autofocus></label>
-<button type="submit">Sign in</button>
-</form></main></body></html>"""

@@ -1,7 +1,7 @@
 """The main job: the whole pipeline on this machine, with a real sample job.
 
     python -m local.run            # start the local stack, run the sample job, print a summary
-    python -m local.run --serve    # start it and keep it running for your own clients
+    python -m local.run --serve    # start it and the jobs console, and keep them running
 
 Starts moto as AWS, deploys the synthesized stack into it, serves the job API on localhost (SigV4,
 as on AWS), and runs the tracker, the notifier and the engine's Lambda handlers through the
@@ -33,9 +33,11 @@ from cpe_client.client import JobsClient
 from cpe_client.progress import ProgressView
 from engine.state_dynamo import DynamoEngineState
 from local import sample_media
+from local.console import OPERATOR, ConsoleStack, console_stack
 from local.stack import LocalStack, local_stack
 
 SAMPLE_SECONDS = 40
+CONSOLE_PORT, ISSUER_PORT = 8410, 8411
 SAMPLE_SIZE = (854, 480)  # three rungs of the adaptive package: 480p, 360p, 240p
 # The engine as make run runs it: spans short enough that the sample is made in four.
 SAMPLE_ENGINE = {"SPAN_SECONDS": "10", "SEGMENT_AFTER_SECONDS": "20"}
@@ -193,24 +195,25 @@ def run_sample(stack: LocalStack, out_dir: Path, timeout: float, receiver: Webho
     return 0 if job["status"] == "COMPLETED" else 1
 
 
-def serve(stack: LocalStack) -> int:
-    keys = stack.credentials
+def serve(served: ConsoleStack) -> int:
+    stack, console, issuer = served.stack, served.console, served.issuer
+    token = issuer.token("developer", client_id="cpe-cli", lifetime=12 * 3600)
     outputs = "\n".join(
         f"  {k:<26} {v}" for k, v in sorted(stack.outputs.items()) if not k.startswith(("Api", "Dashboard"))
     )
     print(
         f"""The local stack is running (Ctrl-C stops it).
 
-  API                        {stack.api_url}  (SigV4: service execute-api, region {stack.aws.region})
-  AWS endpoint (moto)        {stack.aws.endpoint}  (region {stack.aws.region})
-  credentials                AWS_ACCESS_KEY_ID={keys["AWS_ACCESS_KEY_ID"]}
-                             AWS_SECRET_ACCESS_KEY={keys["AWS_SECRET_ACCESS_KEY"]}
+  console                    {console.url}  (sign in with any name; "{OPERATOR}" sees every job)
+  API                        {stack.api_url}  (auth mode jwt: a bearer token of the local issuer)
+  issuer                     {issuer.url}
+  AWS endpoint (moto)        {stack.aws.endpoint}  (region {stack.aws.region}, any keys)
 {outputs}
 
-Try:
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={stack.aws.region}
-  aws --endpoint-url {stack.aws.endpoint} dynamodb scan --table-name {stack.outputs["JobsTableName"]}
-  .venv/bin/python -m cpe_client --endpoint {stack.api_url} list""",
+Try (the token is the owner "developer"'s, for 12 hours):
+  export CPE_API_TOKEN={token}
+  .venv/bin/python -m cpe_client --endpoint {stack.api_url} list
+  aws --endpoint-url {stack.aws.endpoint} dynamodb scan --table-name {stack.outputs["JobsTableName"]}""",
         flush=True,
     )
     stop = threading.Event()
@@ -229,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="the API's port (default: any free one)")
     parser.add_argument(
+        "--console-port",
+        type=int,
+        default=CONSOLE_PORT,
+        help="--serve: the console's port (a browser origin)",
+    )
+    parser.add_argument(
+        "--issuer-port", type=int, default=ISSUER_PORT, help="--serve: the local sign-in issuer's port"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("local-outputs"), help="where the sample's outputs go"
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the sample job")
@@ -239,9 +251,20 @@ def main(argv: list[str] | None = None) -> int:
         "starting the local stack (moto, the synthesized template, the handlers, the engine)...", flush=True
     )
     receiver = WebhookReceiver()
-    with local_stack(port=args.port, webhook_urls=[receiver.url], engine_settings=SAMPLE_ENGINE) as stack:
-        print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
-        code = serve(stack) if args.serve else run_sample(stack, args.out, args.timeout, receiver)
+    options: dict[str, Any] = {
+        "port": args.port,
+        "webhook_urls": [receiver.url],
+        "engine_settings": SAMPLE_ENGINE,
+    }
+    if args.serve:
+        # Fixed ports: the console's origin and the issuer are in the template, which stays cached.
+        with console_stack(console_port=args.console_port, issuer_port=args.issuer_port, **options) as served:
+            print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
+            code = serve(served)
+    else:
+        with local_stack(**options) as stack:
+            print(f"ready in {time.monotonic() - started:.1f} s\n", flush=True)
+            code = run_sample(stack, args.out, args.timeout, receiver)
     print(f"\ntotal {time.monotonic() - started:.1f} s")
     return code
 

@@ -117,7 +117,7 @@ export class Api {
   startUpload(file: File) {
     return this.call(() =>
       this.client.POST("/uploads", {
-        body: { contentType: file.type || "application/octet-stream", filename: file.name },
+        body: { contentType: file.type || "application/octet-stream", filename: safeFilename(file.name) },
       }),
     );
   }
@@ -132,6 +132,15 @@ export class Api {
     if (answer.response.ok && answer.data !== undefined) return answer.data;
     throw problemOf(answer.response.status, answer.error);
   }
+}
+
+/** A file's name as the API takes it (`[A-Za-z0-9][A-Za-z0-9._-]{0,99}`): "my clip.mp4" -> "my_clip.mp4". */
+export function safeFilename(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[^A-Za-z0-9]+/, "");
+  const dot = safe.lastIndexOf(".");
+  const extension = dot > 0 ? safe.slice(dot).slice(0, 12) : "";
+  const stem = (dot > 0 ? safe.slice(0, dot) : safe).slice(0, 100 - extension.length);
+  return stem ? `${stem}${extension}` : `upload${extension}`;
 }
 
 /** Sends a file to S3 through the presigned POST form of `POST /uploads`. */

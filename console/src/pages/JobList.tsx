@@ -1,6 +1,6 @@
 /** Your jobs, newest first: filters by status and creation date, pages, live progress. */
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { Api, TERMINAL, type JobStatus, type JobSummary, type ListQuery } from "../api/client";
 import { Problem, Progress, StatusBadge } from "../components/common";
 import { when, words } from "../format";
@@ -26,6 +26,11 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
   const [jobs, setJobs] = useState<JobSummary[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  // The form's fields as the user edits them, until applied (then they are the route's query).
+  const [draft, setDraft] = useState({ status, from, to });
+  useEffect(() => setDraft({ status, from, to }), [status, from, to]);
+  const edit = (name: keyof typeof draft) => (event: Event) =>
+    setDraft({ ...draft, [name]: (event.currentTarget as HTMLInputElement | HTMLSelectElement).value });
 
   const running = (jobs ?? []).some((job) => !TERMINAL.has(job.status));
   usePolling(
@@ -50,10 +55,8 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
 
   const filter = (event: Event) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
     const params = new URLSearchParams();
-    for (const name of ["status", "from", "to"]) {
-      const value = String(form.get(name) ?? "");
+    for (const [name, value] of Object.entries(draft)) {
       if (value) params.set(name, value);
     }
     setTokens([undefined]);
@@ -67,7 +70,7 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
       <form class="filters" onSubmit={filter} aria-label="Filter jobs">
         <label>
           Status
-          <select name="status" value={status}>
+          <select name="status" value={draft.status} onChange={edit("status")}>
             <option value="">Any</option>
             {STATUSES.map((s) => (
               <option value={s}>{words(s)}</option>
@@ -76,11 +79,11 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
         </label>
         <label>
           Created from
-          <input type="date" name="from" value={from} />
+          <input type="date" name="from" value={draft.from} onInput={edit("from")} />
         </label>
         <label>
           Created to
-          <input type="date" name="to" value={to} />
+          <input type="date" name="to" value={draft.to} onInput={edit("to")} />
         </label>
         <button type="submit">Apply filters</button>
       </form>
@@ -92,7 +95,7 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
         </p>
       ) : null}
       {jobs && jobs.length ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Jobs table">
           <table class="jobs">
             <caption class="visually-hidden">Jobs, newest first{running ? " (updating live)" : ""}</caption>
             <thead>

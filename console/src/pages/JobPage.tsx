@@ -111,7 +111,7 @@ function Summary({ job }: { job: Job }) {
 function Failure({ error, activities }: { error: Record<string, unknown>; activities: Activity[] }) {
   const failed = activities.filter((a) => a.error);
   return (
-    <section class="failure" aria-labelledby="why" role="alert">
+    <section class="failure" aria-labelledby="why">
       <h2 id="why">Why it failed</h2>
       <p data-testid="reason">
         <strong>{String(error.reason ?? "Unknown reason")}</strong>
@@ -178,7 +178,7 @@ function Activities({ activities }: { activities: Activity[] }) {
       {activities.length === 0 ? (
         <p>None yet: the engine has not started the job.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Activities table">
           <table>
             <thead>
               <tr>
@@ -280,7 +280,7 @@ function Outputs({ job }: { job: Job }) {
         </>
       ) : null}
       <h3>Every object</h3>
-      <div class="table-wrap">
+      <div class="table-wrap" tabIndex={0} role="region" aria-label="Objects table">
         <table class="objects">
           <thead>
             <tr>
