@@ -93,7 +93,7 @@ def test_sign_in_upload_submit_watch_it_complete_and_play_its_hls_output(
     assert_accessible(page)
     screenshot(page, "submit")
 
-    job_id = submit(page, clip)
+    job_id = submit(page, clip, outputs={"MP4", "HLS", "Thumbnails", "Adaptive", "Storyboard"})
     expect(page.get_by_role("heading", name=f"Job {job_id}")).to_be_visible()
     status_of(page).to_contain_text("completed", timeout=JOB_ENDS_MS)
     # Every activity done, the input's probe read, every output linked.
@@ -108,10 +108,18 @@ def test_sign_in_upload_submit_watch_it_complete_and_play_its_hls_output(
     timeline = page.get_by_role("region", name="Timeline")
     expect(timeline).to_contain_text("workflow completed")
 
-    # The HLS output plays: hls.js fetches the playlist and segments through their signed links.
-    player = page.locator("video[data-src*='stream.m3u8']")
-    player.evaluate("video => video.play()")
-    page.wait_for_function("video => video.currentTime > 1", arg=player.element_handle())
+    expect(objects.filter(has_text="abr/master.m3u8")).to_have_count(1)
+    expect(objects.filter(has_text="storyboard/storyboard.vtt")).to_have_count(1)
+
+    # The HLS output and the adaptive package play: hls.js fetches the playlists and segments
+    # (MPEG-TS; CMAF's init and .m4s, audio apart) through their signed links.
+    for playlist in ("hls/stream.m3u8", "abr/master.m3u8"):
+        player = page.locator(f"video[data-src*='{playlist}']")
+        player.evaluate("video => video.play()")
+        page.wait_for_function("video => video.currentTime > 1", arg=player.element_handle())
+        assert player.evaluate("video => video.videoWidth") == 320
+    # Only what the job's outputs name is played, not a package's parts (its CMAF init segments).
+    expect(page.locator("figure.player video, figure.player audio")).to_have_count(3)
     assert_accessible(page)
     screenshot(page, "job")
 
@@ -232,7 +240,8 @@ def test_a_phone_sized_screen_and_a_keyboard_reach_everything(
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{where} is wider than the screen by {overflow} px"
         assert_accessible(page)
-    screenshot(page, "phone")
+        if where.startswith("#/jobs/"):
+            screenshot(page, "phone")
 
     # The keyboard: the first Tab reaches "Skip to content", which moves focus to the page.
     page.goto(f"{served.console.url}#/jobs")

@@ -214,16 +214,20 @@ function Activities({ activities }: { activities: Activity[] }) {
   );
 }
 
-/** The playlists worth playing: the files the job's outputs name (a VIDEO's HLS playlist, an
- * ADAPTIVE's master), not the renditions' own playlists. */
-function playlists(job: Job, outputs: Output[]): Output[] {
-  const assets = (job.payload?.output_assets ?? (job.payload?.output_asset ? [job.payload.output_asset] : [])) as {
-    file?: string;
-  }[];
-  const named = new Set(assets.map((a) => String(a.file ?? "").replace(/^\/+/, "")));
-  const hls = outputs.filter((o) => o.url && o.key?.endsWith(".m3u8"));
-  const chosen = hls.filter((o) => named.has(o.key ?? ""));
-  return chosen.length ? chosen : hls.filter((o) => o.key?.endsWith("master.m3u8"));
+/** The files the job's outputs name (a VIDEO's MP4 or HLS playlist, an ADAPTIVE's master, an
+ * AUDIO's file): what is worth playing, not a package's own parts (its renditions' playlists, its
+ * CMAF init segments). Null when the job's payload is unknown (a job another client submitted). */
+function namedFiles(job: Job): Set<string> | null {
+  const payload = job.payload;
+  if (!payload) return null;
+  const assets = (payload.output_assets ?? (payload.output_asset ? [payload.output_asset] : [])) as { file?: string }[];
+  return new Set(assets.map((a) => String(a.file ?? "").replace(/^\/+/, "")));
+}
+
+function playable(outputs: Output[], named: Set<string> | null, kind: (o: Output) => boolean): Output[] {
+  return outputs.filter(
+    (o) => o.url && kind(o) && (named ? named.has(o.key ?? "") : !/(_init\.mp4|_\d+p\.m3u8|_audio\.m3u8)$/.test(o.key ?? "")),
+  );
 }
 
 function Outputs({ job }: { job: Job }) {
@@ -239,9 +243,10 @@ function Outputs({ job }: { job: Job }) {
       </Section>
     );
   }
-  const streams = playlists(job, outputs);
-  const videos = outputs.filter((o) => o.url && o.contentType === "video/mp4");
-  const sounds = outputs.filter((o) => o.url && o.contentType?.startsWith("audio/"));
+  const named = namedFiles(job);
+  const streams = playable(outputs, named, (o) => o.key?.endsWith(".m3u8") === true);
+  const videos = playable(outputs, named, (o) => o.contentType === "video/mp4");
+  const sounds = playable(outputs, named, (o) => o.contentType?.startsWith("audio/") === true);
   const images = outputs.filter((o) => o.url && o.contentType?.startsWith("image/"));
   return (
     <Section title="Outputs">
