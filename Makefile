@@ -74,7 +74,7 @@ unit: $(STAMP) ## Unit tests only (no AWS, sockets blocked)
 integration: $(STAMP) ## Integration tests only (moto)
 	$(PY) -m pytest tests/integration
 
-infra: $(STAMP) ## Infra tests only (synthesized template)
+infra: $(STAMP) $(CONSOLE) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
 
 e2e: $(STAMP) $(CONSOLE) browser ## End-to-end tests only (the local stack over HTTP; the console in Chromium)
@@ -90,13 +90,13 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(CDK)
 
-synth: $(STAMP) $(CDK) ## Synthesize into cdk.out with the pinned CDK CLI (cdk-nag checks; no Docker)
+synth: $(STAMP) $(CDK) $(CONSOLE) ## Synthesize into cdk.out with the pinned CDK CLI (cdk-nag checks; no Docker)
 	$(CDK) synth --quiet $(CDK_ARGS)
 
-diff: $(STAMP) $(CDK) ## cdk diff against the deployed stack (needs AWS credentials)
+diff: $(STAMP) $(CDK) $(CONSOLE) ## cdk diff against the deployed stack (needs AWS credentials)
 	$(CDK) diff $(CDK_ARGS)
 
-deploy: $(STAMP) $(CDK) ## cdk deploy (needs AWS credentials and a bootstrapped account)
+deploy: $(STAMP) $(CDK) $(CONSOLE) ## cdk deploy (needs AWS credentials and a bootstrapped account)
 	$(CDK) deploy $(CDK_ARGS)
 
 destroy: $(STAMP) $(CDK) ## cdk destroy (retained resources stay: see the README)

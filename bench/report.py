@@ -53,6 +53,16 @@ most of it. Pruning (`infra.bundling.PRUNED`) removes what nothing imports;
 way, so a prune that removes something used fails the build.""",
     ),
     Section(
+        "The console's transfer size",
+        "bench.console_size",
+        (),
+        (),
+        """The jobs console as built by `make console` (Vite, minified), each file gzipped as CloudFront
+serves it. The first load is what the browser fetches before the job list shows; hls.js, most of
+the total, is fetched when a player opens. Target (issue 19): the first load with hls.js at most
+300 KB gzipped. `tests/unit/test_console_size.py` holds the build to it.""",
+    ),
+    Section(
         "Cold import of the handlers",
         "bench.cold_import",
         ("--rounds", "20"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import cast
 
 from aws_cdk import Duration, Stack
@@ -72,8 +73,11 @@ class JobApi(Construct):
         output_queue: sqs.IQueue,
         config: StackConfig,
         defaults: FunctionDefaults,
+        console_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        # Browser origins: the configured ones, and the stack's own console's.
+        self.origins = [*config.cors.allowedOrigins, *console_origins]
         rule = config.completion.rule()
         workflow = config.workflow
         self.handler = PythonFunction(
@@ -100,7 +104,7 @@ class JobApi(Construct):
                 env.OWNER_CLAIM: config.owners.claim,
                 env.OWNER_CLIENT_NAMES: json.dumps(config.owners.clientNames),
                 env.OPERATORS: json.dumps(config.owners.operators),
-                env.CORS_ORIGINS: json.dumps(config.cors.allowedOrigins),
+                env.CORS_ORIGINS: Stack.of(self).to_json_string(self.origins),
                 **completion_environment(rule),
             },
         )
@@ -152,7 +156,7 @@ class JobApi(Construct):
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
                 type=response_type,
-                response_headers={"Content-Type": "'application/json'", **self._gateway_grant(config)},
+                response_headers={"Content-Type": "'application/json'", **self._gateway_grant()},
                 templates={
                     "application/json": json.dumps(
                         {"code": code, "message": "MESSAGE", "details": None}
@@ -267,35 +271,33 @@ class JobApi(Construct):
             bucket.add_lifecycle_rule(
                 prefix=UPLOADS_PREFIX, expiration=Duration.days(media.uploadRetentionDays)
             )
-        if config.cors.allowedOrigins and isinstance(bucket, s3.Bucket):
+        if self.origins and isinstance(bucket, s3.Bucket):
             bucket.add_cors_rule(
-                allowed_origins=config.cors.allowedOrigins,
+                allowed_origins=self.origins,
                 allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
                 allowed_headers=["*"],
                 exposed_headers=["ETag", "Content-Length", "Content-Range"],
                 max_age=config.cors.maxAgeSeconds,
             )
 
-    @staticmethod
-    def _preflight(config: StackConfig) -> apigateway.CorsOptions | None:
+    def _preflight(self, config: StackConfig) -> apigateway.CorsOptions | None:
         """API Gateway answers every resource's OPTIONS itself (a mock integration, no auth), for the
         configured origins only; without any, there is no OPTIONS method and no grant."""
-        if not config.cors.allowedOrigins:
+        if not self.origins:
             return None
         return apigateway.CorsOptions(
-            allow_origins=config.cors.allowedOrigins,
+            allow_origins=self.origins,
             allow_methods=list(cors.ALLOWED_METHODS),
             allow_headers=list(cors.ALLOWED_HEADERS),
             expose_headers=list(cors.EXPOSED_HEADERS),
             max_age=Duration.seconds(config.cors.maxAgeSeconds),
         )
 
-    @staticmethod
-    def _gateway_grant(config: StackConfig) -> dict[str, str]:
+    def _gateway_grant(self) -> dict[str, str]:
         """The grant on API Gateway's own errors (401, 403, 429...), so that a browser app can read
         why it was refused. A gateway response cannot choose among origins: with one origin it
         names it; with several it echoes the caller's (the answer is an error, never a job)."""
-        origins = config.cors.allowedOrigins
+        origins = self.origins
         if not origins:
             return {}
         return {

@@ -256,6 +256,19 @@ class Media(_Section):
     uploadRetentionDays: Annotated[int, Field(ge=1, le=3650)] = DEFAULT_UPLOAD_RETENTION_DAYS
 
 
+class Console(_Section):
+    """The jobs console (console/, built by `make console`): its files in S3 behind CloudFront,
+    deployed by the stack; sign-in with the API's token issuer (OIDC code flow with PKCE). A browser
+    cannot sign SigV4 requests: the console needs auth mode cognito or jwt."""
+
+    enabled: bool = False
+    # Auth mode cognito: the pool's sign-in domain, made by the stack (a Cognito prefix) or yours.
+    domainPrefix: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")] | None = None
+    signInUrl: Annotated[str, Field(pattern=r"^https://[^\s/]+$", max_length=256)] | None = None
+    # Auth mode jwt: the issuer's public app client (no secret) whose redirect is the console's URL.
+    clientId: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")] | None = None
+
+
 OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
 
 
@@ -282,6 +295,7 @@ class StackConfig(_Section):
     owners: Owners = Owners()
     cors: Cors = Cors()
     media: Media = Media()
+    console: Console = Console()
     removalPolicy: Literal["retain", "destroy"] = "retain"
     retention: Retention = Retention()
     alarmEmail: Annotated[str, Field(pattern=EMAIL, max_length=254)] | None = None
@@ -300,6 +314,29 @@ class StackConfig(_Section):
         default=120,
         description="a job not ended that nothing was heard of for this long ends TIMED_OUT (the watchdog)",
     )
+
+    @model_validator(mode="after")
+    def _console_signs_in(self) -> StackConfig:
+        console = self.console
+        if not console.enabled:
+            return self
+        if isinstance(self.auth, IamAuth):
+            raise ValueError(
+                "console.enabled needs auth.mode cognito or jwt: a browser signs in for a token, "
+                "it cannot sign SigV4"
+            )
+        if isinstance(self.auth, CognitoAuth) and (console.domainPrefix is None) == (
+            console.signInUrl is None
+        ):
+            raise ValueError(
+                "console: with auth.mode cognito, give exactly one of domainPrefix (the stack makes the "
+                "pool's Cognito domain) or signInUrl (the pool's domain you have)"
+            )
+        if isinstance(self.auth, JwtAuth) and console.clientId is None:
+            raise ValueError(
+                "console.clientId is required with auth.mode jwt: your issuer's public app client"
+            )
+        return self
 
     @property
     def engine_mode(self) -> Literal["builtin", "none"]:

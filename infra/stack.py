@@ -18,6 +18,7 @@ from functions.metrics import (
 )
 from infra.api import JobApi
 from infra.config import LOG_RETENTION_DAYS, StackConfig
+from infra.console import Console
 from infra.engine import Engine
 from infra.jobs_table import JobsTable
 from infra.lambda_defaults import FunctionDefaults
@@ -63,6 +64,11 @@ class CpeServerlessStack(Stack):
             rule=rule,
             owner_client_names=config.owners.clientNames,
         )
+        self.console = (
+            Console(self, "Console", config=config, removal_policy=removal)
+            if config.console.enabled
+            else None
+        )
         self.api = JobApi(
             self,
             "Api",
@@ -71,7 +77,10 @@ class CpeServerlessStack(Stack):
             output_queue=self.queues.output,
             config=config,
             defaults=defaults,
+            console_origins=[self.console.origin] if self.console else [],
         )
+        if self.console:
+            self.console.publish(self.api.url)
         self.watchdog = Watchdog(
             self,
             "Watchdog",
@@ -131,7 +140,14 @@ class CpeServerlessStack(Stack):
             self.monitoring.watch_dead_letter_queue("Work", self.engine.work.dead_letter_queue)
         self.monitoring.add_alarm_overview()
 
+        self._outputs()
+
+    def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api.url, description="The job API's base URL")
+        if self.console:
+            CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The jobs console")
+            if self.console.client_id:
+                CfnOutput(self, "ConsoleClientId", value=self.console.client_id)
         CfnOutput(self, "InputQueueUrl", value=self.queues.input.queue_url)
         CfnOutput(self, "OutputQueueUrl", value=self.queues.output.queue_url)
         for name, queue in self.queues.dead_letter_queues.items():
