@@ -18,7 +18,7 @@ from cpe_client.progress import ProgressView
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cpe_client", description=__doc__)
+    parser = argparse.ArgumentParser(prog="cpe-client", description=__doc__)
     parser.add_argument("--endpoint", default=os.environ.get("CPE_API_URL"), help="the API's base URL")
     parser.add_argument("--stack", default="CpeServerless", help="stack whose ApiUrl output to use")
     parser.add_argument("--region", default=None)
@@ -178,3 +178,8 @@ def run(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def main() -> None:
+    """The ``cpe-client`` command (``pip install ./cpe_client``)."""
+    sys.exit(run())

@@ -267,6 +267,8 @@ class Console(_Section):
     signInUrl: Annotated[str, Field(pattern=r"^https://[^\s/]+$", max_length=256)] | None = None
     # Auth mode jwt: the issuer's public app client (no secret) whose redirect is the console's URL.
     clientId: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")] | None = None
+    # Auth mode jwt: your issuer's other origins the browser calls (a token endpoint on another host).
+    signInOrigins: Annotated[list[Annotated[str, Field(pattern=ORIGIN)]], Field(max_length=5)] = []
 
 
 OwnerName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
@@ -331,6 +333,11 @@ class StackConfig(_Section):
             raise ValueError(
                 "console: with auth.mode cognito, give exactly one of domainPrefix (the stack makes the "
                 "pool's Cognito domain) or signInUrl (the pool's domain you have)"
+            )
+        if isinstance(self.auth, CognitoAuth) and self.owners.claim != "sub":
+            raise ValueError(
+                "console: with auth.mode cognito the console sends ID tokens, which name their user in "
+                f"sub only: owners.claim must be sub, not {self.owners.claim}"
             )
         if isinstance(self.auth, JwtAuth) and console.clientId is None:
             raise ValueError(

@@ -4,10 +4,13 @@ written by the deployment; a Cognito app client for it (auth mode cognito), or y
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+import jsii
+from aws_cdk import Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack, Token
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cognito as cognito
@@ -16,34 +19,24 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.config import CognitoAuth, ConfigError, JwtAuth, StackConfig
+from infra.console_policy import content_security_policy
 from infra.security import acknowledge
 
 DIST = Path(__file__).resolve().parent.parent / "console" / "dist"
 TOKEN_VALIDITY = Duration.hours(1)
-REFRESH_VALIDITY = Duration.hours(12)
-# Where the console's requests go: the API (execute-api) and the media bucket's presigned links
-# (s3) are AWS hosts; Cognito's sign-in is on amazoncognito.com unless the pool has a domain of yours.
-AWS_HOSTS = "https://*.amazonaws.com"
-COGNITO_HOSTS = "https://*.amazoncognito.com"
+REFRESH_VALIDITY = Duration.hours(1)  # Cognito's shortest: the console renews nothing, it signs in again
+ENTRY = ("index.html", "config.json")  # what the browser fetches first, never cached
 
 
-def content_security_policy(sign_in_origins: list[str]) -> str:
-    connect = " ".join(["'self'", AWS_HOSTS, COGNITO_HOSTS, *sign_in_origins])
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self'",
-            f"img-src 'self' data: {AWS_HOSTS}",
-            f"media-src 'self' blob: {AWS_HOSTS}",
-            "worker-src 'self' blob:",  # hls.js transmuxes in a worker made from a blob
-            f"connect-src {connect}",
-            "object-src 'none'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
+@jsii.implements(IStableStringProducer)
+class _Produced:
+    """A value made at synthesis, after every construct it names exists."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+
+    def produce(self) -> str:
+        return self._make()
 
 
 class Console(Construct):
@@ -74,15 +67,17 @@ class Console(Construct):
             "The console's build output, read only by CloudFront (origin access control); what users do "
             "is logged by the API's access log, not by reads of these public files.",
         )
-        sign_in_origin = self._sign_in_origin()
-        sign_in_origins = [sign_in_origin] if sign_in_origin else []
+        # The hosts the policy allows are known once the API and the media bucket exist (publish).
+        self._api_origin = ""
+        self._media_origins: list[str] = []
+        policy = Lazy.string(_Produced(self._content_security_policy))
         headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
             comment="The jobs console: CSP, HSTS, no framing, no sniffing",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=content_security_policy(sign_in_origins), override=True
+                    content_security_policy=policy, override=True
                 ),
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
                     access_control_max_age=Duration.days(365), include_subdomains=True, override=True
@@ -124,15 +119,13 @@ class Console(Construct):
         self.origin = f"https://{self.distribution.distribution_domain_name}"
         self.url = f"{self.origin}/"
         self._client_id: str | None = None
+        self._sign_in_origins: list[str] = []
         self._auth: dict[str, Any] = self._sign_in()
 
-    def _sign_in_origin(self) -> str | None:
-        auth, console = self._config.auth, self._config.console
-        if isinstance(auth, CognitoAuth):
-            return console.signInUrl
-        if isinstance(auth, JwtAuth):
-            return "https://" + auth.issuer.removeprefix("https://").split("/", 1)[0]
-        return None
+    def _content_security_policy(self) -> str:
+        return content_security_policy(
+            api=self._api_origin, media=self._media_origins, sign_in=self._sign_in_origins
+        )
 
     def _sign_in(self) -> dict[str, Any]:
         """What config.json says of the sign-in: OIDC code flow with PKCE against the pool's domain
@@ -141,6 +134,8 @@ class Console(Construct):
         if isinstance(auth, JwtAuth):
             assert console.clientId is not None  # noqa: S101 - the configuration requires it
             scopes = " ".join(dict.fromkeys(["openid", *auth.scopes]))
+            issuer = "https://" + auth.issuer.removeprefix("https://").split("/", 1)[0]
+            self._sign_in_origins = [issuer, *console.signInOrigins]
             return {
                 "authority": auth.issuer,
                 "clientId": console.clientId,
@@ -160,6 +155,7 @@ class Console(Construct):
         else:
             assert console.signInUrl is not None  # noqa: S101 - the configuration requires one
             sign_in = console.signInUrl
+        self._sign_in_origins = [sign_in]
         client = pool.add_client(
             "ConsoleClient",
             user_pool_client_name=f"{Stack.of(self).stack_name}-console",
@@ -177,6 +173,11 @@ class Console(Construct):
             id_token_validity=TOKEN_VALIDITY,
             refresh_token_validity=REFRESH_VALIDITY,
         )
+        # The managed login page only: CloudFormation's default, with no flows named, also lets the
+        # client take passwords (SRP) and custom auth straight from a script.
+        cast(cognito.CfnUserPoolClient, client.node.default_child).explicit_auth_flows = [
+            "ALLOW_REFRESH_TOKEN_AUTH"
+        ]
         self._client_id = client.user_pool_client_id
         region = auth.userPoolArn.split(":")[3]
         authority = f"https://cognito-idp.{region}.{Stack.of(self).url_suffix}/{pool.user_pool_id}"
@@ -204,23 +205,40 @@ class Console(Construct):
         """The Cognito app client the stack made for the console (auth mode cognito)."""
         return self._client_id
 
-    def publish(self, api_url: str) -> s3deploy.BucketDeployment:
-        """The console's files and its config.json (deploy-time values: the API's URL, the client),
-        every deployment invalidating the distribution's cache."""
-        deployment = s3deploy.BucketDeployment(
+    def publish(self, api: apigateway.RestApi, api_url: str, media: s3.IBucket | None) -> None:
+        """The console's files, then its entry (index.html and config.json, whose deploy-time values
+        are the API's URL and the client). The hashed files are cached for good and kept across
+        deployments (a tab opened before one still loads its chunks); the entry is never cached."""
+        stack = Stack.of(self)
+        self._api_origin = f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}"
+        # The API presigns with S3's regional endpoint (functions.api.media_s3). Not the media
+        # bucket's own name: its CORS rule names the distribution, which names this policy (a cycle).
+        self._media_origins = [f"https://*.s3.{stack.region}.{stack.url_suffix}"] if media else []
+        files = s3deploy.BucketDeployment(
             self,
-            "Deployment",
+            "Assets",
+            sources=[s3deploy.Source.asset(str(DIST), exclude=list(ENTRY))],
+            destination_bucket=self.bucket,
+            cache_control=[s3deploy.CacheControl.from_string("public, max-age=31536000, immutable")],
+            prune=False,
+            memory_limit=256,
+        )
+        entry = s3deploy.BucketDeployment(
+            self,
+            "Entry",
             sources=[
-                s3deploy.Source.asset(str(DIST), exclude=["config.json"]),
+                s3deploy.Source.data("index.html", (DIST / "index.html").read_text(encoding="utf-8")),
                 s3deploy.Source.json_data("config.json", {"apiUrl": api_url, "auth": self._auth}),
             ],
             destination_bucket=self.bucket,
+            cache_control=[s3deploy.CacheControl.no_cache()],
+            prune=False,
             distribution=self.distribution,
-            distribution_paths=["/*"],
+            distribution_paths=[f"/{name}" for name in ENTRY] + ["/"],
             memory_limit=256,
         )
+        entry.node.add_dependency(files)
         self._acknowledge_deployment_function()
-        return deployment
 
     def _acknowledge_deployment_function(self) -> None:
         """CDK's BucketDeployment runs one function of its own per stack (a custom resource): its

@@ -79,8 +79,6 @@ class CpeServerlessStack(Stack):
             defaults=defaults,
             console_origins=[self.console.origin] if self.console else [],
         )
-        if self.console:
-            self.console.publish(self.api.url)
         self.watchdog = Watchdog(
             self,
             "Watchdog",
@@ -139,6 +137,10 @@ class CpeServerlessStack(Stack):
             self.monitoring.watch_queue("Work", self.engine.work.queue)
             self.monitoring.watch_dead_letter_queue("Work", self.engine.work.dead_letter_queue)
         self.monitoring.add_alarm_overview()
+        if self.console:  # once the API and the media bucket, whose hosts its policy allows, exist
+            self.console.publish(
+                self.api.api, self.api.url, self.engine.media_bucket if self.engine else None
+            )
 
         self._outputs()
 

@@ -27,6 +27,7 @@ from string import Template
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from infra.console_policy import content_security_policy
 from local.embedded import environment
 from local.issuer import AUDIENCE, LocalIssuer
 from local.stack import LocalStack, local_stack
@@ -67,13 +68,16 @@ class LocalConsole:
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
         self.api_url = ""
+        self.policy = ""
         self._server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Handler, self, directory=str(dist)))
         self.origin = f"http://127.0.0.1:{self._server.server_port}"
         self.url = f"{self.origin}/"
 
-    def serve(self, api_url: str) -> None:
-        """Starts serving, the console talking to the API at ``api_url``."""
+    def serve(self, api_url: str, media_url: str) -> None:
+        """Starts serving, the console talking to the API at ``api_url``, its media links on
+        ``media_url`` (the local S3), under the Content Security Policy CloudFront sends in AWS."""
         self.api_url = api_url
+        self.policy = content_security_policy(api=_origin(api_url), media=[_origin(media_url)], sign_in=[])
         threading.Thread(target=self._server.serve_forever, name="console", daemon=True).start()
 
     def close(self) -> None:
@@ -161,8 +165,13 @@ def console_stack(
             environment(SSL_CERT_FILE=str(issuer.ca_file)),
             local_stack(config=stack_config, **stack_options) as stack,
         ):
-            console.serve(stack.api_url)
+            console.serve(stack.api_url, stack.aws.endpoint)
             yield ConsoleStack(stack, console, issuer)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -171,6 +180,7 @@ class _Handler(SimpleHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", self.console.policy)
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
@@ -185,9 +195,12 @@ class _Handler(SimpleHTTPRequestHandler):
             super().do_GET()
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 16_384:
-            self._send(413, "text/plain", b"too large")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= 16_384:
+            self._send(400, "text/plain", b"a form of 0 to 16384 bytes, with its Content-Length")
             return
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
         path = self.path.partition("?")[0]
@@ -218,8 +231,9 @@ class _Handler(SimpleHTTPRequestHandler):
     def _refusal(self, request: dict[str, str]) -> str:
         if request.get("client_id") != CLIENT_ID:
             return f"unknown client_id: this sign-in serves {CLIENT_ID} only"
-        if not request.get("redirect_uri", "").startswith(self.console.origin + "/"):
-            return "redirect_uri must be the console's own address"
+        # Exactly the console's address: nothing of the caller's reaches the Location header.
+        if request.get("redirect_uri") != self.console.url:
+            return f"redirect_uri must be the console's address, {self.console.url}"
         if request.get("response_type", "code") != "code":
             return "only response_type=code is supported"
         if request.get("code_challenge_method") != "S256" or not request.get("code_challenge"):
@@ -240,10 +254,8 @@ class _Handler(SimpleHTTPRequestHandler):
             user, request["redirect_uri"], request["code_challenge"], request.get("nonce")
         )
         answer = {"code": code, **({"state": request["state"]} if "state" in request else {})}
-        target = request["redirect_uri"]
-        separator = "&" if urlsplit(target).query else "?"
         self.send_response(303)
-        self.send_header("Location", f"{target}{separator}{urlencode(answer)}")
+        self.send_header("Location", f"{self.console.url}?{urlencode(answer)}")
         self.send_header("Content-Length", "0")
         self.end_headers()
 

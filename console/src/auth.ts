@@ -57,6 +57,8 @@ export class Auth {
   }
 
   async signOut(): Promise<void> {
+    // The refresh token must not outlive the session here (Cognito revokes it; best effort).
+    await this.manager.revokeTokens(["refresh_token"]).catch(() => undefined);
     await this.manager.removeUser();
     this.user = null;
     if (this.config.logoutUrl) location.assign(this.config.logoutUrl);

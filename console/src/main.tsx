@@ -52,7 +52,8 @@ function App({ config, auth }: { config: ConsoleConfig; auth: Auth }) {
           </button>
         </main>
       ) : route.page === "jobs" ? (
-        <JobList api={api} query={route.query} onSignIn={signIn} />
+        // A new query is a new list: its page tokens are bound to the query that made them.
+        <JobList key={route.query.toString()} api={api} query={route.query} onSignIn={signIn} />
       ) : route.page === "job" ? (
         <JobPage api={api} jobId={route.jobId} onSignIn={signIn} />
       ) : route.page === "submit" ? (

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from cpe_client.client import JobsClient
 from engine import activities
 from local import sample_media
-from local.console import OPERATOR, ConsoleStack, console_stack
+from local.console import CLIENT_ID, OPERATOR, ConsoleStack, console_stack
 from tests.e2e.browser import accessibility_violations, browser, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
@@ -253,3 +254,65 @@ def test_a_phone_sized_screen_and_a_keyboard_reach_everything(
     assert page.evaluate("() => document.activeElement.id") == "main"
     page.keyboard.press("Tab")  # from the page's start: its first control, the status filter
     assert page.evaluate("() => document.activeElement.getAttribute('name')") == "status"
+
+
+def test_pages_of_jobs_go_older_and_newer_and_a_new_query_starts_afresh(
+    browser: Browser, served: ConsoleStack, clip: Path
+):
+    # Three jobs of one owner, submitted through the API with the token the console would get.
+    token = served.issuer.token("ivan", client_id=CLIENT_ID)
+    api = JobsClient(served.stack.api_url, token=token, timeout=JOB_ENDS_MS / 1000)
+    grant = api.upload(clip)
+    bucket = grant["input_asset"]["bucket"]
+    submitted = [
+        api.submit(
+            {
+                "input_asset": grant["input_asset"],
+                "output_asset": {
+                    "type": "THUMB",
+                    "bucket": bucket,
+                    "file": f"{grant['output_prefix']}p{n}/t.jpg",
+                },
+            }
+        )["jobId"]
+        for n in range(3)
+    ]
+    page = signed_in(browser, served, "ivan")
+    page.goto(f"{served.console.url}#/jobs?limit=2")
+    rows = page.locator("tbody tr[data-job]")
+    expect(rows).to_have_count(2)
+    first_page = [rows.nth(i).get_attribute("data-job") for i in range(2)]
+    assert first_page == submitted[:0:-1]  # newest first
+    page.get_by_role("button", name="Older jobs").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job", submitted[0])
+    expect(page.get_by_role("button", name="Older jobs")).to_be_disabled()
+    page.get_by_role("button", name="Newer jobs").click()
+    expect(rows).to_have_count(2)
+    # Another query (the menu's) from the second page: its own first page, no token of the other's.
+    page.get_by_role("button", name="Older jobs").click()
+    expect(rows).to_have_count(1)
+    menu(page, "Jobs").click()
+    expect(rows).to_have_count(3)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_a_token_the_api_refuses_asks_to_sign_in_again(browser: Browser, served: ConsoleStack):
+    page = signed_in(browser, served, "judy")
+    # The stored session's token is no longer one the API takes (revoked, or from another issuer).
+    page.evaluate(
+        """() => {
+            const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+            const user = JSON.parse(sessionStorage.getItem(key));
+            user.access_token = user.access_token.slice(0, -8) + "AAAAAAAA";
+            sessionStorage.setItem(key, JSON.stringify(user));
+        }"""
+    )
+    page.reload()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("You are not signed in, or your sign-in has expired.")
+    alert.get_by_role("button", name="Sign in again").click()
+    page.get_by_label("Your name").fill("judy")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)

@@ -27,7 +27,7 @@ COGNITO = {
 }
 JWT = {
     "auth": {"mode": "jwt", "issuer": ISSUER, "audience": ["cpe-api"], "scopes": ["jobs/read"]},
-    "console": {"enabled": True, "clientId": "console-spa"},
+    "console": {"enabled": True, "clientId": "console-spa", "signInOrigins": ["https://tokens.example.com"]},
 }
 
 
@@ -95,15 +95,20 @@ def test_the_files_are_private_and_read_only_by_the_distribution(cognito):
 def test_every_answer_carries_the_security_headers(cognito):
     _, policy = only(cognito, "AWS::CloudFront::ResponseHeadersPolicy")
     headers = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
-    csp = dict(
-        directive.split(" ", 1)
-        for directive in headers["ContentSecurityPolicy"]["ContentSecurityPolicy"].split("; ")
-    )
+    # The policy joins deploy-time values: read its directives from the literal parts.
+    joined = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else "HOST" for part in joined)
+    csp = dict(directive.split(" ", 1) for directive in text.split("; "))
     assert (
         csp["script-src"] == "'self'" and csp["object-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
     )
-    assert "https://*.amazonaws.com" in csp["connect-src"]  # the API and the media links
-    assert "https://*.amazoncognito.com" in csp["connect-src"]  # the sign-in's token endpoint
+    assert csp["script-src"] == "'self'" and csp["default-src"] == "'self'"
+    # No other host: the API, the media links' regional S3 endpoint, the pool's sign-in domain.
+    connect = json.dumps(policy)
+    api_name, _ = only(cognito, "AWS::ApiGateway::RestApi")
+    domain_name, _ = only(cognito, "AWS::Cognito::UserPoolDomain")
+    assert f'"{api_name}"' in connect and f'"{domain_name}"' in connect
+    assert "*.amazonaws.com" not in connect and "https://*.s3.us-east-1." in csp["connect-src"]
     assert "blob:" in csp["worker-src"] and "blob:" in csp["media-src"]  # hls.js
     assert headers["FrameOptions"]["FrameOption"] == "DENY"
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * 24 * 3600
@@ -118,6 +123,7 @@ def test_a_public_cognito_client_with_the_code_flow_returns_to_the_console(cogni
     assert set(client["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
     assert client["PreventUserExistenceErrors"] == "ENABLED"
+    assert client["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]  # the managed login only
     domain = distribution_domain(cognito)
     for urls in (client["CallbackURLs"], client["LogoutURLs"]):
         assert urls == [{"Fn::Join": ["", ["https://", domain, "/"]]}]
@@ -125,12 +131,26 @@ def test_a_public_cognito_client_with_the_code_flow_returns_to_the_console(cogni
     assert (sign_in["Domain"], sign_in["UserPoolId"]) == ("cpe-jobs", "us-east-1_AbCdEf")
 
 
-def test_the_deployment_writes_the_files_and_a_config_naming_the_api_and_the_sign_in(cognito, cognito_stack):
-    _, deployment = only(cognito, "Custom::CDKBucketDeployment")
-    assert deployment["DistributionPaths"] == ["/*"]  # every deployment is seen at once
-    assert deployment["Prune"] is True
+def test_the_files_are_cached_for_good_and_the_entry_never_then_the_cache_is_cleared(cognito, cognito_stack):
+    deployments = {
+        name.removeprefix("Console").split("CustomResource")[0]: (resource, resource["Properties"])
+        for name, resource in of_type(cognito, "Custom::CDKBucketDeployment").items()
+    }
+    files, entry = deployments["Assets"][1], deployments["Entry"][1]
+    assert files["SystemMetadata"] == {"cache-control": "public, max-age=31536000, immutable"}
+    assert entry["SystemMetadata"] == {"cache-control": "no-cache"}
+    assert files["Prune"] is False and entry["Prune"] is False  # an open tab still finds its chunks
+    assert set(entry["DistributionPaths"]) == {"/", "/index.html", "/config.json"}
+    (assets_name,) = [n for n in of_type(cognito, "Custom::CDKBucketDeployment") if "Assets" in n]
+    assert assets_name in deployments["Entry"][0]["DependsOn"]  # the entry only once its files are there
+
+
+def test_the_config_names_the_api_and_the_sign_in(cognito, cognito_stack):
+    (entry,) = [
+        r["Properties"] for n, r in of_type(cognito, "Custom::CDKBucketDeployment").items() if "Entry" in n
+    ]
     config = config_json(cognito_stack)
-    markers = {k: json.dumps(v) for markers in deployment["SourceMarkers"] for k, v in markers.items()}
+    markers = {k: json.dumps(v) for markers in entry["SourceMarkers"] for k, v in markers.items()}
 
     def resolved(value: str) -> str:
         return markers.get(value, value)
@@ -142,6 +162,7 @@ def test_the_deployment_writes_the_files_and_a_config_naming_the_api_and_the_sig
     client_name, _ = only(cognito, "AWS::Cognito::UserPoolClient")
     assert client_name in resolved(auth["clientId"])
     assert ".amazoncognito.com/oauth2/token" in resolved(auth["metadata"]["token_endpoint"])
+    assert ".amazoncognito.com/oauth2/revoke" in resolved(auth["metadata"]["revocation_endpoint"])
     logout = resolved(auth["logoutUrl"])
     assert "logout_uri=https%3A%2F%2F" in logout and "Token[" not in logout
 
@@ -196,7 +217,8 @@ def test_with_an_oidc_issuer_the_console_uses_your_client_and_makes_no_cognito_r
     }
     _, policy = only(resources, "AWS::CloudFront::ResponseHeadersPolicy")
     csp = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
-    assert "https://login.example.com" in csp["ContentSecurityPolicy"]  # discovery and tokens
+    joined = json.dumps(csp["ContentSecurityPolicy"])
+    assert "https://login.example.com https://tokens.example.com" in joined  # discovery, tokens
 
 
 def test_no_console_no_distribution():
@@ -217,6 +239,7 @@ def test_no_console_no_distribution():
         ),
         ({**JWT, "console": {"enabled": True}}, "console.clientId is required"),
         ({**COGNITO, "console": {"enabled": True, "domainPrefix": "Not_A_Prefix"}}, "console.domainPrefix"),
+        ({**COGNITO, "owners": {"claim": "client_id"}}, "owners.claim must be sub"),
     ],
 )
 def test_a_console_that_cannot_sign_in_is_refused_at_synth(config, says):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import secrets
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def console() -> Iterator[LocalConsole]:
     with LocalIssuer() as issuer, LocalConsole(issuer) as running:
-        running.serve("http://127.0.0.1:1/prod/")
+        running.serve("http://127.0.0.1:1/prod/", "http://127.0.0.1:2")
         yield running
 
 
@@ -86,6 +87,10 @@ def test_a_wrong_verifier_another_client_a_foreign_redirect_or_a_bad_name_get_no
     assert redeem(console, code, verifier).status_code == 400  # a failed attempt spends the code
     assert authorize(console, challenge, client_id="someone-else").status_code == 400
     assert authorize(console, challenge, redirect_uri="https://evil.example/").status_code == 400
+    # Only the console's own address: no path of the caller's, no header smuggled into Location.
+    assert authorize(console, challenge, redirect_uri=console.url + "x").status_code == 400
+    smuggled = authorize(console, challenge, redirect_uri=console.url + "\r\nSet-Cookie: pwn=1")
+    assert smuggled.status_code == 400 and "Set-Cookie" not in smuggled.headers
     assert authorize(console, challenge, code_challenge_method="plain").status_code == 400
     refused = authorize(console, challenge, username="<script>")
     assert refused.status_code == 400 and "<script>" not in refused.text
@@ -97,4 +102,12 @@ def test_the_console_is_served_with_its_configuration(console: LocalConsole):
     assert config["auth"]["metadata"]["token_endpoint"] == console.origin + TOKEN
     index = requests.get(console.url, timeout=10)
     assert index.status_code == 200 and '<div id="app">' in index.text
-    assert requests.get(console.origin + "/../../etc/passwd", timeout=10).status_code == 404
+    policy = dict(d.split(" ", 1) for d in index.headers["Content-Security-Policy"].split("; "))
+    assert policy["script-src"] == "'self'"
+    assert policy["connect-src"] == "'self' http://127.0.0.1:1 http://127.0.0.1:2"
+    # Sent as written (requests would normalize the dots away before sending).
+    connection = http.client.HTTPConnection("127.0.0.1", int(console.origin.rsplit(":", 1)[1]), timeout=10)
+    connection.request("GET", "/../../../../etc/passwd")
+    answer = connection.getresponse()
+    assert answer.status == 404 and b"root:" not in answer.read()
+    connection.close()

@@ -20,6 +20,7 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
   const status = query.get("status") ?? "";
   const from = query.get("from") ?? "";
   const to = query.get("to") ?? "";
+  const pageSize = Math.min(Math.max(Number(query.get("limit")) || PAGE_SIZE, 1), 100);
   // The tokens of the pages before this one: "Newer" goes back without the API's help.
   const [tokens, setTokens] = useState<(string | undefined)[]>([undefined]);
   const token = tokens[tokens.length - 1];
@@ -35,7 +36,7 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
   const running = (jobs ?? []).some((job) => !TERMINAL.has(job.status));
   usePolling(
     () => {
-      const request: ListQuery = { limit: PAGE_SIZE, nextToken: token };
+      const request: ListQuery = { limit: pageSize, nextToken: token };
       if (status) request.status = status as JobStatus;
       if (from) request.createdAfter = dayStart(from);
       if (to) request.createdBefore = dayStart(to, 1);
@@ -59,6 +60,7 @@ export function JobList({ api, query, onSignIn }: { api: Api; query: URLSearchPa
     for (const [name, value] of Object.entries(draft)) {
       if (value) params.set(name, value);
     }
+    if (query.has("limit")) params.set("limit", String(pageSize));
     setTokens([undefined]);
     setJobs(null);
     location.hash = `#/jobs${params.size ? `?${params}` : ""}`;

@@ -1,7 +1,7 @@
 /** One job: status and phase, activities, timeline, probe, outputs (played, shown, linked), the
  * failure's reason, cancel. Refreshed while the job runs. */
 
-import { useMemo, useState } from "preact/hooks";
+import { useMemo, useRef, useState } from "preact/hooks";
 import { Api, TERMINAL, type Activity, type Job, type JobEvent } from "../api/client";
 import { Problem, Progress, Section, StatusBadge } from "../components/common";
 import { HlsPlayer, unsigned } from "../components/Player";
@@ -10,6 +10,7 @@ import { usePolling } from "../router";
 
 const REFRESH_MS = 2000;
 const IMAGES_SHOWN = 24;
+const RELINK_BEFORE_MS = 5 * 60 * 1000;
 
 interface Output {
   bucket?: string;
@@ -230,12 +231,28 @@ function playable(outputs: Output[], named: Set<string> | null, kind: (o: Output
   );
 }
 
+/** Every refresh signs the links anew: an object keeps the link it has until that one nears its
+ * end, so that a player or a picture on the page is not reloaded at each refresh. */
+function useSteadyLinks(outputs: Output[]): Output[] {
+  const kept = useRef(new Map<string, Output>());
+  return useMemo(() => {
+    const soon = Date.now() + RELINK_BEFORE_MS;
+    return outputs.map((output) => {
+      const id = `${output.bucket}/${output.key}`;
+      const previous = kept.current.get(id);
+      const keep = previous?.url && previous.urlExpiresAt && Date.parse(previous.urlExpiresAt) > soon;
+      const chosen = keep ? { ...output, url: previous.url, urlExpiresAt: previous.urlExpiresAt } : output;
+      kept.current.set(id, chosen);
+      return chosen;
+    });
+  }, [JSON.stringify(outputs.map((o) => [o.bucket, o.key, o.urlExpiresAt]))]);
+}
+
 function Outputs({ job }: { job: Job }) {
-  const outputs = job.outputs as Output[];
-  const links = useMemo(
-    () => new Map(outputs.filter((o) => o.url).map((o) => [unsigned(o.url as string), o.url as string])),
-    [job.outputs],
-  );
+  const outputs = useSteadyLinks(job.outputs as Output[]);
+  const signed = outputs.flatMap((o) => (o.url ? [o.url] : []));
+  // The same links make the same map: a player is rebuilt only when a link it uses changed.
+  const links = useMemo(() => new Map(signed.map((url) => [unsigned(url), url])), [signed.join("\n")]);
   if (!outputs.length) {
     return (
       <Section title="Outputs">
