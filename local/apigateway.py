@@ -152,7 +152,8 @@ def call(
     principal: str | None = LOCAL_CALLER,
 ) -> tuple[int, dict[str, str], Any]:
     """One JSON request through the proxy integration, signed by ``principal``: (status, headers,
-    parsed body or None). ``body`` may be a JSON value (serialized here) or the raw text to send."""
+    parsed body or None; a body not JSON as text). ``body`` may be a JSON value (serialized here) or
+    the raw text to send."""
     text = body if body is None or isinstance(body, str) else json.dumps(body)
     event = proxy_event(
         method,
@@ -163,4 +164,8 @@ def call(
         principal=principal,
     )
     status, response_headers, raw = response_parts(handler(event, LambdaContext(function_name="api")))
-    return status, dict(response_headers), json.loads(raw) if raw else None
+    answered = dict(response_headers)
+    if not raw:
+        return status, answered, None
+    is_json = answered.get("Content-Type", "application/json").startswith("application/json")
+    return status, answered, json.loads(raw) if is_json else raw.decode()

@@ -59,6 +59,18 @@ class UploadsDisabled(ApiError):
     code = "UPLOADS_DISABLED"
 
 
+class PlaylistMissing(ApiError):
+    """Not an HLS playlist this job wrote (or not written yet)."""
+
+    status = HTTPStatus.NOT_FOUND
+    code = "PLAYLIST_NOT_FOUND"
+
+
+class PlaylistTooLarge(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "PLAYLIST_TOO_LARGE"
+
+
 class RouteNotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "NOT_FOUND"

@@ -94,6 +94,7 @@ def get_webhooks() -> WebhookService:
 
 Service = Annotated[JobService, Depends(get_service)]
 Webhooks = Annotated[WebhookService, Depends(get_webhooks)]
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job's id")]
 
 
@@ -266,6 +267,36 @@ def rotate_webhook_secret(service: Service, webhooks: Webhooks) -> WebhookOut:
 def delete_webhook(service: Service, webhooks: Webhooks) -> Response[None]:
     webhooks.delete(_caller(service))
     return Response(status_code=HTTPStatus.NO_CONTENT, content_type="application/json", body=None)
+
+
+@app.get(
+    routes.JOB_PLAYLIST.rule,
+    summary="An HLS playlist of the job's outputs, playable from a browser",
+    description="The playlist at `key` (in the folder of one of the job's outputs in the stack's media "
+    "bucket) with every segment, init section and key it names replaced by its presigned link, and every "
+    "playlist it names by this route for it (relative: players resolve it against this one). Point a "
+    "player (hls.js) at it, with the same Authorization as any request.",
+    responses={
+        200: {
+            "description": "The playlist",
+            "content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}},
+        },
+        **ERRORS,
+    },
+)
+def job_playlist(
+    job_id: JobIdPath,
+    service: Service,
+    key: Annotated[str, Query(min_length=6, max_length=1024, description="The playlist's object key")],
+) -> Response[str]:
+    text = service.playlist(_caller(service), job_id, key)
+    # Its links live as long as media.downloadLinkSeconds: a player re-reads it well before.
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=PLAYLIST_TYPE,
+        body=text,
+        headers={"Cache-Control": "private, max-age=60"},
+    )
 
 
 @app.get(routes.OPENAPI.rule, summary="This API's OpenAPI schema", include_in_schema=False)

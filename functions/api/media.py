@@ -13,12 +13,14 @@ no owner reads, overwrites or links another's media. Operators may name any key.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from functions.api.playlists import MAX_PLAYLIST_BYTES, PLAYLIST_SUFFIX, rewrite
 from functions.jobs.model import iso
 from functions.jobs.owners import Caller
 
@@ -35,6 +37,21 @@ DEFAULT_LINK_SECONDS = 3600
 # A form or a link is signed by the API role's session, which lasts some hours on Lambda.
 MAX_SIGNED_SECONDS = 12 * 3600
 DEFAULT_UPLOAD_RETENTION_DAYS = 30
+
+
+class ObjectReader(Protocol):
+    def read(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        """The object's first ``max_bytes`` + 1 bytes at most (more than ``max_bytes``: too big);
+        None if there is no such object."""
+        ...
+
+
+class PlaylistNotFound(LookupError):
+    pass
+
+
+class PlaylistTooLarge(ValueError):
+    pass
 
 
 class Presigner(Protocol):
@@ -95,12 +112,14 @@ class MediaAccess:
         self,
         config: MediaConfig,
         presigner: Presigner,
+        reader: ObjectReader,
         *,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._config = config
         self._presigner = presigner
+        self._reader = reader
         self._clock = clock
         self._new_id = new_id
 
@@ -180,3 +199,30 @@ class MediaAccess:
             else:
                 linked.append(output)
         return linked
+
+    def playlist(self, outputs: list[dict[str, Any]], owner: str | None, key: str) -> str:
+        """The HLS playlist at ``key`` with every object it names presigned (playlists.rewrite). Only
+        a playlist in the folder (or below) of one of the job's linked outputs, in the stack's media
+        bucket: the folder an output of the job wrote, never another's."""
+        prefix = outputs_prefix(owner) if owner else OUTPUTS_PREFIX
+        folders = {
+            posixpath.dirname(str(output["key"])) + "/"
+            for output in outputs
+            if output.get("bucket") == self._config.bucket
+            and isinstance(output.get("key"), str)
+            and str(output["key"]).startswith(prefix)
+        }
+        within = next((folder for folder in sorted(folders) if key.startswith(folder)), None)
+        if within is None or not key.endswith(PLAYLIST_SUFFIX) or posixpath.normpath(key) != key:
+            raise PlaylistNotFound(f"{key} is not a playlist of this job's outputs")
+        body = self._reader.read(self._config.bucket, key, max_bytes=MAX_PLAYLIST_BYTES)
+        if body is None:
+            raise PlaylistNotFound(f"{key} does not exist (yet)")
+        if len(body) > MAX_PLAYLIST_BYTES:
+            raise PlaylistTooLarge(f"{key} is over {MAX_PLAYLIST_BYTES} bytes")
+        expires_in = self._config.link_seconds
+
+        def link(target: str) -> str:
+            return self._presigner.get(self._config.bucket, target, expires_in=expires_in)
+
+        return rewrite(body.decode("utf-8", "replace"), key, within=within, link=link)

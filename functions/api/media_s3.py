@@ -36,3 +36,21 @@ class S3Presigner:
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
             )
         )
+
+
+class S3Reader:
+    """Reads objects with the function's role (the API may read its owners' outputs)."""
+
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._new_client = client
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._new_client()
+
+    def read(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        try:
+            answer = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return bytes(answer["Body"].read())

@@ -37,6 +37,7 @@ LIST_JOBS = Route(
 GET_JOB = Route("GET", "/jobs/{job_id}", query=("include",))
 JOB_EVENTS = Route("GET", "/jobs/{job_id}/events", query=("limit", "nextToken"))
 CANCEL_JOB = Route("POST", "/jobs/{job_id}/cancel")
+JOB_PLAYLIST = Route("GET", "/jobs/{job_id}/playlist", query=("key",))
 CREATE_UPLOAD = Route("POST", "/uploads", body="UploadRequest")
 GET_WEBHOOK = Route("GET", "/webhook")
 SET_WEBHOOK = Route("PUT", "/webhook", body="WebhookRequest")
@@ -50,6 +51,7 @@ ROUTES = (
     GET_JOB,
     JOB_EVENTS,
     CANCEL_JOB,
+    JOB_PLAYLIST,
     CREATE_UPLOAD,
     GET_WEBHOOK,
     SET_WEBHOOK,

@@ -29,12 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from functions.api import media
 from functions.api.errors import (
     Conflict,
     Forbidden,
     InProgress,
     InvalidRequest,
     JobNotFound,
+    PlaylistMissing,
+    PlaylistTooLarge,
     UploadsDisabled,
 )
 from functions.api.media import MediaAccess, MediaReference, UploadGrant
@@ -288,6 +291,19 @@ class JobService:
                         results[f"{run.runId}/{activity.activityId}"] = value.value
         linked = self._media.links(loaded.job.outputs, loaded.job.owner) if self._media is not None else None
         return JobView(loaded, self._payload_of(loaded), results, linked)
+
+    def playlist(self, caller: Caller, job_id: str, key: str) -> str:
+        """An HLS playlist one of the job's outputs wrote in the media bucket, every object it
+        names presigned (functions.api.playlists): what a browser's player reads."""
+        if self._media is None:
+            raise PlaylistMissing("this stack has no media bucket: its outputs are in buckets of yours")
+        loaded = self._load(caller, job_id)
+        try:
+            return self._media.playlist(loaded.job.outputs, loaded.job.owner, key)
+        except media.PlaylistNotFound as exc:
+            raise PlaylistMissing(str(exc)) from exc
+        except media.PlaylistTooLarge as exc:
+            raise PlaylistTooLarge(str(exc)) from exc
 
     # ------------------------------------------------------------------ uploads
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -124,15 +125,14 @@ class ApiSettings(JobsTableSettings):
         """The media bucket, presigned with the function's credentials; None without one."""
         if self.media_bucket is None:
             return None
-        from functions.api.media_s3 import PRESIGNING, S3Presigner  # noqa: PLC0415 - AWS clients at first use
+        from functions.api.media_s3 import PRESIGNING, S3Presigner, S3Reader  # noqa: PLC0415 - at first use
         from functions.shared import aws  # noqa: PLC0415
 
         config = MediaConfig(
             self.media_bucket, self.upload_max_bytes, self.upload_seconds, self.output_link_seconds
         )
-        return MediaAccess(
-            config, S3Presigner(lambda: aws.client("s3", region=self.region, config=PRESIGNING))
-        )
+        client = functools.cache(lambda: aws.client("s3", region=self.region, config=PRESIGNING))
+        return MediaAccess(config, S3Presigner(client), S3Reader(client))
 
     @property
     def config(self) -> ApiConfig:

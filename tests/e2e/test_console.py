@@ -112,10 +112,11 @@ def test_sign_in_upload_submit_watch_it_complete_and_play_its_hls_output(
     expect(objects.filter(has_text="abr/master.m3u8")).to_have_count(1)
     expect(objects.filter(has_text="storyboard/storyboard.vtt")).to_have_count(1)
 
-    # The HLS output and the adaptive package play: hls.js fetches the playlists and segments
-    # (MPEG-TS; CMAF's init and .m4s, audio apart) through their signed links.
+    # The HLS output and the adaptive package play: hls.js reads the playlists through the API
+    # (GET /jobs/{id}/playlist, with the user's token), then the segments (MPEG-TS; CMAF's init and
+    # .m4s, audio apart) from S3 through the presigned links the API put in them.
     for playlist in ("hls/stream.m3u8", "abr/master.m3u8"):
-        player = page.locator(f"video[data-src*='{playlist}']")
+        player = page.locator(f"video[aria-label^='HLS: '][aria-label$='{playlist}']")
         player.evaluate("video => video.play()")
         page.wait_for_function("video => video.currentTime > 1", arg=player.element_handle())
         assert player.evaluate("video => video.videoWidth") == 320
@@ -316,3 +317,26 @@ def test_a_token_the_api_refuses_asks_to_sign_in_again(browser: Browser, served:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_a_long_hls_output_plays_to_its_end_though_the_job_lists_fewer_objects_than_it_wrote(
+    browser: Browser, served: ConsoleStack, tmp_path: Path
+):
+    """A job shows at most 50 objects: here its thumbnails and segments are more. The player still
+    reaches the last segment, which no listed link names: the API signs the playlist it serves."""
+    long_clip = sample_media.video(tmp_path / "long.mp4", seconds=150, size=(160, 90))
+    page = signed_in(browser, served, "kate")
+    job_id = submit(page, long_clip, outputs={"HLS", "Thumbnails"})
+    status_of(page).to_contain_text("completed", timeout=JOB_ENDS_MS)
+    job = JobsClient(
+        served.stack.api_url, token=served.issuer.token("kate", client_id=CLIENT_ID), timeout=60
+    ).get(job_id)
+    segments = [o for o in job["outputs"] if o["key"].endswith(".ts")]
+    assert len(segments) < 25, len(segments)  # 25 segments written (150 s in 6 s), not all listed
+
+    player = page.locator("video[aria-label^='HLS: '][aria-label$='hls/stream.m3u8']")
+    player.evaluate("video => video.play()")
+    page.wait_for_function("video => video.duration > 140", arg=player.element_handle())
+    player.evaluate("video => { video.currentTime = video.duration - 4; }")
+    page.wait_for_function("video => video.currentTime > video.duration - 2", arg=player.element_handle())
+    expect(page.locator("figure.player [role=alert]")).to_have_count(0)

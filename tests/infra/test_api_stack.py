@@ -22,7 +22,7 @@ API = "functions.api.handler.handler"
 
 def test_every_method_is_authorized_with_iam(resources):
     methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert len(methods) == 11 + 8  # the routes, and an ANY method on each of the eight resources
+    assert len(methods) == 12 + 9  # the routes, and an ANY method on each of the nine resources
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 

@@ -83,6 +83,17 @@ class RecordingPresigner:
         return f"https://{bucket}.s3.amazonaws.com/{key}?X-Amz-Expires={expires_in}"
 
 
+class MemoryObjects:
+    """The media bucket's objects the API reads (playlists)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def read(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        body = self.objects.get((bucket, key))
+        return None if body is None else body[: max_bytes + 1]
+
+
 MEDIA = MediaConfig("stack-media", max_upload_bytes=1000, upload_seconds=600, link_seconds=120)
 
 
@@ -92,6 +103,7 @@ class Api:
         self.queue = MemoryQueue()
         self.clock = Clock()
         self.presigner = RecordingPresigner()
+        self.objects = MemoryObjects()
         ids = iter(f"job{n:04d}" for n in range(10_000))
         uploads = iter(f"up{n:04d}" for n in range(10_000))
         self.service = JobService(
@@ -102,7 +114,9 @@ class Api:
             clock=self.clock,
             new_id=lambda: next(ids),
             resolve=_dns,
-            media=MediaAccess(media, self.presigner, clock=self.clock, new_id=lambda: next(uploads))
+            media=MediaAccess(
+                media, self.presigner, self.objects, clock=self.clock, new_id=lambda: next(uploads)
+            )
             if media
             else None,
         )
@@ -770,6 +784,7 @@ def test_openapi_schema_lists_every_route(client: Api):
         "/jobs/{job_id}",
         "/jobs/{job_id}/events",
         "/jobs/{job_id}/cancel",
+        "/jobs/{job_id}/playlist",
         "/uploads",
         "/webhook",
         "/webhook/rotate",
@@ -1061,6 +1076,71 @@ def test_a_jobs_outputs_in_the_media_bucket_come_with_links_that_expire(media_cl
     assert linked["url"] == f"https://stack-media.s3.amazonaws.com/{mine}?X-Amz-Expires=120"
     assert before + 119 <= datetime.fromisoformat(linked["urlExpiresAt"]).timestamp() <= before + 121
     assert not [o for o in others if "url" in o]
+
+
+def test_a_jobs_hls_playlist_is_served_with_every_object_it_names_presigned(media_client: Api):
+    """However many segments: the job lists few objects (its 50 shown), the playlist names all."""
+    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
+    folder = f"outputs/{owner_key(LOCAL_CALLER)}/abr/"
+    master = f"{folder}master.m3u8"
+    _track(
+        media_client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(
+            M.ACTIVITY_COMPLETED,
+            "TranscodeAssetStep",
+            3,
+            run_id="r1",
+            result={"outputs": [{"bucket": "stack-media", "key": master, "size": 10}]},
+        ),
+    )
+    media_client.objects.objects[("stack-media", master)] = (
+        b'#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="audio",URI="master_audio.m3u8"\n'
+        b'#EXT-X-STREAM-INF:BANDWIDTH=900000,AUDIO="a"\nmaster_360p.m3u8\n'
+    )
+    segments = "".join(f"#EXTINF:2.0,\nmaster_360p_{n:05d}.m4s\n" for n in range(300))
+    media_client.objects.objects[("stack-media", f"{folder}master_360p.m3u8")] = (
+        f'#EXTM3U\n#EXT-X-MAP:URI="master_360p_init.mp4"\n{segments}#EXT-X-ENDLIST\n'.encode()
+    )
+    status, headers, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": master})
+    assert (status, headers["Content-Type"]) == (200, "application/vnd.apple.mpegurl")
+    assert f'URI="playlist?key={folder}master_audio.m3u8"' in body
+    assert f"\nplaylist?key={folder}master_360p.m3u8\n" in body
+    variant = media_client.call("GET", "/jobs/j1/playlist", query={"key": f"{folder}master_360p.m3u8"})[2]
+    signed = f"https://stack-media.s3.amazonaws.com/{folder}master_360p"
+    assert f'URI="{signed}_init.mp4?X-Amz-Expires=120"' in variant
+    assert variant.count(f"{signed}_") == 301 and f"{signed}_00299.m4s?X-Amz-Expires=120" in variant
+
+
+def test_only_a_playlist_of_the_jobs_own_outputs_is_served(media_client: Api):
+    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
+    mine = f"outputs/{owner_key(LOCAL_CALLER)}/v/index.m3u8"
+    _track(
+        media_client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(
+            M.ACTIVITY_COMPLETED,
+            "TranscodeAssetStep",
+            3,
+            run_id="r1",
+            result={"outputs": [{"bucket": "stack-media", "key": mine, "size": 10}]},
+        ),
+    )
+    for key in (
+        f"outputs/{owner_key(PEER_ROLE)}/v/index.m3u8",  # another owner's
+        f"outputs/{owner_key(LOCAL_CALLER)}/other/index.m3u8",  # another folder of the owner's
+        f"outputs/{owner_key(LOCAL_CALLER)}/v/../other/index.m3u8",  # climbing out
+        f"outputs/{owner_key(LOCAL_CALLER)}/v/secret.txt",  # not a playlist
+        f"outputs/{owner_key(LOCAL_CALLER)}/v/missing.m3u8",  # not written
+    ):
+        status, _, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": key})
+        assert (status, body["code"]) == (404, "PLAYLIST_NOT_FOUND"), key
+    media_client.objects.objects[("stack-media", mine)] = b"#EXTM3U\n" + b"#" * 1_000_001
+    status, _, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": mine})
+    assert (status, body["code"]) == (422, "PLAYLIST_TOO_LARGE")
+    # Another owner asking for this job's playlist: no such job.
+    status, _, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": mine}, principal=PEER_ROLE)
+    assert (status, body["code"]) == (404, "JOB_NOT_FOUND")
 
 
 def test_a_job_reads_and_writes_the_media_bucket_only_under_its_owners_prefixes(media_client: Api):

@@ -67,7 +67,7 @@ export class Api {
 
   constructor(
     readonly baseUrl: string,
-    token: () => string | null,
+    private readonly token: () => string | null,
   ) {
     this.client = createClient<paths>({ baseUrl: baseUrl.replace(/\/+$/, "") });
     this.client.use({
@@ -77,6 +77,21 @@ export class Api {
         return request;
       },
     });
+  }
+
+  /** The API's route serving an HLS playlist of the job's with every object it names signed. */
+  playlistUrl(jobId: string, key: string): string {
+    return `${this.baseUrl.replace(/\/+$/, "")}/jobs/${encodeURIComponent(jobId)}/playlist?key=${encodeURIComponent(key)}`;
+  }
+
+  /** Whether ``url`` is the API's (a player's request to it carries the caller's token). */
+  owns(url: string): boolean {
+    return url.startsWith(this.baseUrl.replace(/\/+$/, "") + "/");
+  }
+
+  authorization(): string | null {
+    const bearer = this.token();
+    return bearer ? `Bearer ${bearer}` : null;
   }
 
   listJobs(query: ListQuery) {

@@ -4,7 +4,7 @@
 import { useMemo, useRef, useState } from "preact/hooks";
 import { Api, TERMINAL, type Activity, type Job, type JobEvent } from "../api/client";
 import { Problem, Progress, Section, StatusBadge } from "../components/common";
-import { HlsPlayer, unsigned } from "../components/Player";
+import { HlsPlayer } from "../components/Player";
 import { bitrate, bytes, frameRate, seconds, when, words } from "../format";
 import { usePolling } from "../router";
 
@@ -64,7 +64,7 @@ export function JobPage({ api, jobId, onSignIn }: { api: Api; jobId: string; onS
       {job.error ? <Failure error={job.error} activities={job.activities} /> : null}
       <Cancel api={api} job={job} onDone={refresh} />
       <Activities activities={job.activities} />
-      <Outputs job={job} />
+      <Outputs api={api} job={job} />
       {job.probe ? <ProbeSummary probe={job.probe as Probe} /> : null}
       <Timeline events={events} />
     </main>
@@ -248,11 +248,8 @@ function useSteadyLinks(outputs: Output[]): Output[] {
   }, [JSON.stringify(outputs.map((o) => [o.bucket, o.key, o.urlExpiresAt]))]);
 }
 
-function Outputs({ job }: { job: Job }) {
+function Outputs({ api, job }: { api: Api; job: Job }) {
   const outputs = useSteadyLinks(job.outputs as Output[]);
-  const signed = outputs.flatMap((o) => (o.url ? [o.url] : []));
-  // The same links make the same map: a player is rebuilt only when a link it uses changed.
-  const links = useMemo(() => new Map(signed.map((url) => [unsigned(url), url])), [signed.join("\n")]);
   if (!outputs.length) {
     return (
       <Section title="Outputs">
@@ -270,7 +267,7 @@ function Outputs({ job }: { job: Job }) {
       {streams.length || videos.length || sounds.length ? (
         <div class="players">
           {streams.map((o) => (
-            <HlsPlayer src={o.url as string} links={links} label={`HLS: ${o.key}`} />
+            <HlsPlayer api={api} src={api.playlistUrl(job.jobId, o.key as string)} label={`HLS: ${o.key}`} />
           ))}
           {videos.map((o) => (
             <figure class="player">
