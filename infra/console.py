@@ -112,8 +112,9 @@ class Console(Construct):
             "CFR2": "No web ACL configured: the console is static files; the API it calls is authenticated "
             "and throttled (cpe.webAclArn protects the API).",
             "CFR3": "The console's files are public build output; every call it makes is logged by the API.",
-            "CFR4": "The distribution's default *.cloudfront.net certificate: CloudFront then negotiates "
-            "TLS 1.2 or newer with current browsers; a custom domain would set its minimum.",
+            "CFR4": "The distribution's default *.cloudfront.net certificate, whose TLS policy CloudFront "
+            "fixes: a minimum protocol version needs a custom domain and certificate, not configurable "
+            "here yet.",
         }.items():
             acknowledge(self.distribution, rule, reason)
         self.origin = f"https://{self.distribution.distribution_domain_name}"

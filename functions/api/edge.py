@@ -1,6 +1,6 @@
-"""What the API answers before (or instead of) a route: paths with control characters, bodies over
-the limit or not JSON, and methods a resource does not declare (405 with ``Allow``, from
-functions.api.routes)."""
+"""What the API answers before (or instead of) a route: paths with control characters, query
+parameters the route does not take, bodies over the limit or not JSON, and methods a resource does
+not declare (405 with ``Allow``, from functions.api.routes)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Any
 from functions.api.errors import (
     ApiError,
     InvalidJson,
+    InvalidRequest,
     MethodNotAllowed,
     PayloadTooLarge,
     RouteNotFound,
     UnsupportedMediaType,
 )
-from functions.api.routes import allowed_methods
+from functions.api.routes import ROUTES, allowed_methods
 
 MAX_BODY_BYTES = 64 * 1024
 # Powertools matches routes with "^.../*$", and "$" also matches before a final newline: without this,
@@ -39,11 +40,33 @@ def refused_before_routing(event: dict[str, Any]) -> ApiError | None:
             base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return InvalidJson("the body is not UTF-8 JSON")
+    unknown = _unknown_query_parameters(event)
+    if unknown:
+        return unknown
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     content_type = str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if body and content_type not in ("", "application/json"):
         return UnsupportedMediaType("send application/json")
     return None
+
+
+def _unknown_query_parameters(event: dict[str, Any]) -> InvalidRequest | None:
+    """A query parameter the route does not take is refused, not ignored: a misspelt filter
+    (``createdafter``) would otherwise answer every job as if it had been applied."""
+    method, path = str(event.get("httpMethod") or "").upper(), str(event.get("path") or "")
+    route = next((r for r in ROUTES if r.method == method and r.matches(path)), None)
+    sent = set(event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {})
+    unknown = sorted(sent - set(route.query)) if route else []
+    if not unknown:
+        return None
+    takes = ", ".join(route.query) if route and route.query else "none"
+    return InvalidRequest(
+        f"unknown query parameter: {', '.join(unknown)} (this route takes {takes})",
+        [
+            {"loc": ["query", name], "msg": f"unknown: this route takes {takes}", "type": "unknown_parameter"}
+            for name in unknown
+        ],
+    )
 
 
 def method_not_allowed(method: str, path: str) -> MethodNotAllowed | None:

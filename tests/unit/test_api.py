@@ -1213,3 +1213,21 @@ def test_a_job_reads_and_writes_the_media_bucket_only_under_its_owners_prefixes(
         )[0]
         == 202
     )
+
+
+def test_a_query_parameter_the_route_does_not_take_is_refused_not_ignored(client: Api):
+    client.submit()
+    status, _, body = client.call("GET", "/jobs", query={"createdafter": "2026-01-01T00:00:00Z"})
+    assert status == 400
+    code, message = error(body)
+    assert code == "INVALID_REQUEST" and "createdafter" in message and "createdAfter" in message
+    assert body["details"] == [
+        {
+            "loc": ["query", "createdafter"],
+            "msg": "unknown: this route takes status, owner, createdAfter, createdBefore, limit, nextToken",
+            "type": "unknown_parameter",
+        }
+    ]
+    status, _, body = client.call("GET", "/jobs/job0000", query={"verbose": "1"})
+    assert (status, body["details"][0]["loc"]) == (400, ["query", "verbose"])
+    assert client.call("GET", "/jobs", query={"createdAfter": "2026-01-01T00:00:00Z"})[0] == 200
