@@ -53,8 +53,14 @@ def refused_before_routing(event: dict[str, Any]) -> ApiError | None:
 def _unknown_query_parameters(event: dict[str, Any]) -> InvalidRequest | None:
     """A query parameter the route does not take is refused, not ignored: a misspelt filter
     (``createdafter``) would otherwise answer every job as if it had been applied."""
-    method, path = str(event.get("httpMethod") or "").upper(), str(event.get("path") or "")
-    route = next((r for r in ROUTES if r.method == method and r.matches(path)), None)
+    method = str(event.get("httpMethod") or "").upper()
+    # API Gateway names the resource it matched (/jobs/{job_id}); the path may carry a trailing
+    # slash or a custom domain's base path.
+    resource = str(event.get("resource") or "")
+    route = next((r for r in ROUTES if r.method == method and r.path == resource), None)
+    if route is None:
+        path = str(event.get("path") or "").rstrip("/") or "/"
+        route = next((r for r in ROUTES if r.method == method and r.matches(path)), None)
     sent = set(event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {})
     unknown = sorted(sent - set(route.query)) if route else []
     if not unknown:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from functions.api.playlists import MAX_PLAYLIST_BYTES, PLAYLIST_SUFFIX, rewrite
+from functions.api.playlists import MAX_PLAYLIST_BYTES, PLAYLIST_SUFFIX, AnswerTooLarge, rewrite
 from functions.jobs.model import iso
 from functions.jobs.owners import Caller
 
@@ -211,7 +211,7 @@ class MediaAccess:
             if output.get("bucket") == self._config.bucket
             and isinstance(output.get("key"), str)
             and str(output["key"]).startswith(prefix)
-        }
+        } - {prefix}  # an output written straight under the prefix: its folder is every job's
         within = next((folder for folder in sorted(folders) if key.startswith(folder)), None)
         if within is None or not key.endswith(PLAYLIST_SUFFIX) or posixpath.normpath(key) != key:
             raise PlaylistNotFound(f"{key} is not a playlist of this job's outputs")
@@ -225,4 +225,7 @@ class MediaAccess:
         def link(target: str) -> str:
             return self._presigner.get(self._config.bucket, target, expires_in=expires_in)
 
-        return rewrite(body.decode("utf-8", "replace"), key, within=within, link=link)
+        try:
+            return rewrite(body.decode("utf-8", "replace"), key, within=within, link=link)
+        except AnswerTooLarge as exc:
+            raise PlaylistTooLarge(str(exc)) from exc

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # SigV4 (SigV2 is what botocore would presign with on us-east-1), on the region's own endpoint.
 PRESIGNING = Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional"})
@@ -38,6 +39,11 @@ class S3Presigner:
         )
 
 
+# A missing key: S3 says 404 NoSuchKey to a role that may list the bucket, 403 AccessDenied to one
+# that may not (the API's may only read its owners' outputs).
+MISSING = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})
+
+
 class S3Reader:
     """Reads objects with the function's role (the API may read its owners' outputs)."""
 
@@ -51,6 +57,11 @@ class S3Reader:
     def read(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
         try:
             answer = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
-        except self._client.exceptions.NoSuchKey:
-            return None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in MISSING:
+                return None
+            if code == "InvalidRange":  # an empty object has no byte 0
+                return b""
+            raise
         return bytes(answer["Body"].read())

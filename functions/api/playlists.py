@@ -6,14 +6,21 @@ attribute of EXT-X-MAP, EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-KEY...). Pu
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Callable
 from urllib.parse import quote, unquote, urlsplit
 
 PLAYLIST_SUFFIX = ".m3u8"
-MAX_PLAYLIST_BYTES = 1_000_000  # a VOD playlist of 6 s segments: about 80 bytes per 6 s, days long
-_URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+# About 2,500 lines of a VOD playlist (5 hours of 6 s segments); signed, each line grows to a
+# link of about 1.4 KB, so the answer stays well under Lambda's 6 MB.
+MAX_PLAYLIST_BYTES = 200_000
+MAX_ANSWER_BYTES = 5_000_000
+# An attribute of a tag (RFC 8216 4.2): a quoted value is taken whole, commas and all.
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+
+
+class AnswerTooLarge(ValueError):
+    pass
 
 
 def playlist_route(key: str) -> str:
@@ -24,30 +31,58 @@ def playlist_route(key: str) -> str:
 
 def rewrite(text: str, key: str, *, within: str, link: Callable[[str], str]) -> str:
     """``text``, the playlist at ``key``, with each reference to an object under ``within``
-    replaced: a playlist by its route, anything else by ``link(key)``. A reference elsewhere
-    (another folder, an absolute URL) is left as it is: the player will not reach it."""
+    replaced: a playlist by its route, anything else by ``link(key)`` (once per object). A
+    reference elsewhere (another folder, an absolute URL) is left as it is: the player will not
+    reach it. Raises AnswerTooLarge past MAX_ANSWER_BYTES."""
+    signed: dict[str, str] = {}
 
     def replaced(reference: str) -> str:
         target = _resolve(key, reference)
         if target is None or not target.startswith(within):
             return reference
-        return playlist_route(target) if target.endswith(PLAYLIST_SUFFIX) else link(target)
+        if target.endswith(PLAYLIST_SUFFIX):
+            return playlist_route(target)
+        if target not in signed:
+            signed[target] = link(target)
+        return signed[target]
 
-    lines = []
-    for line in text.splitlines():
+    def attribute(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        if name != "URI" or not value.startswith('"'):
+            return match.group(0)
+        return f'URI="{replaced(value[1:-1])}"'
+
+    lines, size = [], 0
+    for raw in text.removeprefix("\ufeff").split("\n"):  # RFC 8216: lines end with LF or CRLF only
+        line = raw.rstrip("\r")
         stripped = line.strip()
-        if stripped.startswith("#"):
-            lines.append(_URI_ATTRIBUTE.sub(lambda m: f'URI="{replaced(m.group(1))}"', line))
-        else:
-            lines.append(replaced(stripped) if stripped else line)
-    return "\n".join(lines) + "\n"
+        if stripped.startswith("#EXT") and ":" in stripped:
+            tag, _, attributes = line.partition(":")
+            line = f"{tag}:{_ATTRIBUTE.sub(attribute, attributes)}"
+        elif stripped and not stripped.startswith("#"):
+            line = replaced(stripped)
+        size += len(line) + 1
+        if size > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"the playlist signed is over {MAX_ANSWER_BYTES} bytes")
+        lines.append(line)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _resolve(key: str, reference: str) -> str | None:
     """The object key ``reference`` names, relative to the playlist at ``key``; None for an
-    absolute URL or a path that climbs out of the bucket."""
+    absolute URL or a path that climbs out of the bucket. Only ``.`` and ``..`` segments are
+    resolved: an S3 key may hold empty segments (``a//b``) or end with a slash."""
     parts = urlsplit(reference)
     if parts.scheme or parts.netloc or reference.startswith("/"):
         return None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(key), unquote(parts.path)))
-    return None if joined.startswith("../") or joined in (".", "..") else joined
+    segments = key.split("/")[:-1]
+    for segment in unquote(parts.path).split("/"):
+        if segment == ".":
+            continue
+        if segment == "..":
+            if not segments:
+                return None
+            segments.pop()
+            continue
+        segments.append(segment)
+    return "/".join(segments)

@@ -1231,3 +1231,34 @@ def test_a_query_parameter_the_route_does_not_take_is_refused_not_ignored(client
     status, _, body = client.call("GET", "/jobs/job0000", query={"verbose": "1"})
     assert (status, body["details"][0]["loc"]) == (400, ["query", "verbose"])
     assert client.call("GET", "/jobs", query={"createdAfter": "2026-01-01T00:00:00Z"})[0] == 200
+
+
+def test_unknown_query_parameters_are_refused_with_a_trailing_slash_too(client: Api):
+    client.submit()
+    for path in ("/jobs/", "/jobs/job0000/"):
+        status, _, body = client.call("GET", path, query={"verbose": "1"})
+        assert (status, body["code"], body["details"][0]["loc"]) == (
+            400,
+            "INVALID_REQUEST",
+            ["query", "verbose"],
+        )
+
+
+def test_an_output_straight_under_the_owners_prefix_opens_no_folder_of_other_jobs(media_client: Api):
+    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
+    prefix = f"outputs/{owner_key(LOCAL_CALLER)}/"
+    _track(
+        media_client,
+        scheduled(1, job_id="j1", run_id="r1"),
+        act(
+            M.ACTIVITY_COMPLETED,
+            "TranscodeAssetStep",
+            3,
+            run_id="r1",
+            result={"outputs": [{"bucket": "stack-media", "key": f"{prefix}index.m3u8", "size": 10}]},
+        ),
+    )
+    media_client.objects.objects[("stack-media", f"{prefix}other-job/index.m3u8")] = b"#EXTM3U\n"
+    for key in (f"{prefix}index.m3u8", f"{prefix}other-job/index.m3u8"):
+        status, _, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": key})
+        assert (status, body["code"]) == (404, "PLAYLIST_NOT_FOUND"), key
