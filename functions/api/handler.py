@@ -273,9 +273,10 @@ def delete_webhook(service: Service, webhooks: Webhooks) -> Response[None]:
     routes.JOB_PLAYLIST.rule,
     summary="An HLS playlist of the job's outputs, playable from a browser",
     description="The playlist at `key` (in the folder of one of the job's outputs in the stack's media "
-    "bucket, below the owner's outputs prefix) with every segment, init section and key it names replaced by its presigned link, and every "
-    "playlist it names by this route for it (relative: players resolve it against this one). Point a "
-    "player (hls.js) at it, with the same Authorization as any request.",
+    "bucket, below the owner's outputs prefix) with every segment, init section and key it names "
+    "replaced by its presigned link, and every playlist it names by this route for it (relative: "
+    "players resolve it against this one). Point a player (hls.js) at it, with the same Authorization "
+    "as any request.",
     responses={
         200: {
             "description": "The playlist",
