@@ -5,6 +5,7 @@ owner sees only its jobs; accessible (axe-core) and usable on a phone-sized scre
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -221,6 +222,28 @@ def test_errors_are_told_in_plain_words(browser: Browser, served: ConsoleStack, 
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("The request was refused.")
     expect(alert).to_contain_text("type")
+
+    # A job id already taken: the API claimed the request's Idempotency-Key before refusing it, so
+    # the corrected job must go as a new request (the same key with another body is refused).
+    api = JobsClient(
+        served.stack.api_url, token=served.issuer.token("grace", client_id=CLIENT_ID), timeout=60
+    )
+    grant = api.upload(clip)
+    thumb = {"type": "THUMB", "bucket": grant["input_asset"]["bucket"]}
+    api.submit(
+        {
+            "jobId": "taken-by-grace",
+            "input_asset": grant["input_asset"],
+            "output_asset": {**thumb, "file": f"{grant['output_prefix']}first/t.jpg"},
+        }
+    )
+    for job_id, expected in (("taken-by-grace", "That job id is taken"), ("grace-second", None)):
+        pasted = {"jobId": job_id, "output_asset": {**thumb, "file": f"{grant['output_prefix']}second/t.jpg"}}
+        page.get_by_label(re.compile("The CT job")).fill(json.dumps(pasted))
+        page.get_by_role("button", name="Submit job").click()
+        if expected:
+            expect(page.get_by_role("alert")).to_contain_text(expected)
+    expect(page).to_have_url(re.compile(r"#/jobs/grace-second$"))
 
     # A page that does not exist, and a token the API no longer takes.
     page.goto(f"{served.console.url}#/nowhere")

@@ -30,6 +30,9 @@ const PLAIN_WORDS: Record<string, string> = {
   REQUEST_IN_PROGRESS: "The same request is still being handled. Try again in a few seconds.",
   UPLOADS_DISABLED: "This stack takes no uploads (it has no engine of its own).",
   JOB_TOO_LARGE: "The job is too large to submit.",
+  JOB_ID_TAKEN: "That job id is taken: choose another, or leave it out.",
+  IDEMPOTENCY_KEY_REUSED: "This request was already made with another job. Submit again.",
+  PLAYLIST_NOT_FOUND: "This stream is not (or not yet) among the job's outputs.",
 };
 
 export class ApiProblem extends Error {

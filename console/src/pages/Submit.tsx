@@ -2,7 +2,7 @@
  * choose outputs, or paste a whole CT job. */
 
 import { useState } from "preact/hooks";
-import { Api, sendUpload, type Upload } from "../api/client";
+import { Api, ApiProblem, sendUpload, type Upload } from "../api/client";
 import { Problem } from "../components/common";
 import { jobLink } from "../router";
 
@@ -70,6 +70,9 @@ export function Submit({ api, onSignIn }: { api: Api; onSignIn: () => void }) {
       location.hash = jobLink(submitted.jobId);
     } catch (problem) {
       setError(problem);
+      // The same key again only for a retry of the same request: after a refusal the user changes
+      // the job, and a changed body under a used key would be refused as a reuse.
+      if (problem instanceof ApiProblem && !retryable(problem)) setAttempt(crypto.randomUUID());
     } finally {
       setStage("idle");
     }
@@ -126,6 +129,16 @@ const EXAMPLE = `{
     {"type": "VIDEO", "preset": "480p-16.9", "bucket": "...", "file": "/outputs/.../video.mp4"}
   ]
 }`;
+
+function retryable(problem: ApiProblem): boolean {
+  return (
+    problem.status === 0 ||
+    problem.status === 429 ||
+    problem.status >= 500 ||
+    problem.code === "REQUEST_IN_PROGRESS" ||
+    problem.code === "CONCURRENT_UPDATE"
+  );
+}
 
 function parseJob(text: string): Record<string, unknown> {
   let value: unknown;
