@@ -136,13 +136,6 @@ class LocalStack:
             source.enabled = enabled
         return len(changed)
 
-    @property
-    def credentials(self) -> dict[str, str]:
-        return {
-            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        }
-
 
 def host_and_port(url: str) -> str:
     """``host:port`` of a URL, as functions.shared.urls names trusted endpoints."""

@@ -188,30 +188,32 @@ class MediaAccess:
         under outputs/); others are left as they are (a bucket of yours: the API may not read it)."""
         expires_in = self._config.link_seconds
         expires_at = iso(self._clock() + expires_in)
-        prefix = outputs_prefix(owner) if owner else OUTPUTS_PREFIX
         linked = []
         for output in outputs:
-            key = output.get("key")
-            ours = output.get("bucket") == self._config.bucket and isinstance(key, str)
-            if ours and str(key).startswith(prefix):
-                url = self._presigner.get(self._config.bucket, str(key), expires_in=expires_in)
+            key = self._owned_key(output, owner)
+            if key is not None:
+                url = self._presigner.get(self._config.bucket, key, expires_in=expires_in)
                 linked.append({**output, "url": url, "urlExpiresAt": expires_at})
             else:
                 linked.append(output)
         return linked
+
+    def _owned_key(self, output: dict[str, Any], owner: str | None) -> str | None:
+        """The key of an output the API may link: in the stack's media bucket, under its owner's
+        outputs prefix (a job nobody owns: anywhere under outputs/)."""
+        key = output.get("key")
+        prefix = outputs_prefix(owner) if owner else OUTPUTS_PREFIX
+        ours = output.get("bucket") == self._config.bucket and isinstance(key, str)
+        return str(key) if ours and str(key).startswith(prefix) else None
 
     def playlist(self, outputs: list[dict[str, Any]], owner: str | None, key: str) -> str:
         """The HLS playlist at ``key`` with every object it names presigned (playlists.rewrite). Only
         a playlist in the folder (or below) of one of the job's linked outputs, in the stack's media
         bucket: the folder an output of the job wrote, never another's."""
         prefix = outputs_prefix(owner) if owner else OUTPUTS_PREFIX
-        folders = {
-            posixpath.dirname(str(output["key"])) + "/"
-            for output in outputs
-            if output.get("bucket") == self._config.bucket
-            and isinstance(output.get("key"), str)
-            and str(output["key"]).startswith(prefix)
-        } - {prefix}  # an output written straight under the prefix: its folder is every job's
+        keys = (self._owned_key(output, owner) for output in outputs)
+        # An output written straight under the prefix: its folder would be every job's.
+        folders = {posixpath.dirname(key) + "/" for key in keys if key is not None} - {prefix}
         within = next((folder for folder in sorted(folders) if key.startswith(folder)), None)
         if within is None or not key.endswith(PLAYLIST_SUFFIX) or posixpath.normpath(key) != key:
             raise PlaylistNotFound(f"{key} is not a playlist of this job's outputs")

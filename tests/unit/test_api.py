@@ -1078,22 +1078,27 @@ def test_a_jobs_outputs_in_the_media_bucket_come_with_links_that_expire(media_cl
     assert not [o for o in others if "url" in o]
 
 
-def test_a_jobs_hls_playlist_is_served_with_every_object_it_names_presigned(media_client: Api):
-    """However many segments: the job lists few objects (its 50 shown), the playlist names all."""
-    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
-    folder = f"outputs/{owner_key(LOCAL_CALLER)}/abr/"
-    master = f"{folder}master.m3u8"
+def _completed_writing(client: Api, key: str) -> None:
+    """Job j1 submitted, then completed by the tracker having written ``key`` in the media bucket."""
+    client.submit({**VIDEO_JOB, "jobId": "j1"})
     _track(
-        media_client,
+        client,
         scheduled(1, job_id="j1", run_id="r1"),
         act(
             M.ACTIVITY_COMPLETED,
             "TranscodeAssetStep",
             3,
             run_id="r1",
-            result={"outputs": [{"bucket": "stack-media", "key": master, "size": 10}]},
+            result={"outputs": [{"bucket": "stack-media", "key": key, "size": 10}]},
         ),
     )
+
+
+def test_a_jobs_hls_playlist_is_served_with_every_object_it_names_presigned(media_client: Api):
+    """However many segments: the job lists few objects (its 50 shown), the playlist names all."""
+    folder = f"outputs/{owner_key(LOCAL_CALLER)}/abr/"
+    master = f"{folder}master.m3u8"
+    _completed_writing(media_client, master)
     media_client.objects.objects[("stack-media", master)] = (
         b'#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="audio",URI="master_audio.m3u8"\n'
         b'#EXT-X-STREAM-INF:BANDWIDTH=900000,AUDIO="a"\nmaster_360p.m3u8\n'
@@ -1113,19 +1118,8 @@ def test_a_jobs_hls_playlist_is_served_with_every_object_it_names_presigned(medi
 
 
 def test_only_a_playlist_of_the_jobs_own_outputs_is_served(media_client: Api):
-    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
     mine = f"outputs/{owner_key(LOCAL_CALLER)}/v/index.m3u8"
-    _track(
-        media_client,
-        scheduled(1, job_id="j1", run_id="r1"),
-        act(
-            M.ACTIVITY_COMPLETED,
-            "TranscodeAssetStep",
-            3,
-            run_id="r1",
-            result={"outputs": [{"bucket": "stack-media", "key": mine, "size": 10}]},
-        ),
-    )
+    _completed_writing(media_client, mine)
     for key in (
         f"outputs/{owner_key(PEER_ROLE)}/v/index.m3u8",  # another owner's
         f"outputs/{owner_key(LOCAL_CALLER)}/other/index.m3u8",  # another folder of the owner's
@@ -1245,19 +1239,8 @@ def test_unknown_query_parameters_are_refused_with_a_trailing_slash_too(client: 
 
 
 def test_an_output_straight_under_the_owners_prefix_opens_no_folder_of_other_jobs(media_client: Api):
-    media_client.submit({**VIDEO_JOB, "jobId": "j1"})
     prefix = f"outputs/{owner_key(LOCAL_CALLER)}/"
-    _track(
-        media_client,
-        scheduled(1, job_id="j1", run_id="r1"),
-        act(
-            M.ACTIVITY_COMPLETED,
-            "TranscodeAssetStep",
-            3,
-            run_id="r1",
-            result={"outputs": [{"bucket": "stack-media", "key": f"{prefix}index.m3u8", "size": 10}]},
-        ),
-    )
+    _completed_writing(media_client, f"{prefix}index.m3u8")
     media_client.objects.objects[("stack-media", f"{prefix}other-job/index.m3u8")] = b"#EXTM3U\n"
     for key in (f"{prefix}index.m3u8", f"{prefix}other-job/index.m3u8"):
         status, _, body = media_client.call("GET", "/jobs/j1/playlist", query={"key": key})
