@@ -55,7 +55,48 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("job_id")
     replay = commands.add_parser("replay-webhooks", help="re-send webhooks parked in the DLQ (stack outputs)")
     replay.add_argument("--job", help="only this job's")
+    adopt = commands.add_parser(
+        "adopt",
+        help="link jobs in flight when the tracker takes over from the PHP poller (docs/migrating.md)",
+    )
+    adopt.add_argument(
+        "file", help="JSON Lines: jobId, runId, workflowId, input, scheduledAt, messages (- for stdin)"
+    )
+    adopt.add_argument("--output-queue-url", help="else the stack's OutputQueueUrl output")
     return parser
+
+
+def _stack_outputs(stack: str) -> dict[str, str]:
+    import boto3  # noqa: PLC0415 - only for the commands that read the stack (the [aws] extra)
+
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    import botocore.session  # noqa: PLC0415
+
+    from cpe_client.adopt import adopt, read_in_flight  # noqa: PLC0415
+
+    if args.file == "-":
+        jobs = read_in_flight(sys.stdin)
+    else:
+        try:
+            with Path(args.file).open(encoding="utf-8") as lines:
+                jobs = read_in_flight(lines)
+        except OSError as error:
+            raise ClientError(f"cannot read {args.file}: {error.strerror}") from None
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+    from botocore.exceptions import ClientError as AwsError  # noqa: PLC0415
+
+    try:
+        queue_url = args.output_queue_url or _stack_outputs(args.stack)["OutputQueueUrl"]
+        sqs = botocore.session.get_session().create_client("sqs", region_name=args.region)
+        sent = adopt(sqs, queue_url, jobs)
+    except (BotoCoreError, AwsError, KeyError) as error:
+        raise ClientError(f"nothing or part adopted (adopting again is harmless): {error}") from None
+    print(json.dumps({"adopted": len(jobs), "messagesSent": sent}))
+    return 0
 
 
 def _replay(stack: str, job_id: str | None) -> int:
@@ -63,8 +104,7 @@ def _replay(stack: str, job_id: str | None) -> int:
 
     from cpe_client.replay import replay_webhooks  # noqa: PLC0415
 
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    outputs = _stack_outputs(stack)
     moved = replay_webhooks(
         boto3.client("sqs"), outputs["WebhookDeadLetterQueueUrl"], outputs["WebhookQueueUrl"], job_id=job_id
     )
@@ -121,6 +161,8 @@ def _endpoint(args: argparse.Namespace) -> str:
 def _command(args: argparse.Namespace) -> int:
     if args.command == "replay-webhooks":
         return _replay(args.stack, args.job)
+    if args.command == "adopt":
+        return _adopt(args)
     job = _job(args.file) if args.command == "submit" else None
     client = JobsClient(_endpoint(args), region=args.region, token=args.token)
     result: Any

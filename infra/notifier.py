@@ -11,7 +11,6 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -20,18 +19,15 @@ from constructs import Construct
 from functions import env
 from functions.notifier.changes import SOURCE
 from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
-from functions.store.layout import JOB_ITEM_FILTER
 from functions.webhooks.dynamo import PARTITION_KEY, URL_ATTRIBUTES
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
-from infra.queues import DEAD_LETTER_RETENTION, SECURE, QueueWithDeadLetters
+from infra.queues import QueueWithDeadLetters
 from infra.security import acknowledge
+from infra.stream import JobStreamSubscription
 
 NOTIFIER_TIMEOUT = Duration.seconds(30)
 DELIVERY_TIMEOUT = Duration.seconds(TIMEOUT_SECONDS * 10 + 10)  # a batch of 10, each up to its timeout
-STREAM_BATCH_SIZE = 100
-STREAM_RETRIES = 10
-MAX_RECORD_AGE = Duration.hours(24)
 ARCHIVE_RETENTION = Duration.days(30)
 
 
@@ -67,15 +63,6 @@ class Notifier(Construct):
             "Webhooks",
             visibility_timeout=Duration.seconds(6 * DELIVERY_TIMEOUT.to_seconds()),
             max_receives=MAX_ATTEMPTS,
-        )
-        self.stream_failures = sqs.Queue(
-            self, "StreamFailures", retention_period=DEAD_LETTER_RETENTION, **SECURE
-        )
-        acknowledge(
-            self.stream_failures,
-            "SQS3",
-            "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
-            "receives the records the notifier failed for 10 retries or 24 hours.",
         )
         self.secret = secretsmanager.Secret(
             self,
@@ -144,18 +131,9 @@ class Notifier(Construct):
             )
         )
         self.deliveries.queue.grant_send_messages(self.notifier)
-        self.stream_source = sources.DynamoEventSource(
-            table,
-            starting_position=lambda_.StartingPosition.LATEST,
-            batch_size=STREAM_BATCH_SIZE,
-            bisect_batch_on_error=True,
-            retry_attempts=STREAM_RETRIES,
-            max_record_age=MAX_RECORD_AGE,
-            report_batch_item_failures=True,
-            on_failure=sources.SqsDlq(self.stream_failures),
-            filters=[lambda_.FilterCriteria.filter(JOB_ITEM_FILTER)],
-        )
-        self.notifier.add_event_source(self.stream_source)
+        subscription = JobStreamSubscription(self, "Stream", table=table, function=self.notifier)
+        self.stream_source = subscription.source
+        self.stream_failures = subscription.failures
 
         self.delivery = PythonFunction(
             self,

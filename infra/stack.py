@@ -155,6 +155,13 @@ class CpeServerlessStack(Stack):
         for name, queue in self.queues.dead_letter_queues.items():
             CfnOutput(self, f"{name}DeadLetterQueueUrl", value=queue.queue_url)
         CfnOutput(self, "JobsTableName", value=self.jobs.table.table_name)
+        CfnOutput(
+            self,
+            "JobsStreamArn",
+            value=self.jobs.table.table_stream_arn or "",
+            description="The jobs table's stream: job items per docs/job-stream.schema.json "
+            "(attach a function with infra.stream.JobStreamSubscription)",
+        )
         CfnOutput(self, "EventBusArn", value=self.notifier.bus.event_bus_arn)
         CfnOutput(self, "WebhookSecretArn", value=self.notifier.secret.secret_arn)
         CfnOutput(self, "WebhookQueueUrl", value=self.notifier.deliveries.queue.queue_url)

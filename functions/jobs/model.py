@@ -104,6 +104,11 @@ def iso(at: float | None) -> str | None:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def epoch(text: str) -> float:
+    """The epoch seconds of an RFC 3339 time written by :func:`iso` (or any with an offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def json_digest(value: JsonValue) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -54,6 +54,7 @@ from functions.store.layout import (
     JOB_SK,
     LINK_SK,
     PARKED_PREFIX,
+    STREAM_SCHEMA_VERSION,
     created_key,
     idempotency_pk,
     job_id_of,
@@ -67,6 +68,7 @@ from functions.store.records import BlobItem, IdempotencyItem, JobItem, LinkItem
 BLOB_PART_BYTES = 300_000
 BATCH_GET_KEYS = 100
 TRANSACTION_ITEMS = 100
+ERROR_REASON_CHARS = 256
 OWNED_EXAMINED_PER_PAGE = 1000  # one owner's jobs read for one page of a status filter, at most
 PARKED_TTL_SECONDS = 14 * 24 * 3600  # SQS's longest retention: a run unknown by then never comes
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -186,8 +188,11 @@ class DynamoJobStore:
             progress=stored.progress,
             client_name=stored.clientName,
             run_id=stored.runId,
+            workflow_id=stored.workflowId,
+            error_reason=error_reason(stored),
             created_at=stored.createdAt,
             updated_at=now,
+            schema_version=STREAM_SCHEMA_VERSION,
             record=stored.model_dump_json(),
             list_pk=ALL_JOBS,
             status_pk=status_pk(stored.status.value),
@@ -400,6 +405,12 @@ class DynamoJobStore:
             chunk = keys[start : start + BATCH_GET_KEYS]
             found += _guard(partial(list, record.batch_get(chunk, consistent_read=True)))
         return found
+
+
+def error_reason(job: Job) -> str | None:
+    """The job item's ``errorReason``: why the job ended other than COMPLETED, in a few words."""
+    reason = (job.error or {}).get("reason")
+    return str(reason)[:ERROR_REASON_CHARS] if reason is not None else None
 
 
 def _entry(item: LinkItem) -> RunEntry:

@@ -12,9 +12,15 @@ Items:
 
 from __future__ import annotations
 
+from typing import Any
+
 from functions.jobs.messages import RunKey
 
 JOB_SK = "JOB"
+# The version of the job item's public attributes (docs/job-stream.schema.json): raised only by a
+# change that breaks a stream consumer (an attribute removed, renamed or retyped), not by an addition.
+STREAM_SCHEMA_VERSION = 1
+SCHEMA_VERSION_ATTRIBUTE = "schemaVersion"
 # Attributes of a job item that its stream images are read by (functions.store.stream).
 RECORD_ATTRIBUTE = "record"  # the whole job, as JSON
 VERSION_ATTRIBUTE = "version"  # incremented by every write
@@ -25,7 +31,10 @@ PARKED_PREFIX = "PARKED#"
 BLOB_PREFIX = "BLOB#"
 ALL_JOBS = "JOBS"
 # A Lambda event filter for the table's stream: only the job items' writes reach the function.
-JOB_ITEM_FILTER = {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [JOB_SK]}}}}
+JOB_ITEM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"sk": {"S": [JOB_SK]}}},
+}
 
 
 JOB_PREFIX = "JOB#"

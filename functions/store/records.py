@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
+    Attribute,
     BinaryAttribute,
     BooleanAttribute,
     NumberAttribute,
@@ -17,11 +18,37 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.constants import NUMBER, STRING
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from functions.jobs.model import epoch, iso
 from functions.store.base import TableBinding
-from functions.store.layout import RECORD_ATTRIBUTE, UPDATED_AT_ATTRIBUTE, VERSION_ATTRIBUTE
+from functions.store.layout import (
+    RECORD_ATTRIBUTE,
+    SCHEMA_VERSION_ATTRIBUTE,
+    UPDATED_AT_ATTRIBUTE,
+    VERSION_ATTRIBUTE,
+)
+
+
+class IsoTimeAttribute(Attribute[float]):
+    """Epoch seconds kept as RFC 3339 UTC text with milliseconds, as the API writes times: stream
+    consumers read them as they are (docs/job-stream.schema.json). Items written before the stream
+    contract kept numbers; they are still read."""
+
+    attr_type = STRING
+
+    def serialize(self, value: float) -> str:
+        return iso(value) or ""
+
+    def deserialize(self, value: str) -> float:
+        return epoch(value)
+
+    def get_value(self, value: dict[str, Any]) -> Any:
+        if NUMBER in value and STRING not in value:
+            return iso(float(value[NUMBER]))
+        return super().get_value(value)
 
 
 class _Item(Model):
@@ -67,8 +94,9 @@ class ByOwner(GlobalSecondaryIndex["JobItem"]):  # type: ignore[no-untyped-call]
 
 
 class JobItem(_Item):
-    """The job. View fields are top-level attributes (for queries and stream consumers); the
-    whole record, facts included, is the JSON document in ``record``."""
+    """The job. Its top-level attributes other than index keys and ``record`` are the stream's
+    public contract (docs/job-stream.schema.json, ``schemaVersion``); the whole record, facts
+    included, is the internal JSON document in ``record``."""
 
     list_pk = UnicodeAttribute(attr_name="listPk")
     status_pk = UnicodeAttribute(attr_name="statusPk")
@@ -85,8 +113,11 @@ class JobItem(_Item):
     client_name = UnicodeAttribute(attr_name="clientName", null=True)
     owner = UnicodeAttribute(null=True)
     run_id = UnicodeAttribute(attr_name="runId", null=True)
-    created_at = NumberAttribute(attr_name="createdAt")
-    updated_at = NumberAttribute(attr_name=UPDATED_AT_ATTRIBUTE)
+    workflow_id = UnicodeAttribute(attr_name="workflowId", null=True)
+    error_reason = UnicodeAttribute(attr_name="errorReason", null=True)
+    created_at = IsoTimeAttribute(attr_name="createdAt")
+    updated_at = IsoTimeAttribute(attr_name=UPDATED_AT_ATTRIBUTE)
+    schema_version = NumberAttribute(attr_name=SCHEMA_VERSION_ATTRIBUTE)
     record = UnicodeAttribute(attr_name=RECORD_ATTRIBUTE)
     version = VersionAttribute(attr_name=VERSION_ATTRIBUTE)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from functions.jobs.model import Job
+from functions.jobs.model import Job, epoch
 from functions.store.base import LoadedJob
 from functions.store.layout import JOB_SK, RECORD_ATTRIBUTE, UPDATED_AT_ATTRIBUTE, VERSION_ATTRIBUTE
 
@@ -19,5 +19,10 @@ def job_image(image: Mapping[str, Any] | None) -> LoadedJob | None:
     return LoadedJob(
         Job.model_validate_json(image[RECORD_ATTRIBUTE]),
         int(image.get(VERSION_ATTRIBUTE) or 0),
-        float(updated_at) if updated_at is not None else None,
+        _seconds(updated_at) if updated_at is not None else None,
     )
+
+
+def _seconds(time: Any) -> float:
+    """``updatedAt`` is RFC 3339 text; items written before the stream contract kept a number."""
+    return epoch(time) if isinstance(time, str) else float(time)

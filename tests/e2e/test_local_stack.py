@@ -6,6 +6,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -13,9 +14,13 @@ from urllib.request import Request, urlopen
 
 import av
 import pytest
+from jsonschema import Draft202012Validator
 
 from cpe_client.client import ApiError, JobsClient
+from cpe_client.stream import deserialize, parse_records
+from infra.stream import job_item_filter
 from local import sample_media
+from local.event_source import matches
 from local.faults import FaultPlan
 from local.stack import LocalStack
 from tests.e2e.conftest import BUCKET, download
@@ -23,6 +28,7 @@ from tests.e2e.owners import assert_owners_kept_apart
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
 TIMEOUT = 180
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def job(*outputs: dict[str, Any], source: str = "/in/clip.mp4") -> dict[str, Any]:
@@ -305,3 +311,64 @@ def test_each_app_gets_its_own_jobs_events_signed_with_its_own_secret_through_a_
     with pytest.raises(ApiError) as gone:
         api.get_webhook()
     assert gone.value.code == "WEBHOOK_NOT_FOUND"
+
+
+def _stream_records(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every record of the jobs table's stream so far, as DynamoDB Streams gives them."""
+    streams = stack.aws.client("dynamodbstreams")
+    arn = stack.outputs["JobsStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += answer["Records"]
+            iterator = answer.get("NextShardIterator") if answer["Records"] else None
+    return records
+
+
+def _plain(value: Any) -> Any:
+    """A deserialized image as JSON would hold it (DynamoDB numbers come as Decimal)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    return value
+
+
+def test_the_tables_stream_carries_job_items_by_the_published_contract(
+    stack: LocalStack, api: JobsClient, s3
+):
+    validator = Draft202012Validator(
+        json.loads((ROOT / "docs" / "job-stream.schema.json").read_text()),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+    made = api.submit(job({"type": "THUMB", "file": "/out/stream/t.jpg"}))
+    broken = api.submit(job({"type": "THUMB", "file": "/out/stream/bad.jpg"}, source="/in/bad.mp4"))
+    finals = {j["jobId"]: api.watch(j["jobId"], interval=0.3, timeout=TIMEOUT) for j in (made, broken)}
+    records = _stream_records(stack)
+
+    job_records = [r for r in records if r["dynamodb"]["Keys"]["sk"]["S"] == "JOB"]
+    assert len(job_records) < len(records)  # the table's internal items are on the stream too
+    images = [r["dynamodb"][i] for r in job_records for i in ("NewImage", "OldImage") if i in r["dynamodb"]]
+    for image in images:
+        validator.validate(_plain(deserialize(image)))
+
+    changes = parse_records(records)
+    assert len(changes) == len(job_records)  # internal items skipped, every job item parsed
+    for job_id, final in finals.items():
+        written = [c.job for c in changes if c.job is not None and c.job.job_id == job_id]
+        versions = [w.version for w in written]
+        assert versions == sorted(set(versions)) and len(versions) >= 3
+        last = written[-1]
+        assert (last.status, last.owner, last.run_id) == (final["status"], final["owner"], final["runId"])
+        assert last.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z") == final["createdAt"]
+    assert written[-1].error_reason == finals[broken["jobId"]]["error"]["reason"] == "INPUT_NOT_MEDIA"
+
+    # The filter a subscription for ended jobs gets, on these real records: only those writes pass.
+    ended = job_item_filter(["COMPLETED", "FAILED"])
+    passed = parse_records(r for r in records if matches(ended, r))
+    assert passed and {c.job.status for c in passed if c.job} <= {"COMPLETED", "FAILED"}
+    assert {c.job_id for c in passed} >= set(finals)

@@ -1,0 +1,126 @@
+"""Adopting jobs already in flight when the tracker takes over the output queue from the PHP
+``ClientPoller`` (docs/migrating.md).
+
+The poller consumed those jobs' ``WORKFLOW_SCHEDULED``, the only message naming both the job and
+its run: without it the tracker parks the run's later messages (14 days) and never learns whose
+they are. Adopting a job sends the tracker that message again, built from what your app recorded
+when its poller handled it (the job id, the run id, the workflow id, the job's input), plus any
+message bodies your app kept (an ``ACTIVITY_COMPLETED`` the poller handled, say: without it the
+tracker cannot count that output done). The tracker then links the run and applies everything
+parked and everything to come. Adopting twice is harmless: the tracker de-duplicates messages
+and keeps a run's earliest ``WORKFLOW_SCHEDULED``.
+
+One job per line (JSON Lines)::
+
+    {"jobId": "...", "runId": "...", "workflowId": "...", "input": {...the START_JOB data...},
+     "scheduledAt": 1437447258.98, "messages": [{...an output message body...}]}
+
+``jobId`` and ``runId`` are required; ``input`` is strongly advised (the tracker counts the outputs
+to expect from it, and maps its client name to an owner); ``scheduledAt`` (epoch seconds) defaults
+to now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cpe_client.client import ClientError
+
+SQS_BATCH = 10
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class InFlightJob:
+    job_id: str
+    run_id: str
+    workflow_id: str | None = None
+    input: dict[str, Any] | None = None
+    scheduled_at: float | None = None
+    messages: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+    def scheduled(self, now: float) -> dict[str, Any]:
+        """The WORKFLOW_SCHEDULED body, as CPE's InputPoller sends it (docs/protocol.md)."""
+        body: dict[str, Any] = {
+            "time": self.scheduled_at if self.scheduled_at is not None else now,
+            "type": "WORKFLOW_SCHEDULED",
+            "jobId": self.job_id,
+            "runId": self.run_id,
+            "input": self.input or {},
+        }
+        if self.workflow_id:
+            body["workflowId"] = self.workflow_id
+        return body
+
+    def bodies(self, now: float) -> list[dict[str, Any]]:
+        return [self.scheduled(now), *self.messages]
+
+
+def read_in_flight(lines: Iterable[str]) -> list[InFlightJob]:
+    """The jobs of a JSON Lines file; a ``ClientError`` names the first bad line and why."""
+    jobs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            jobs.append(_in_flight(json.loads(line)))
+        except (ValueError, TypeError) as error:
+            raise ClientError(f"line {number}: {error}") from None
+    return jobs
+
+
+def _in_flight(entry: Any) -> InFlightJob:
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    unknown = sorted(set(entry) - {"jobId", "runId", "workflowId", "input", "scheduledAt", "messages"})
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}")
+    for name in ("jobId", "runId"):
+        if not isinstance(entry.get(name), str) or not entry[name]:
+            raise ValueError(f"{name} must be a non-empty string")
+    if entry.get("workflowId") is not None and not isinstance(entry["workflowId"], str):
+        raise ValueError("workflowId must be a string")
+    if entry.get("input") is not None and not isinstance(entry["input"], dict):
+        raise ValueError("input must be the job's JSON object")
+    scheduled_at = entry.get("scheduledAt")
+    if scheduled_at is not None and (
+        isinstance(scheduled_at, bool) or not isinstance(scheduled_at, int | float)
+    ):
+        raise ValueError("scheduledAt must be epoch seconds")
+    messages = entry.get("messages") or []
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "type" in m for m in messages):
+        raise ValueError("messages must be a list of output message bodies (each with its type)")
+    return InFlightJob(
+        job_id=entry["jobId"],
+        run_id=entry["runId"],
+        workflow_id=entry.get("workflowId"),
+        input=entry.get("input"),
+        scheduled_at=float(scheduled_at) if scheduled_at is not None else None,
+        messages=tuple(messages),
+    )
+
+
+def adopt(sqs: Any, output_queue_url: str, jobs: Sequence[InFlightJob], *, now: float | None = None) -> int:
+    """Send each job's messages to the tracker's output queue; returns how many were sent. Raises
+    ``ClientError`` naming the jobs whose messages SQS refused (the others were sent: run again
+    with the refused ones; adopting twice is harmless)."""
+    at = time.time() if now is None else now
+    bodies = [(job.job_id, json.dumps(body)) for job in jobs for body in job.bodies(at)]
+    too_big = sorted({job_id for job_id, body in bodies if len(body.encode()) > MAX_MESSAGE_BYTES})
+    if too_big:
+        raise ClientError(f"messages over SQS's 256 KB for jobs {too_big}: nothing was sent")
+    refused: set[str] = set()
+    for start in range(0, len(bodies), SQS_BATCH):
+        chunk = bodies[start : start + SQS_BATCH]
+        answer = sqs.send_message_batch(
+            QueueUrl=output_queue_url,
+            Entries=[{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)],
+        )
+        refused |= {chunk[int(failed["Id"])][0] for failed in answer.get("Failed", [])}
+    if refused:
+        raise ClientError(f"SQS refused messages of jobs {sorted(refused)}: adopt them again")
+    return len(bodies)
