@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,40 +64,61 @@ def _parser() -> argparse.ArgumentParser:
         "file", help="JSON Lines: jobId, runId, workflowId, input, scheduledAt, messages (- for stdin)"
     )
     adopt.add_argument("--output-queue-url", help="else the stack's OutputQueueUrl output")
+    adopt.add_argument(
+        "--no-check", action="store_true", help="skip asking the API that each job is new to it"
+    )
     return parser
 
 
-def _stack_outputs(stack: str) -> dict[str, str]:
-    import boto3  # noqa: PLC0415 - only for the commands that read the stack (the [aws] extra)
-
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+def _stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
+    try:
+        import boto3  # noqa: PLC0415 - only for the commands that read the stack (the [aws] extra)
+    except ImportError:
+        raise ClientError("reading the stack's outputs needs boto3: pip install 'cpe-client[aws]'") from None
+    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
 
 
 def _adopt(args: argparse.Namespace) -> int:
     import botocore.session  # noqa: PLC0415
-
-    from cpe_client.adopt import adopt, read_in_flight  # noqa: PLC0415
-
-    if args.file == "-":
-        jobs = read_in_flight(sys.stdin)
-    else:
-        try:
-            with Path(args.file).open(encoding="utf-8") as lines:
-                jobs = read_in_flight(lines)
-        except OSError as error:
-            raise ClientError(f"cannot read {args.file}: {error.strerror}") from None
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415
     from botocore.exceptions import ClientError as AwsError  # noqa: PLC0415
 
+    from cpe_client.adopt import adopt, read_in_flight  # noqa: PLC0415
+
     try:
-        queue_url = args.output_queue_url or _stack_outputs(args.stack)["OutputQueueUrl"]
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as error:
+        raise ClientError(f"cannot read {args.file}: {error.strerror}") from None
+    jobs = read_in_flight(data.splitlines())
+    tracked = None
+    if not args.no_check:
+        try:
+            client = JobsClient(_endpoint(args), region=args.region, token=args.token)
+        except ClientError as error:
+            raise ClientError(f"{error} (or --no-check: adopt without asking the API)") from None
+        tracked = partial(_tracked, client)
+    try:
+        queue_url = args.output_queue_url or _stack_outputs(args.stack, args.region)["OutputQueueUrl"]
         sqs = botocore.session.get_session().create_client("sqs", region_name=args.region)
-        sent = adopt(sqs, queue_url, jobs)
+        sent = adopt(sqs, queue_url, jobs, tracked=tracked)
     except (BotoCoreError, AwsError, KeyError) as error:
-        raise ClientError(f"nothing or part adopted (adopting again is harmless): {error}") from None
+        raise ClientError(
+            f"not all adopted ({error}); adopt the file again: duplicates change nothing"
+        ) from None
     print(json.dumps({"adopted": len(jobs), "messagesSent": sent}))
     return 0
+
+
+def _tracked(client: JobsClient, job_id: str) -> str | None:
+    """The run the API's job follows ("" before any), None if it has no such job (an operator
+    sees every job; others, their own)."""
+    try:
+        return str(client.get(job_id).get("runId") or "")
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
 
 
 def _replay(stack: str, job_id: str | None) -> int:

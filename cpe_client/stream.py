@@ -4,16 +4,23 @@ The contract is ``docs/job-stream.schema.json`` (``schemaVersion`` 1). Records o
 internal items (run links, parked messages, big values, idempotency keys) are skipped, so this
 works behind any filter, or none::
 
-    from cpe_client.stream import parse_event
+    from cpe_client.stream import StreamRecordError, parse_record
 
     def handler(event, context):
-        for change in parse_event(event):
-            if change.job and change.job.status == "COMPLETED" and change.status_changed:
-                notify(change.job.job_id, change.job.owner)
+        failures = []
+        for record in event["Records"]:
+            try:
+                change = parse_record(record)
+                if change and change.job and change.status_changed and change.job.status == "COMPLETED":
+                    notify(change.job.job_id, change.job.owner)
+            except StreamRecordError:  # breaks the contract: report it (logged, kept)
+                failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
+        return {"batchItemFailures": failures}
 
 Records come as Lambda gives them (``Records[].dynamodb.NewImage`` in DynamoDB's typed JSON) or
 as DynamoDB Streams' ``GetRecords`` gives them (the same shape, with dates as ``datetime``).
-No dependency beyond the standard library.
+No dependency beyond the standard library. De-duplicate on (job id, ``created_at``, ``version``):
+a job whose submission failed is removed, and its id may be submitted again from version 1.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1  # the contract version this parser reads
 JOB_SORT_KEY = "JOB"
+MAX_INTEGER = {"progress": 100}  # others: 2**63
 
 
 class StreamRecordError(ValueError):
@@ -63,6 +71,7 @@ class JobChange:
 
     event_id: str
     event_name: str  # INSERT, MODIFY or REMOVE
+    sequence_number: str  # the record's; a partial batch failure's ``itemIdentifier``
     job: StreamJob | None
     previous: StreamJob | None
 
@@ -78,7 +87,9 @@ class JobChange:
 
 
 def parse_event(event: Mapping[str, Any]) -> list[JobChange]:
-    """The job changes of a Lambda DynamoDB stream event, in order; other items' records skipped."""
+    """The job changes of a Lambda DynamoDB stream event, in order; other items' records skipped.
+    Raises :class:`StreamRecordError` at the first bad record: to fail only that record, parse
+    each with :func:`parse_record` (above)."""
     return parse_records(event.get("Records") or [])
 
 
@@ -89,20 +100,25 @@ def parse_records(records: Iterable[Mapping[str, Any]]) -> list[JobChange]:
 def parse_record(record: Mapping[str, Any]) -> JobChange | None:
     """The job change of one stream record, or None for an internal item's record.
 
-    Raises :class:`StreamRecordError` for a job item that breaks the contract (report it as a
-    batch item failure: the record then goes to the subscription's on-failure queue)."""
-    stream = record.get("dynamodb") or {}
-    keys = deserialize(stream.get("Keys") or {})
-    if keys.get("sk") != JOB_SORT_KEY:
-        return None
-    new = stream.get("NewImage")
-    old = stream.get("OldImage")
-    return JobChange(
-        event_id=str(record.get("eventID", "")),
-        event_name=str(record.get("eventName", "")),
-        job=parse_image(deserialize(new)) if new else None,
-        previous=parse_image(deserialize(old)) if old else None,
-    )
+    Raises :class:`StreamRecordError`, and only it, for a record that is not a stream record or a
+    job item that breaks the contract (report it as a batch item failure)."""
+    try:
+        stream = record["dynamodb"]
+        keys = deserialize(stream.get("Keys") or {})
+        if keys.get("sk") != JOB_SORT_KEY:
+            return None
+        new, old = stream.get("NewImage"), stream.get("OldImage")
+        return JobChange(
+            event_id=str(record.get("eventID", "")),
+            event_name=str(record.get("eventName", "")),
+            sequence_number=str(stream.get("SequenceNumber", "")),
+            job=parse_image(deserialize(new)) if new else None,
+            previous=parse_image(deserialize(old)) if old else None,
+        )
+    except StreamRecordError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, ArithmeticError, RecursionError) as error:
+        raise StreamRecordError(f"not a DynamoDB stream record of a job item: {error!r:.120}") from None
 
 
 def parse_image(image: Mapping[str, Any]) -> StreamJob:
@@ -144,9 +160,11 @@ def _value(typed: Mapping[str, Any]) -> Any:
     if kind == "S":
         return value
     if kind == "N":
-        return Decimal(value)
+        return _number(value)
     if kind == "BOOL":
-        return bool(value)
+        if not isinstance(value, bool):
+            raise StreamRecordError(f"BOOL {value!r:.40} is not a boolean")
+        return value
     if kind == "NULL":
         return None
     if kind == "B":
@@ -158,10 +176,19 @@ def _value(typed: Mapping[str, Any]) -> Any:
     if kind == "SS":
         return set(value)
     if kind == "NS":
-        return {Decimal(v) for v in value}
+        return {_number(v) for v in value}
     if kind == "BS":
         return {base64.b64decode(v) if isinstance(v, str) else bytes(v) for v in value}
     raise StreamRecordError(f"unknown DynamoDB type {kind!r}")
+
+
+def _number(text: Any) -> Decimal:
+    if not isinstance(text, str) or len(text) > 40:  # DynamoDB numbers: 38 digits at most
+        raise StreamRecordError(f"N {text!r:.40} is not a DynamoDB number")
+    number = Decimal(text)
+    if not number.is_finite():
+        raise StreamRecordError(f"N {text!r:.40} is not finite")
+    return number
 
 
 def _text(image: Mapping[str, Any], name: str, *, optional: bool = False) -> Any:
@@ -179,16 +206,20 @@ def _integer(image: Mapping[str, Any], name: str, *, default: int | None = None)
     value = image[name]
     if isinstance(value, bool) or not isinstance(value, int | Decimal) or value != int(value):
         raise StreamRecordError(f"job item {name} is not an integer: {value!r:.80}")
+    if not 0 <= value <= MAX_INTEGER.get(name, 2**63):
+        raise StreamRecordError(f"job item {name} is out of range: {value!r:.80}")
     return int(value)
 
 
 def _time(image: Mapping[str, Any], name: str) -> datetime:
     value = image[name]
-    if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)  # items written before schemaVersion 1
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
+    try:
+        if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(float(value), UTC)  # items written before schemaVersion 1
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                return parsed
+    except (ValueError, OverflowError, OSError):
+        pass
     raise StreamRecordError(f"job item {name} is not an RFC 3339 time: {value!r:.80}")

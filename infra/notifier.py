@@ -22,13 +22,14 @@ from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
 from functions.webhooks.dynamo import PARTITION_KEY, URL_ATTRIBUTES
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
-from infra.queues import QueueWithDeadLetters
+from infra.queues import DEAD_LETTER_RETENTION, SECURE, QueueWithDeadLetters
 from infra.security import acknowledge
 from infra.stream import JobStreamSubscription
 
 NOTIFIER_TIMEOUT = Duration.seconds(30)
 DELIVERY_TIMEOUT = Duration.seconds(TIMEOUT_SECONDS * 10 + 10)  # a batch of 10, each up to its timeout
 ARCHIVE_RETENTION = Duration.days(30)
+NOTIFIER_RECORD_AGE = Duration.hours(24)
 
 
 class Notifier(Construct):
@@ -131,9 +132,24 @@ class Notifier(Construct):
             )
         )
         self.deliveries.queue.grant_send_messages(self.notifier)
-        subscription = JobStreamSubscription(self, "Stream", table=table, function=self.notifier)
-        self.stream_source = subscription.source
-        self.stream_failures = subscription.failures
+        self.stream_failures = sqs.Queue(
+            self, "StreamFailures", retention_period=DEAD_LETTER_RETENTION, **SECURE
+        )
+        acknowledge(
+            self.stream_failures,
+            "SQS3",
+            "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
+            "receives where the batches the notifier gave up on lie (10 retries or 24 hours).",
+        )
+        self.stream_source = JobStreamSubscription(
+            self,
+            "Stream",
+            table=table,
+            function=self.notifier,
+            max_record_age=NOTIFIER_RECORD_AGE,
+            removals=False,  # a removed job has no event: it was never dispatched
+            failures=self.stream_failures,
+        ).source
 
         self.delivery = PythonFunction(
             self,

@@ -1,19 +1,28 @@
 """A function of yours on the jobs table's stream, attached the way the notifier is: only job items'
-writes reach it (optionally only some statuses), a failing batch is bisected down to the record that
-fails, retries are bounded, and a record given up on is kept in an on-failure queue, not lost.
+writes reach it (optionally only some statuses; removals too, unless you filter by status), a
+failing batch is bisected down to the record that fails, retries are bounded, and what is given up
+on is named in an on-failure queue.
 
     from infra.stream import JobStreamSubscription
 
     JobStreamSubscription(stack, "Reports", table=stack.jobs.table, function=my_function,
                           statuses=["COMPLETED", "FAILED"])
 
-Your function reads records with ``cpe_client.stream.parse_event`` (docs/job-stream.schema.json)
-and should answer partial batch failures (``batchItemFailures``). A DynamoDB stream serves two
-consumers well (AWS's advice): the notifier is one; for more, subscribe to the EventBridge bus.
+Your function reads records with ``cpe_client.stream`` (docs/job-stream.schema.json) and answers
+partial batch failures (``batchItemFailures``, each a record's ``dynamodb.SequenceNumber``). The
+on-failure queue receives where a given-up batch lies (its shard and sequence numbers), not the
+records: read them back with GetRecords while the stream keeps them (24 hours). Records are given
+up on after ``retry_attempts`` or once ``max_record_age`` old (6 hours by default, so that what is
+given up on for age can still be read back for 18 hours).
+
+A DynamoDB stream serves two consumers well (AWS's advice): the notifier is one; for more, subscribe
+to the EventBridge bus. The construct imports this repository's ``functions`` (the filter's keys):
+use it from a CDK app that has the repository, or copy the filter it synthesizes.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,13 +34,16 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.jobs.model import JobStatus
-from functions.store.layout import JOB_ITEM_FILTER
+from functions.store.layout import JOB_ITEM_FILTER, JOB_SK
 from infra.queues import DEAD_LETTER_RETENTION, SECURE
 from infra.security import acknowledge
 
 STREAM_BATCH_SIZE = 100
 STREAM_RETRIES = 10
-MAX_RECORD_AGE = Duration.hours(24)
+MAX_RECORD_AGE = Duration.hours(6)
+# A job item removed: its submission never reached the engine (the API answered an error); the same
+# job id may be submitted again, its item then starting again at version 1.
+JOB_REMOVAL_FILTER: dict[str, Any] = {"eventName": ["REMOVE"], "dynamodb": {"Keys": {"sk": {"S": [JOB_SK]}}}}
 
 
 def job_item_filter(statuses: Sequence[str] = ()) -> dict[str, Any]:
@@ -39,12 +51,10 @@ def job_item_filter(statuses: Sequence[str] = ()) -> dict[str, Any]:
     unknown = sorted(set(statuses) - {s.value for s in JobStatus})
     if unknown:
         raise ValueError(f"unknown job statuses {unknown}: choose from {[s.value for s in JobStatus]}")
-    if not statuses:
-        return JOB_ITEM_FILTER
-    return {
-        **JOB_ITEM_FILTER,
-        "dynamodb": {**JOB_ITEM_FILTER["dynamodb"], "NewImage": {"status": {"S": sorted(set(statuses))}}},
-    }
+    pattern = copy.deepcopy(JOB_ITEM_FILTER)
+    if statuses:
+        pattern["dynamodb"]["NewImage"] = {"status": {"S": sorted(set(statuses))}}
+    return pattern
 
 
 class JobStreamSubscription(Construct):
@@ -60,19 +70,27 @@ class JobStreamSubscription(Construct):
         retry_attempts: int = STREAM_RETRIES,
         max_record_age: Duration = MAX_RECORD_AGE,
         batching_window: Duration | None = None,
+        removals: bool = True,
+        failures: sqs.IQueue | None = None,
     ) -> None:
         """``table`` must have its stream (the jobs table does; from another stack, import it with
-        ``Table.from_table_attributes(table_arn=..., table_stream_arn=<the JobsStreamArn output>)``)."""
+        ``Table.from_table_attributes(table_arn=..., table_stream_arn=<the JobsStreamArn output>)``).
+        ``removals``: also job items' removals (not with ``statuses``: a removal has no status).
+        ``failures``: an on-failure queue of yours, else one is made."""
         super().__init__(scope, construct_id)
         if not 0 <= retry_attempts <= 10_000:
             raise ValueError("retry_attempts: bounded retries only, 0 to 10000")
-        self.failures = sqs.Queue(self, "Failures", retention_period=DEAD_LETTER_RETENTION, **SECURE)
-        acknowledge(
-            self.failures,
-            "SQS3",
-            "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
-            "receives the records its function failed after its retries or once too old.",
-        )
+        if failures is None:
+            made = sqs.Queue(self, "Failures", retention_period=DEAD_LETTER_RETENTION, **SECURE)
+            acknowledge(
+                made,
+                "SQS3",
+                "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
+                "receives where the batches its function gave up on lie.",
+            )
+            failures = made
+        self.failures = failures
+        filters = [job_item_filter(statuses)] + ([JOB_REMOVAL_FILTER] if removals and not statuses else [])
         self.source = sources.DynamoEventSource(
             table,
             starting_position=lambda_.StartingPosition.LATEST,
@@ -83,6 +101,6 @@ class JobStreamSubscription(Construct):
             max_record_age=max_record_age,
             report_batch_item_failures=True,
             on_failure=sources.SqsDlq(self.failures),
-            filters=[lambda_.FilterCriteria.filter(job_item_filter(statuses))],
+            filters=[lambda_.FilterCriteria.filter(pattern) for pattern in filters],
         )
         function.add_event_source(self.source)

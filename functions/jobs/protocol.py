@@ -128,6 +128,7 @@ class OtherMessage(_Message):
 # CT's messages nest 6 levels at most (a probe result in an activity's result); a record nests them
 # a few levels deeper, well within what the serializers take.
 MAX_NESTING = 32
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 def _loads(text: str) -> Any:
@@ -173,18 +174,26 @@ def _unwrap_sns(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def _as_time(value: Any) -> float | None:
+def _as_number(value: Any) -> float | None:
+    """A finite, non-negative number, or None."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):  # an int too big for a float: no time
+    except (TypeError, ValueError, OverflowError):  # an int too big for a float: none
         return None
     return number if math.isfinite(number) and number >= 0 else None
 
 
+def _as_time(value: Any) -> float | None:
+    """Epoch seconds, or None: past 9999-12-31 (milliseconds sent as seconds, say) is no time, as
+    the record's times must be writable as RFC 3339 dates."""
+    number = _as_number(value)
+    return number if number is not None and number <= LATEST_TIME else None
+
+
 def _as_progress(value: Any) -> float | None:
-    number = _as_time(value)
+    number = _as_number(value)
     return None if number is None else min(number, 100.0)
 
 
@@ -297,7 +306,7 @@ def _from_activity(kind: MessageType, model: ActivityMessage, common: dict[str, 
     error = None
     if kind is MessageType.ACTIVITY_PROGRESS and isinstance(result, dict):
         progress = _as_progress(result.get("progress"))
-        numbers = {key: _as_time(result.get(key)) for key in ("duration", "done")}
+        numbers = {key: _as_number(result.get(key)) for key in ("duration", "done")}
         detail = {key: value for key, value in numbers.items() if value is not None} or None
     elif kind in (MessageType.ACTIVITY_FAILED, MessageType.ACTIVITY_TIMEOUT, MessageType.ACTIVITY_CANCELED):
         reason = result.get("reason") if isinstance(result, dict) else None

@@ -34,6 +34,8 @@ def test_the_stream_mapping_filters_bisects_retries_ages_out_and_keeps_failures(
     assert props["MaximumRecordAgeInSeconds"] == 24 * 3600
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]] == [JOB_ITEM_FILTER]
+    # The queue's logical id is kept across versions: a new one would replace it, and lose its messages.
+    assert ref(props["DestinationConfig"]["OnFailure"]["Destination"]) == "NotifierStreamFailures42EE6E0F"
     destination = resources[ref(props["DestinationConfig"]["OnFailure"]["Destination"])]
     assert (
         destination["Type"] == "AWS::SQS::Queue" and destination["Properties"]["SqsManagedSseEnabled"] is True

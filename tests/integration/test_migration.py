@@ -121,6 +121,9 @@ def test_without_adoption_the_runs_the_poller_saw_scheduled_stay_unknown(invoke_
     assert store.get_jobs([job.job_id for job in in_flight]) == {}
 
 
+_OF_RUN_S = {"workflow": {"runId": "s"}}
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
@@ -134,11 +137,61 @@ def test_without_adoption_the_runs_the_poller_saw_scheduled_stay_unknown(invoke_
         ('{"jobId": "j", "runId": "r", "messages": [{}]}', "line 2: messages must be a list"),
         ('{"jobId": "j", "runId": "r", "job": 1}', "line 2: unknown fields \\['job'\\]"),
         ("{", "line 2: Expecting property name"),
+        ('{"jobId": "j", "runId": "r", "scheduledAt": NaN}', "line 2: NaN is not a JSON number"),
+        ('{"jobId": "j", "runId": "r", "runId": "s"}', "line 2: a field given twice: \\['runId'\\]"),
+        (
+            '{"jobId": "j", "runId": "r", "scheduledAt": 1764500000123}',
+            "line 2: scheduledAt must be epoch seconds",
+        ),
+        ('{"jobId": "j", "runId": "r", "scheduledAt": 1' + "0" * 400 + "}", "line 2: scheduledAt must be"),
+        (
+            json.dumps(
+                {"jobId": "j", "runId": "r", "messages": [{"type": "ACTIVITY_COMPLETED", "data": _OF_RUN_S}]}
+            ),
+            "line 2: messages: a message of run 's', not of this job's run",
+        ),
+        (
+            '{"jobId": "j", "runId": "r", "messages": [{"type": "WORKFLOW_SCHEDULED"}]}',
+            "line 2: messages: no WORKFLOW",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "line 2: nested too deeply"),
+        (b'{"jobId": "\xff"}', "line 2: 'utf-8' codec can't decode"),
     ],
 )
-def test_an_export_with_a_bad_line_is_refused_naming_it(line: str, reason: str):
+def test_an_export_with_a_bad_line_is_refused_naming_it(line: str | bytes, reason: str):
     with pytest.raises(ClientError, match=reason):
-        read_in_flight(['{"jobId": "ok", "runId": "r"}', line])
+        read_in_flight([b'{"jobId": "ok", "runId": "r"}', line])
+
+
+class _RecordingQueue:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.batches.append([entry["MessageBody"] for entry in Entries])
+        return {}
+
+
+def test_jobs_the_tracker_has_are_refused_unless_on_this_run_which_are_skipped():
+    sqs = _RecordingQueue()
+    runs = {"api-job": "", "other-run": "r9", "adopted": "r2"}
+    with pytest.raises(
+        ClientError, match=r"on another run or on none, not adopted: \['api-job', 'other-run'\]"
+    ):
+        adopt(sqs, "url", [InFlightJob("api-job", "r1"), InFlightJob("other-run", "r3")], tracked=runs.get)
+    assert sqs.batches == []  # nothing sent
+    sent = adopt(
+        sqs, "url", [InFlightJob("adopted", "r2"), InFlightJob("new", "r4")], tracked=runs.get, now=1.0
+    )
+    assert sent == 1 and [json.loads(b)["jobId"] for b in sqs.batches[0]] == ["new"]
+
+
+def test_batches_hold_at_most_256_kb_in_all():
+    sqs = _RecordingQueue()
+    big = [InFlightJob(f"j{n}", f"r{n}", input={"x": "y" * 100_000}) for n in range(3)]
+    assert adopt(sqs, "url", big, now=1.0) == 3
+    assert [len(batch) for batch in sqs.batches] == [2, 1]
+    assert all(sum(len(body.encode()) for body in batch) <= 256 * 1024 for batch in sqs.batches)
 
 
 def test_the_adopt_command_sends_each_jobs_messages_and_refuses_a_bad_file(aws, tmp_path, capsys):
@@ -154,7 +207,9 @@ def test_the_adopt_command_sends_each_jobs_messages_and_refuses_a_bad_file(aws, 
         + json.dumps({"jobId": "j2", "runId": "r2"})
         + "\n"
     )
-    assert run(["--region", REGION, "adopt", str(exported), "--output-queue-url", queue_url]) == 0
+    assert (
+        run(["--region", REGION, "adopt", str(exported), "--output-queue-url", queue_url, "--no-check"]) == 0
+    )
     assert json.loads(capsys.readouterr().out) == {"adopted": 2, "messagesSent": 3}
     received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     bodies = sorted((json.loads(m["Body"]) for m in received), key=lambda b: (b["type"], b.get("jobId", "")))
@@ -170,10 +225,19 @@ def test_the_adopt_command_sends_each_jobs_messages_and_refuses_a_bad_file(aws, 
     assert (bodies[2]["jobId"], bodies[2]["runId"], "workflowId" in bodies[2]) == ("j2", "r2", False)
 
     exported.write_text('{"jobId": "j3"}\n')
-    assert run(["--region", REGION, "adopt", str(exported), "--output-queue-url", queue_url]) == 2
+    assert (
+        run(["--region", REGION, "adopt", str(exported), "--output-queue-url", queue_url, "--no-check"]) == 2
+    )
     assert "line 1: runId must be a non-empty string" in capsys.readouterr().err
-    assert run(["--region", REGION, "adopt", str(tmp_path / "missing"), "--output-queue-url", queue_url]) == 2
+    missing = str(tmp_path / "missing")
+    assert run(["--region", REGION, "adopt", missing, "--output-queue-url", queue_url, "--no-check"]) == 2
     assert "cannot read" in capsys.readouterr().err
+    exported.write_text(json.dumps({"jobId": "j4", "runId": "r4"}))
+    assert (
+        run(["--region", REGION, "--endpoint", "", "adopt", str(exported), "--output-queue-url", queue_url])
+        == 2
+    )
+    assert "(or --no-check" in capsys.readouterr().err  # no API to ask: said, not guessed
 
 
 def test_messages_sqs_refuses_are_named_and_a_message_over_its_limit_sends_nothing():

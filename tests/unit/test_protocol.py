@@ -147,6 +147,13 @@ def test_missing_time_falls_back_to_sent_timestamp():
     assert parse(body, fallback=1700000000.5).time == 1700000000.5
 
 
+def test_a_time_past_year_9999_is_no_time_and_falls_back_to_sent_timestamp():
+    """Milliseconds sent as seconds: the record keeps RFC 3339 dates, which end at year 9999."""
+    body = {**WORKFLOW_SCHEDULED, "time": 1_764_500_000_123}
+    assert parse_output_message(json.dumps(body), 1700000000.5).time == 1700000000.5
+    assert parse({**php_activity("ACTIVITY_STARTED"), "time": 253_402_300_799}).time == 253_402_300_799
+
+
 def test_utf8_bom_is_stripped():
     message = parse_output_message("\ufeff" + json.dumps(WORKFLOW_SCHEDULED), 0)
     assert message.type is MessageType.WORKFLOW_SCHEDULED
