@@ -40,6 +40,12 @@ from typing import Any
 import av
 import av.filter
 
+from bench.prices import (
+    LAMBDA_MB_PER_VCPU,
+    LAMBDA_REQUEST,
+    MEDIACONVERT_BASIC_HD_MINUTE,
+    lambda_compute,
+)
 from functions import env
 from functions.jobs.commands import start_job_body
 from local import sample_media
@@ -58,16 +64,6 @@ OUTPUTS = {  # name -> the output asset (its file under outputs/<run>/)
 TARGET_SERIAL_SHARE = 0.03
 TARGET_CPU_RATIO = 1.10
 TARGET_PSNR_DB = 0.3
-# Prices, US East (N. Virginia), on-demand. Lambda (aws.amazon.com/lambda/pricing): arm64 compute
-# $0.0000133334 per GB-second (first 7.5 billion a month), $0.20 per million requests, ephemeral
-# storage over 512 MB $0.0000000309 per GB-second. MediaConvert (aws.amazon.com/mediaconvert/pricing):
-# Basic tier $0.0075 per normalized minute, an HD (720p-1080p) output up to 30 fps counting 2x.
-# Read from copies of those pages dated 2026-08; check them before relying on the figures.
-LAMBDA_GB_SECOND = 0.0000133334
-LAMBDA_REQUEST = 0.20 / 1_000_000
-LAMBDA_EPHEMERAL_GB_SECOND = 0.0000000309
-LAMBDA_MB_PER_VCPU = 1769  # Lambda gives a function one vCPU's worth of CPU per 1,769 MB
-MEDIACONVERT_BASIC_HD_MINUTE = 0.0075 * 2
 ANCHOR = (
     "a Step Functions + Lambda + EFS transcoder (github.com/bnusunny/serverless-video-transcoder, "
     "README of 2020-11: 3,008 MB x86 functions, 40 s segments) reports a 1-hour 1080p MP4 to 720p "
@@ -350,10 +346,8 @@ def lambda_cost_per_output_minute(run: Run, seconds: float, memory_mb: int, stor
     ``memory_mb`` takes cpu / (memory_mb / 1769) seconds, billed at memory_mb / 1024 GB."""
     vcpus = memory_mb / LAMBDA_MB_PER_VCPU
     billed_seconds = sum(task.cpu / vcpus for task in run.tasks)
-    compute = billed_seconds * memory_mb / 1024 * LAMBDA_GB_SECOND
-    storage = billed_seconds * max(0, storage_mb - 512) / 1024 * LAMBDA_EPHEMERAL_GB_SECOND
     requests = len(run.tasks) * LAMBDA_REQUEST
-    return (compute + storage + requests) / (len(OUTPUTS) * seconds / 60)
+    return (lambda_compute(billed_seconds, memory_mb, storage_mb) + requests) / (len(OUTPUTS) * seconds / 60)
 
 
 def verdict(ok: bool) -> str:

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.config import CognitoAuth, ConfigError, JwtAuth, StackConfig
 from infra.console_policy import content_security_policy
-from infra.security import acknowledge
+from infra.security import acknowledge, nag_partition
 
 DIST = Path(__file__).resolve().parent.parent / "console" / "dist"
 TOKEN_VALIDITY = Duration.hours(1)
@@ -253,6 +253,7 @@ class Console(Construct):
         # How cdk-nag names the CDK asset bucket: the stack's account and region, or their references.
         account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
         region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        partition = nag_partition(self)
         why = (
             "CDK's BucketDeployment custom resource (its own function and role, made by aws-cdk-lib): "
             "it copies the console's files from the CDK asset bucket into the console's bucket "
@@ -265,7 +266,7 @@ class Console(Construct):
             "IAM5[Action::s3:List*]",
             "IAM5[Action::s3:DeleteObject*]",
             "IAM5[Action::s3:Abort*]",
-            f"IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*]",
+            f"IAM5[Resource::arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{region}/*]",
             f"IAM5[Resource::<{Stack.of(self).get_logical_id(self.bucket.node.default_child)}.Arn>/*]",  # type: ignore[arg-type]
             "IAM5[Resource::*]",
             "L1",

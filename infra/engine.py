@@ -28,7 +28,7 @@ from functions.api.media import OUTPUTS_PREFIX, UPLOADS_PREFIX
 from infra.config import EngineConfig, MediaBucket
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 from infra.queues import QueueWithDeadLetters, grant_send
-from infra.security import acknowledge
+from infra.security import acknowledge, nag_partition
 
 COMMANDS_TIMEOUT = Duration.seconds(30)
 GAVE_UP_TIMEOUT = Duration.seconds(60)
@@ -170,7 +170,7 @@ class Engine(Construct):
                 f"arn:{stack.partition}:s3:::{bucket.name}",
                 bucket,
                 work=False,
-                named=f"arn:<AWS::Partition>:s3:::{bucket.name}",
+                named=f"arn:{nag_partition(self)}:s3:::{bucket.name}",
             )
             if bucket.kmsKeyArn:
                 # SSE-KMS: reading an object decrypts, writing one (multipart too) needs a data key.

@@ -112,7 +112,12 @@ class SqsEventSource:
         batching_window: float = 0.0,
         function_name: str = "local-function",
         timeout_ms: int = 30_000,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``clock`` and ``sleep`` are time's (a benchmark passes a virtual clock's)."""
+        self._clock = clock
+        self._sleep = sleep
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
@@ -133,7 +138,7 @@ class SqsEventSource:
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Gather one batch and invoke the handler with it. Returns the number of messages received."""
         messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self._window
+        deadline = self._clock() + self._window
         while len(messages) < self._batch_size:
             response = self._sqs.receive_message(
                 QueueUrl=self._queue_url,
@@ -144,11 +149,11 @@ class SqsEventSource:
             )
             received = response.get("Messages", [])
             messages += received
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             if remaining <= 0 or (not received and not messages):
                 break
             if not received:  # within the batching window: wait a little for more
-                time.sleep(min(0.05, remaining))
+                self._sleep(min(0.05, remaining))
         if messages and not self.enabled:
             # Disabled while this poll waited: the messages go back untouched, so that a source
             # disabled before a message was sent never runs it (a real mapping's poller stops too).

@@ -31,6 +31,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from functions import env
+from infra.feature_flags import feature_flags
 from local.apigateway import LOCAL_CALLER
 from local.cloudformation import deploy, placeholder
 from local.embedded import FAKE_CREDENTIALS, EmbeddedAws, embedded_aws, environment
@@ -42,6 +43,7 @@ from local.event_source import (
     rate_seconds,
 )
 from local.gateway import Gateway, Principal, gateway_headers, routes_from_template
+from local.metering import Meter
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "CpeServerless"
@@ -65,7 +67,7 @@ def synthesize(config: Mapping[str, Any] | None = None) -> Path:
     """The stack's cloud assembly (Lambda bundling skipped: the handlers run from this checkout),
     cached by the digest of the CDK app, the functions and ``config`` (the ``cpe`` context, which
     replaces cdk.json's if given)."""
-    context: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+    context: dict[str, Any] = {**feature_flags(), "aws:cdk:bundling-stacks": []}
     if config is not None:
         context["cpe"] = dict(config)
     out = CACHE / _source_digest(json.dumps(context, sort_keys=True))
@@ -180,9 +182,10 @@ def _queue_url(deployment: Any, logical_id: str) -> str:
     return str(deployment.physical_ids[logical_id])  # CloudFormation's physical id of a queue is its URL
 
 
-def _handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
+def _handler(dotted: str, meter: Meter | None = None) -> Callable[[dict[str, Any], Any], Any]:
     module, name = dotted.rsplit(".", 1)
-    return dropping_disabled_metrics(getattr(importlib.import_module(module), name))
+    handler = dropping_disabled_metrics(getattr(importlib.import_module(module), name))
+    return meter.wrap(dotted, handler) if meter else handler
 
 
 def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: threading.Event) -> None:
@@ -230,7 +233,7 @@ def _event_sources(
                     streams,
                     sqs,
                     aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"],
-                    _handler(function["handler"]),
+                    function["invoke"],
                     batch_size=props.get("BatchSize", 100),
                     filters=[
                         json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
@@ -248,7 +251,7 @@ def _event_sources(
             SqsEventSource(
                 sqs,
                 _queue_url(deployment, source_id),
-                _handler(function["handler"]),
+                function["invoke"],
                 batch_size=props.get("BatchSize", 10),
                 batching_window=props.get("MaximumBatchingWindowInSeconds", 0),
                 function_name=function["handler"],
@@ -288,7 +291,7 @@ def _schedules(
             function = functions[target["Arn"]["Fn::GetAtt"][0]]
             schedules.append(
                 ScheduleEventSource(
-                    _handler(function["handler"]),
+                    function["invoke"],
                     rule_arn=_rule_arn(deployment.physical_ids[logical_id], region, account),
                     every_seconds=every_seconds or rate_seconds(props["ScheduleExpression"]),
                     function_name=function["handler"],
@@ -342,6 +345,7 @@ def local_stack(
     schedule_seconds: float | None = None,
     principals: Sequence[Principal] = (LOCAL_PRINCIPAL,),
     config: Mapping[str, Any] | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop it on exit. ``retry_after_seconds`` shortens the output queue's
     visibility timeout (the template's is 181 s), so that redelivery and dead-lettering happen
@@ -353,7 +357,8 @@ def local_stack(
     replaces the watchdog's limit and ``schedule_seconds`` the schedules' rates (tests). ``principals``
     are the IAM principals the API knows (the first signs with the process's credentials; the
     others are further client apps, each an owner of its jobs). ``config`` is the stack's
-    configuration (the ``cpe`` context, infra.config), replacing cdk.json's."""
+    configuration (the ``cpe`` context, infra.config), replacing cdk.json's. ``meter`` records each
+    function's invocations and CPU time (local.metering)."""
     cdk_out = synthesize(config)
     template = json.loads((cdk_out / f"{STACK}.template.json").read_text())
     with ExitStack() as stack:
@@ -391,6 +396,8 @@ def local_stack(
             }
         )
         stack.enter_context(environment(**variables))
+        for function in functions.values():  # imported in their environment, as Lambda does
+            function["invoke"] = _handler(function["handler"], meter)
 
         stop = threading.Event()
         sqs = aws.client("sqs")
@@ -404,14 +411,14 @@ def local_stack(
 
         api_function = next(f for f in functions.values() if f["handler"] == "functions.api.handler.handler")
         gateway = Gateway(
-            _handler(api_function["handler"]),
+            api_function["invoke"],
             routes_from_template(template),
             stage=STAGE,
             region=aws.region,
             principals=principals,
             error_headers=gateway_headers(template),
             authorizer=next(
-                (_handler(f["handler"]) for f in functions.values() if f["handler"] == AUTHORIZER_HANDLER),
+                (f["invoke"] for f in functions.values() if f["handler"] == AUTHORIZER_HANDLER),
                 None,
             ),
         )

@@ -3,6 +3,7 @@ with the AWS Solutions checks on: a finding nobody acknowledged fails the synthe
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import load_config
+from infra.feature_flags import CDK_JSON, feature_flags
 from infra.stack import CpeServerlessStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +25,7 @@ REGION = "us-east-1"
 
 
 def synthesize(construct_id: str, config: dict[str, Any] | None = None) -> CpeServerlessStack:
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    app = cdk.App(context={**feature_flags(), "aws:cdk:bundling-stacks": []})
     stack = CpeServerlessStack(
         app, construct_id, config=load_config(config), env=cdk.Environment(account=ACCOUNT, region=REGION)
     )
@@ -59,6 +61,7 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     environment = {
         **os.environ,
         "CDK_OUTDIR": str(out),
+        "CDK_CONTEXT_JSON": json.dumps(json.loads(CDK_JSON.read_text())["context"]),  # as the CLI passes it
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=environment, check=True, capture_output=True)

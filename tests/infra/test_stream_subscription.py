@@ -14,6 +14,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import load_config
+from infra.feature_flags import feature_flags
 from infra.security import acknowledge
 from infra.stack import CpeServerlessStack
 from infra.stream import JOB_REMOVAL_FILTER, JobStreamSubscription, job_item_filter
@@ -63,7 +64,7 @@ def _assert_subscribed(template: dict, function_id: str, statuses: list[str]) ->
 
 
 def test_a_users_function_in_the_stack_gets_ended_jobs_with_bisect_retries_and_an_on_failure_queue():
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    app = cdk.App(context={**feature_flags(), "aws:cdk:bundling-stacks": []})
     stack = CpeServerlessStack(app, "Subscribed", config=load_config({}), env=ENV)
     function = _users_function(stack)
     JobStreamSubscription(
@@ -78,7 +79,7 @@ def test_a_users_function_in_the_stack_gets_ended_jobs_with_bisect_retries_and_a
 
 
 def test_a_users_function_in_another_stack_subscribes_through_the_stream_arn_output():
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    app = cdk.App(context={**feature_flags(), "aws:cdk:bundling-stacks": []})
     theirs = cdk.Stack(app, "Reporting", env=ENV)
     jobs = dynamodb.Table.from_table_attributes(
         theirs,

@@ -75,6 +75,21 @@ def test_the_engine_functions_run_from_the_engine_asset_and_the_others_from_the_
     assert all(key == functions for h, key in handlers.items() if not h.startswith("engine."))
 
 
+def test_every_feature_flag_the_cdk_recommends_is_set(cdk_out: Path):
+    """`cdk flags` on the synthesized app, as the CLI reports them (cdk.json holds them)."""
+    result = subprocess.run(  # noqa: S603 - the project's own CDK CLI
+        ["npx", "--no-install", "cdk", "flags", "-a", str(cdk_out), "--unstable=flags"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-2000:]
+    assert "All feature flags are already set to their recommended values" in report, report[-4000:]
+
+
 def test_cfn_lint_finds_nothing(cdk_out: Path):
     template = (cdk_out / "CpeServerless.template.json").read_text()
     findings = lint(template, config=ManualArgs(regions=["us-east-1"]))
