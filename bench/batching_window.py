@@ -39,13 +39,14 @@ from functions.jobs.rules import DEFAULT_RULE
 from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
+from infra.tracker import BATCHING_WINDOW
 from local.ct_simulator import random_run, run_messages
 from local.embedded import FAKE_CREDENTIALS, environment
 from local.event_source import SqsEventSource
 from local.moto_speedups import item_level_transaction_rollback
 from local.resources import create_jobs_table
 
-BATCH_SIZE = 100  # infra.tracker.BATCH_SIZE
+BATCH_SIZE = 100  # with a window (Lambda takes at most 10 without one)
 INVOCATION_SECONDS = 0.05
 PER_MESSAGE_SECONDS = 0.002
 START = 1_764_000_000.0
@@ -205,15 +206,21 @@ def main(argv: list[str] | None = None) -> None:
             f"{row.writes / base.writes:.2f} | {statistics.fmean(row.latencies):.2f} s | "
             f"{_p95(row.latencies):.2f} s |"
         )
-    chosen = [r for r in rows if r.window == 1.0]
+    stack_window = BATCHING_WINDOW.to_seconds()
+    chosen = [r for r in rows if r.window == stack_window]
     if chosen:
         worst = max(_p95(r.latencies) for r in chosen)
-        print()
         per_message = ", ".join(f"{r.writes / r.messages:.3f} at {r.jobs}" for r in chosen)
+        print()
         print(
-            f"goal the default window (1 s) adds at most {LATENCY_GOAL_SECONDS:g} s to a status (p95) "
-            f"at every load: {worst:.2f} s ({'met' if worst <= LATENCY_GOAL_SECONDS else 'NOT met'}); "
+            f"goal the stack's window ({stack_window:g} s) adds at most {LATENCY_GOAL_SECONDS:g} s to a "
+            f"status (p95) at every load: {worst:.2f} s "
+            f"({'met' if worst <= LATENCY_GOAL_SECONDS else 'NOT met'}); "
             f"writes/msg {per_message} jobs in flight"
+        )
+        print(
+            "(on AWS, a queue with a batching window and very little traffic may wait up to 20 s "
+            "whatever the window: Lambda's SQS documentation)"
         )
 
 

@@ -37,11 +37,12 @@ S3_WRITE_REQUEST = 0.005 / 1000
 S3_READ_REQUEST = 0.0004 / 1000
 
 # [pricing page]: API Gateway REST APIs (first 333 million requests a month), EventBridge custom
-# events (each 64 KB a event), CloudWatch alarms (standard resolution, per alarm a month) and
-# dashboards (a month), Secrets Manager (a secret a month), KMS (a customer managed key a month).
+# events (each 64 KB a event), CloudWatch alarms (standard resolution, per alarm a month), custom
+# metrics and dashboards (a month), Secrets Manager (a secret a month), KMS (a key a month).
 API_GATEWAY_REST_REQUEST = 3.50 / 1_000_000
 EVENTBRIDGE_EVENT = 1.00 / 1_000_000
 CLOUDWATCH_ALARM_MONTH = 0.10
+CLOUDWATCH_METRIC_MONTH = 0.30  # a custom metric (name and dimensions), first 10,000
 CLOUDWATCH_DASHBOARD_MONTH = 3.00
 SECRETS_MANAGER_SECRET_MONTH = 0.40
 KMS_KEY_MONTH = 1.00

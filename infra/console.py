@@ -14,12 +14,14 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.config import CognitoAuth, ConfigError, JwtAuth, StackConfig
 from infra.console_policy import content_security_policy
+from infra.lambda_defaults import FunctionDefaults
 from infra.security import acknowledge, nag_partition
 
 DIST = Path(__file__).resolve().parent.parent / "console" / "dist"
@@ -44,9 +46,16 @@ class Console(Construct):
     ``publish`` writes its files and config.json once the API exists."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StackConfig, removal_policy: RemovalPolicy
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        removal_policy: RemovalPolicy,
+        defaults: FunctionDefaults,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._defaults = defaults
         if not (DIST / "index.html").is_file():
             raise ConfigError(
                 f"console.enabled: the console is not built ({DIST} is empty): run `make console`"
@@ -212,6 +221,14 @@ class Console(Construct):
         deployments (a tab opened before one still loads its chunks); the entry is never cached."""
         stack = Stack.of(self)
         self._api_origin = f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}"
+        # The deployments' function logs where the stack's do (retention, removal), not in a group
+        # its first run would make (which CDK's managed log groups would then collide with).
+        deployment_logs = logs.LogGroup(
+            self,
+            "DeploymentLogs",
+            retention=self._defaults.log_retention,
+            removal_policy=self._defaults.log_removal,
+        )
         # The API presigns with S3's regional endpoint (functions.api.media_s3). Not the media
         # bucket's own name: its CORS rule names the distribution, which names this policy (a cycle).
         self._media_origins = [f"https://*.s3.{stack.region}.{stack.url_suffix}"] if media else []
@@ -223,6 +240,7 @@ class Console(Construct):
             cache_control=[s3deploy.CacheControl.from_string("public, max-age=31536000, immutable")],
             prune=False,
             memory_limit=256,
+            log_group=deployment_logs,
         )
         entry = s3deploy.BucketDeployment(
             self,
@@ -237,6 +255,7 @@ class Console(Construct):
             distribution=self.distribution,
             distribution_paths=[f"/{name}" for name in ENTRY] + ["/"],
             memory_limit=256,
+            log_group=deployment_logs,
         )
         entry.node.add_dependency(files)
         self._acknowledge_deployment_function()

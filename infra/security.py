@@ -14,8 +14,8 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
 
 def nag_partition(scope: IConstruct) -> str:
     """The partition as cdk-nag writes it in a finding about an ARN the stack builds from
-    ``Stack.partition`` (a literal once the stack's region is known, with the feature flag
-    ``@aws-cdk/core:target-partitions``; else the reference). AWS managed policies' ARNs keep
+    ``Stack.partition``: a literal once the stack's region is known (feature flag
+    ``@aws-cdk/core:enablePartitionLiterals``), else the reference. AWS managed policies' ARNs keep
     the reference."""
     partition = Stack.of(scope).partition
     return "<AWS::Partition>" if Token.is_unresolved(partition) else partition

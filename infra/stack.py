@@ -65,7 +65,7 @@ class CpeServerlessStack(Stack):
             owner_client_names=config.owners.clientNames,
         )
         self.console = (
-            Console(self, "Console", config=config, removal_policy=removal)
+            Console(self, "Console", config=config, removal_policy=removal, defaults=defaults)
             if config.console.enabled
             else None
         )

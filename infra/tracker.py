@@ -18,6 +18,8 @@ from functions.shared.settings import completion_environment
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
 
 TIMEOUT = Duration.seconds(30)
+# A 1 s window (docs/benchmarks.md, "The tracker's batching window"; docs/decisions.md): the engine
+# reports in bursts (a task's end, the next one's start, progress), which one batch then writes once.
 BATCH_SIZE = 100
 BATCHING_WINDOW = Duration.seconds(1)
 # The store reads with BatchGetItem and Query (consistent), and writes with conditional PutItem and

@@ -34,6 +34,7 @@ class FunctionUsage:
     wall: float = 0.0
     requests: Counter[str] = field(default_factory=Counter)  # "service:Operation" -> calls
     idle_receives: int = 0  # ReceiveMessage calls that returned nothing
+    events: int = 0  # EventBridge entries put
     write_units: float = 0.0  # DynamoDB write request units (1 KB an item; 2x in a transaction)
     read_units: float = 0.0  # DynamoDB read request units (4 KB an item, consistent; 2x in a transaction)
 
@@ -89,13 +90,17 @@ class Meter:
                 usage.write_units += writes
                 usage.read_units += reads
             elif service == "events" and operation == "PutEvents":
-                usage.requests["events:PutEvents entries"] += len(params.get("Entries", []))
+                usage.events += len(params.get("Entries", []))
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size about as DynamoDB counts it (names and values; binary values by length)."""
+    return len(json.dumps(item, separators=(",", ":"), default=lambda value: "x" * len(value)))
 
 
 def _kilobytes(item: dict[str, Any], unit: int) -> int:
-    """Request units of one item: its size (names and values, about as DynamoDB counts) in units."""
-    size = len(json.dumps(item, separators=(",", ":")))
-    return max(1, -(-size // unit))
+    """Request units of one item: its size in units, at least one."""
+    return max(1, -(-item_bytes(item) // unit))
 
 
 def _dynamodb_units(operation: str, params: dict[str, Any], response: dict[str, Any]) -> tuple[float, float]:
@@ -118,6 +123,6 @@ def _dynamodb_units(operation: str, params: dict[str, Any], response: dict[str, 
         items = [i for table in response.get("Responses", {}).values() for i in table]
         return 0.0, float(sum(_kilobytes(i, 4096) for i in items) or 1)
     if operation in ("Query", "Scan"):
-        size = sum(len(json.dumps(i, separators=(",", ":"))) for i in response.get("Items", []))
+        size = sum(item_bytes(i) for i in response.get("Items", []))
         return 0.0, float(max(1, -(-size // 4096)))
     return 0.0, 0.0

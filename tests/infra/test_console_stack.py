@@ -245,3 +245,14 @@ def test_no_console_no_distribution():
 def test_a_console_that_cannot_sign_in_is_refused_at_synth(config, says):
     with pytest.raises(ConfigError, match=says):
         load_config(config)
+
+
+def test_every_function_logs_to_a_group_of_the_stacks_with_its_retention(cognito):
+    """CDK's BucketDeployment functions too: a group their first run made would collide with the
+    one CDK's managed log groups (a recommended feature flag) would create."""
+    groups = of_type(cognito, "AWS::Logs::LogGroup")
+    functions = of_type(cognito, "AWS::Lambda::Function").values()
+    used = {ref(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in functions}
+    assert used <= set(groups) and len(functions) > 0
+    assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())
+    assert all("LogGroupName" not in g["Properties"] for g in groups.values())

@@ -37,7 +37,13 @@ def test_a_transaction_counts_twice_and_reads_count_four_kilobyte_units():
     batch = {"Responses": {"t": [_item(5000), _item(100)]}}
     meter.record("dynamodb", "BatchGetItem", {}, batch)
     meter.record("events", "PutEvents", {"Entries": [{}, {}]}, {})
+    meter.record(
+        "dynamodb",
+        "BatchWriteItem",
+        {"RequestItems": {"t": [{"PutRequest": {"Item": {"d": {"B": b"x" * 3000}}}}]}},
+        {},
+    )
     usage = meter.usage[OUTSIDE]
-    assert usage.write_units == 2 * (1 + 1)
+    assert usage.write_units == 2 * (1 + 1) + 3  # a held value's 3 KB of bytes: 3 units
     assert usage.read_units == 2 + 1
-    assert usage.requests["events:PutEvents entries"] == 2
+    assert usage.events == 2 and usage.requests["events:PutEvents"] == 1
