@@ -13,7 +13,8 @@ and keeps a run's earliest ``WORKFLOW_SCHEDULED``.
 One job per line (JSON Lines)::
 
     {"jobId": "...", "runId": "...", "workflowId": "...", "input": {...the START_JOB data...},
-     "scheduledAt": 1437447258.98, "messages": [{...an output message body...}]}
+     "workflowType": {"name": "Transcode", "version": "1.0"}, "scheduledAt": 1437447258.98,
+     "messages": [{...an output message body...}]}
 
 ``jobId`` and ``runId`` are required; ``input`` is strongly advised (the tracker counts the outputs
 to expect from it, and maps its client name to an owner); ``scheduledAt`` (epoch seconds) defaults
@@ -42,6 +43,7 @@ class InFlightJob:
     workflow_id: str | None = None
     input: dict[str, Any] | None = None
     scheduled_at: float | None = None
+    workflow_type: dict[str, str] | None = None
     messages: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def scheduled(self, now: float) -> dict[str, Any]:
@@ -55,6 +57,8 @@ class InFlightJob:
         }
         if self.workflow_id:
             body["workflowId"] = self.workflow_id
+        if self.workflow_type:
+            body["workflowType"] = self.workflow_type
         return body
 
     def bodies(self, now: float) -> list[dict[str, Any]]:
@@ -91,7 +95,8 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _in_flight(entry: Any) -> InFlightJob:
     if not isinstance(entry, dict):
         raise ValueError("not a JSON object")
-    unknown = sorted(set(entry) - {"jobId", "runId", "workflowId", "input", "scheduledAt", "messages"})
+    known = {"jobId", "runId", "workflowId", "workflowType", "input", "scheduledAt", "messages"}
+    unknown = sorted(set(entry) - known)
     if unknown:
         raise ValueError(f"unknown fields {unknown}")
     for name in ("jobId", "runId"):
@@ -99,6 +104,13 @@ def _in_flight(entry: Any) -> InFlightJob:
             raise ValueError(f"{name} must be a non-empty string")
     if entry.get("workflowId") is not None and not isinstance(entry["workflowId"], str):
         raise ValueError("workflowId must be a string")
+    workflow_type = entry.get("workflowType")
+    if workflow_type is not None and (
+        not isinstance(workflow_type, dict)
+        or set(workflow_type) - {"name", "version"}
+        or not all(isinstance(v, str) for v in workflow_type.values())
+    ):
+        raise ValueError('workflowType must be {"name": ..., "version": ...}')
     if entry.get("input") is not None and not isinstance(entry["input"], dict):
         raise ValueError("input must be the job's JSON object")
     scheduled_at = entry.get("scheduledAt")
@@ -126,6 +138,7 @@ def _in_flight(entry: Any) -> InFlightJob:
         workflow_id=entry.get("workflowId"),
         input=entry.get("input"),
         scheduled_at=float(scheduled_at) if scheduled_at is not None else None,
+        workflow_type=workflow_type,
         messages=tuple(messages),
     )
 

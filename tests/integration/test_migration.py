@@ -122,6 +122,7 @@ def test_without_adoption_the_runs_the_poller_saw_scheduled_stay_unknown(invoke_
 
 
 _OF_RUN_S = {"workflow": {"runId": "s"}}
+TYPE = {"name": "Transcode", "version": "1.0"}
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ _OF_RUN_S = {"workflow": {"runId": "s"}}
             '{"jobId": "j", "runId": "r", "messages": [{"type": "WORKFLOW_SCHEDULED"}]}',
             "line 2: messages: no WORKFLOW",
         ),
+        ('{"jobId": "j", "runId": "r", "workflowType": "Transcode"}', "line 2: workflowType must be"),
         ("[" * 100_000 + "]" * 100_000, "line 2: nested too deeply"),
         (b'{"jobId": "\xff"}', "line 2: 'utf-8' codec can't decode"),
     ],
@@ -202,7 +204,16 @@ def test_the_adopt_command_sends_each_jobs_messages_and_refuses_a_bad_file(aws, 
     exported = tmp_path / "in-flight.jsonl"
     kept = {"type": "ACTIVITY_COMPLETED", "time": 2.0, "data": {"workflow": {"runId": "r1"}}}
     exported.write_text(
-        json.dumps({"jobId": "j1", "runId": "r1", "workflowId": "w1", "scheduledAt": 1.0, "messages": [kept]})
+        json.dumps(
+            {
+                "jobId": "j1",
+                "runId": "r1",
+                "workflowId": "w1",
+                "workflowType": TYPE,
+                "scheduledAt": 1.0,
+                "messages": [kept],
+            }
+        )
         + "\n\n"
         + json.dumps({"jobId": "j2", "runId": "r2"})
         + "\n"
@@ -220,6 +231,7 @@ def test_the_adopt_command_sends_each_jobs_messages_and_refuses_a_bad_file(aws, 
         "jobId": "j1",
         "runId": "r1",
         "workflowId": "w1",
+        "workflowType": TYPE,
         "input": {},
     }
     assert (bodies[2]["jobId"], bodies[2]["runId"], "workflowId" in bodies[2]) == ("j2", "r2", False)
