@@ -57,7 +57,7 @@ chaos: $(STAMP) ## The chaos run at bench size: 300 jobs, 4 concurrent trackers,
 replay: $(STAMP) ## Replay the bundled CPE/CT message stream through the tracker (no engine)
 	$(PY) -m local.replay
 
-test: lint typecheck $(CONSOLE) browser ## Everything: ruff, mypy, the console's type check, unit, integration, infra, e2e and browser tests
+test: lint typecheck $(CDK) $(CONSOLE) browser ## Everything: ruff, mypy, the console's type check, unit, integration, infra, e2e and browser tests
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff (lint and format check) and the import rules between the packages (import-linter)
@@ -74,7 +74,7 @@ unit: $(STAMP) ## Unit tests only (no AWS, sockets blocked)
 integration: $(STAMP) ## Integration tests only (moto)
 	$(PY) -m pytest tests/integration
 
-infra: $(STAMP) $(CONSOLE) ## Infra tests only (synthesized template)
+infra: $(STAMP) $(CDK) $(CONSOLE) ## Infra tests only (synthesized template)
 	$(PY) -m pytest tests/infra
 
 e2e: $(STAMP) $(CONSOLE) browser ## End-to-end tests only (the local stack over HTTP; the console in Chromium)

@@ -77,8 +77,10 @@ def test_the_engine_functions_run_from_the_engine_asset_and_the_others_from_the_
 
 def test_every_feature_flag_the_cdk_recommends_is_set(cdk_out: Path):
     """`cdk flags` on the synthesized app, as the CLI reports them (cdk.json holds them)."""
-    result = subprocess.run(  # noqa: S603 - the project's own CDK CLI
-        ["npx", "--no-install", "cdk", "flags", "-a", str(cdk_out), "--unstable=flags"],  # noqa: S607
+    cli = ROOT / "node_modules" / ".bin" / "cdk"
+    assert cli.is_file(), f"no CDK CLI at {cli}: `make install` (make test and make infra do it)"
+    result = subprocess.run(  # noqa: S603 - the project's pinned CDK CLI
+        [str(cli), "flags", "-a", str(cdk_out), "--unstable=flags"],
         cwd=ROOT,
         capture_output=True,
         text=True,
