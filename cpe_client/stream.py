@@ -108,6 +108,10 @@ def parse_record(record: Mapping[str, Any]) -> JobChange | None:
         if keys.get("sk") != JOB_SORT_KEY:
             return None
         new, old = stream.get("NewImage"), stream.get("OldImage")
+        if not new and not old:
+            raise StreamRecordError(
+                "a job item's record without images: the stream's view must be NEW_AND_OLD_IMAGES"
+            )
         return JobChange(
             event_id=str(record.get("eventID", "")),
             event_name=str(record.get("eventName", "")),

@@ -153,6 +153,11 @@ def test_what_is_not_a_stream_record_is_a_clear_error(record):
         parse_record(record)
 
 
+def test_a_job_record_without_images_says_which_stream_view_it_needs():
+    with pytest.raises(StreamRecordError, match="NEW_AND_OLD_IMAGES"):
+        parse_record(_record(None))
+
+
 def test_the_parser_needs_only_the_standard_library():
     code = "import sys, cpe_client.stream; assert 'botocore' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])  # noqa: S603
