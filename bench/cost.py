@@ -63,7 +63,7 @@ from cpe_client.client import JobsClient
 from functions import env
 from functions.metrics import Metric
 from local import sample_media
-from local.metering import OUTSIDE, FunctionUsage, Meter
+from local.metering import OUTSIDE, FunctionUsage, Meter, item_bytes
 from local.run import WebhookReceiver
 from local.stack import LocalStack, local_stack
 
@@ -140,7 +140,7 @@ def _stored_bytes(stack: LocalStack) -> tuple[int, int]:
         for o in page.get("Contents", [])
     )
     items = sum(
-        len(json.dumps(item, separators=(",", ":")))
+        item_bytes(item)
         for page in dynamodb.get_paginator("scan").paginate(TableName=stack.outputs["JobsTableName"])
         for item in page["Items"]
     )
