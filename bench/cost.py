@@ -408,16 +408,15 @@ each price's source). Check the prices before relying on a total.
   writes, events) are spread over more minutes, and progress messages come every 10 s whatever the
   length.
 * **MediaConvert** bills each output's minutes, times 2 for HD; thumbnails (frame capture) are not
-  counted here, nor is the storage both need. It needs no function of yours, and is faster for long
-  inputs without fan-out.
+  counted here, nor is the storage both need. It needs no function of yours to run.
 * **Left out**: data transfer out to viewers (S3 $0.09/GB or CloudFront $0.085/GB for the first
   10 TB), CloudWatch Logs ingestion ($0.50/GB: about 0.3 KB of REPORT line per invocation plus what
   the functions log), Lambda's init time at each new execution environment (billed since 2025-08;
   about 1 s of CPU for the API's, `docs/benchmarks.md`, "Cold import"), X-Ray if enabled, the
   console's CloudFront and S3 (cents a month), free tiers.
 * The method, in `bench/cost.py`'s docstring: which requests count, how CPU time becomes billed
-  time (Python functions: CPU time plus 10 ms per AWS request), how DynamoDB request units are
-  estimated from item sizes.
+  time (Python functions: CPU time over the CPU their memory gives, plus 10 ms per AWS request),
+  how DynamoDB request units are estimated from item sizes.
 """
 
 
