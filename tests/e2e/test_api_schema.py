@@ -73,8 +73,9 @@ def test_every_answer_of_the_running_api_matches_the_schema_and_none_is_a_server
 def _beyond_the_schema(response: Any) -> bool:
     """A refusal no JSON Schema can state, of a request valid by the schema: a URL refused at run
     time (its host does not resolve; http to a host the stack does not trust) or a rule across the
-    whole body (two outputs writing one file). Every other check still applies to such answers, and
-    test_api.py tests each refusal; any other 400 of schema-valid data fails the test."""
+    whole body (two outputs writing one file). Every other check still applies to such answers;
+    test_api.py, test_urls.py and test_payload.py test those refusals; any other 400 of schema-valid
+    data fails the test."""
     if response.status_code != 400:
         return False
     details = response.json().get("details") or []
