@@ -12,14 +12,14 @@ import schemathesis
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from functions.api import handler as api
 from functions.api.openapi import openapi_schema
 from local.embedded import FAKE_CREDENTIALS
 from local.stack import LocalStack
-from tests.schemas import for_generation
+from tests.schemas import beyond_the_schema, for_generation, operations
 
 
 class SigV4(requests.auth.AuthBase):
@@ -59,27 +59,19 @@ schema = schemathesis.openapi.from_dict(
 
 # Every check, including the methods a route does not declare: they reach the handler through each
 # resource's ANY method and get a 405 with Allow.
-@schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+OPERATIONS = operations(schema)
+
+
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
 def test_every_answer_of_the_running_api_matches_the_schema_and_none_is_a_server_error(
-    case: schemathesis.Case, stack: LocalStack, session: requests.Session
+    label: str, stack: LocalStack, session: requests.Session
 ) -> None:
-    response: Any = case.call(base_url=stack.api_url.rstrip("/"), session=session)
-    excluded = [positive_data_acceptance] if _beyond_the_schema(response) else []
-    case.validate_response(response, excluded_checks=excluded)
-    assert response.status_code < 500
+    @given(case=OPERATIONS[label].as_strategy())
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        response: Any = case.call(base_url=stack.api_url.rstrip("/"), session=session)
+        excluded = [positive_data_acceptance] if beyond_the_schema(response) else []
+        case.validate_response(response, excluded_checks=excluded)
+        assert response.status_code < 500
 
-
-def _beyond_the_schema(response: Any) -> bool:
-    """A refusal no JSON Schema can state, of a request valid by the schema: a URL refused at run
-    time (its host does not resolve; http to a host the stack does not trust) or a rule across the
-    whole body (two outputs writing one file). Every other check still applies to such answers;
-    test_api.py, test_urls.py and test_payload.py test those refusals; any other 400 of schema-valid
-    data fails the test."""
-    if response.status_code != 400:
-        return False
-    details = response.json().get("details") or []
-    return bool(details) and all(
-        d.get("type") == "unsafe_url" or (d.get("type") == "value_error" and d.get("loc") == ["body"])
-        for d in details
-    )
+    check()

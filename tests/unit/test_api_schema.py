@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth
 
 from bench.hostile import API_CONFIG
 from functions.api import handler as api
@@ -17,7 +19,7 @@ from functions.jobs.rules import DEFAULT_RULE
 from functions.messaging.memory import MemoryQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
-from tests.schemas import for_generation
+from tests.schemas import beyond_the_schema, for_generation, operations
 
 # Stack options that refuse schema-valid requests (custom commands) are on, workflows other than the
 # stack's are not generated, and every name resolves to a public address: those refusals depend on
@@ -44,7 +46,20 @@ schema = schemathesis.openapi.from_dict(
 schema.app = app  # every request (checks' probes too) goes to the handler in process
 
 
-@schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_response_matches_the_schema_and_none_is_a_server_error(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+OPERATIONS = operations(schema)
+# The webhook routes need the owners' webhook table, which this in-process service has not: the e2e
+# schema test covers them against the local stack. Authentication is API Gateway's (the e2e test
+# checks it), not the handler's: a request without it reaches the handler here.
+IN_PROCESS = sorted(label for label in OPERATIONS if "/webhook" not in label)
+
+
+@pytest.mark.parametrize("label", IN_PROCESS)
+def test_every_response_matches_the_schema_and_none_is_a_server_error(label: str) -> None:
+    @given(case=OPERATIONS[label].as_strategy())
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        response = case.call()
+        excluded = [ignored_auth, *([positive_data_acceptance] if beyond_the_schema(response) else [])]
+        case.validate_response(response, excluded_checks=excluded)
+
+    check()
