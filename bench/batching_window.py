@@ -39,14 +39,13 @@ from functions.jobs.rules import DEFAULT_RULE
 from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
-from infra.tracker import BATCHING_WINDOW
+from infra.tracker import BATCH_SIZE, BATCHING_WINDOW  # with a window; Lambda takes 10 without
 from local.ct_simulator import random_run, run_messages
 from local.embedded import FAKE_CREDENTIALS, environment
 from local.event_source import SqsEventSource
 from local.moto_speedups import item_level_transaction_rollback
 from local.resources import create_jobs_table
 
-BATCH_SIZE = 100  # with a window (Lambda takes at most 10 without one)
 INVOCATION_SECONDS = 0.05
 PER_MESSAGE_SECONDS = 0.002
 START = 1_764_000_000.0

@@ -204,6 +204,26 @@ class Line:
     what: str
     quantity: str
     dollars: float  # per 1,000 jobs
+    kind: str = "processing"  # or "engine" (the encoder's Lambda), or "storage" (a month kept)
+
+
+@dataclass(frozen=True)
+class Bill:
+    """1,000 jobs' lines and the sums the report and the document give."""
+
+    lines: list[Line]
+
+    @property
+    def total(self) -> float:
+        return sum(line.dollars for line in self.lines)
+
+    def of(self, kind: str) -> float:
+        return sum(line.dollars for line in self.lines if line.kind == kind)
+
+    @property
+    def processing(self) -> float:
+        """All but storage (MediaConvert's outputs need storage too)."""
+        return self.total - self.of("storage")
 
 
 def billed_seconds(handler: str, usage: FunctionUsage, memory_mb: int) -> float:
@@ -235,6 +255,7 @@ def per_thousand(m: Measured) -> list[Line]:
                 f"Lambda: {_short(handler)} ({spec['memory']} MB)",
                 f"{usage.invocations * scale:,.0f} invocations, {billed * scale:,.0f} s billed",
                 dollars * scale,
+                "engine" if handler.startswith("engine.") else "processing",
             )
         )
     every = Counter[str]()
@@ -276,6 +297,7 @@ def per_thousand(m: Measured) -> list[Line]:
             "S3 storage, a month (input and outputs)",
             f"{m.s3_bytes * scale / 1e9:,.1f} GB",
             m.s3_bytes * scale / 1e9 * S3_GB_MONTH,
+            "storage",
         )
     )
     lines.append(
@@ -283,6 +305,7 @@ def per_thousand(m: Measured) -> list[Line]:
             "DynamoDB storage, a month (the jobs' items)",
             f"{m.table_bytes * scale / 1e6:,.1f} MB",
             m.table_bytes * scale / 1e9 * DYNAMODB_GB_MONTH,
+            "storage",
         )
     )
     return lines
@@ -337,22 +360,18 @@ def monthly(m: Measured) -> list[Line]:
     return lines
 
 
-def stored(lines: list[Line]) -> float:
-    """The month of storage in a bill (MediaConvert's outputs need it too)."""
-    return sum(line.dollars for line in lines if "storage" in line.what)
+def output_minutes(m: Measured) -> float:
+    return 1000 * HD_OUTPUTS * m.seconds / 60
 
 
-def report(m: Measured) -> str:
-    lines = per_thousand(m)
-    total = sum(line.dollars for line in lines)
-    output_minutes = 1000 * HD_OUTPUTS * m.seconds / 60
-    engine = sum(line.dollars for line in lines if line.what.startswith("Lambda: engine"))
-    processing = total - stored(lines)
-    mediaconvert = MEDIACONVERT_BASIC_HD_MINUTE * output_minutes
+def report(m: Measured, bill: Bill) -> str:
+    lines, total, processing, engine = bill.lines, bill.total, bill.processing, bill.of("engine")
+    minutes = output_minutes(m)
+    mediaconvert = MEDIACONVERT_BASIC_HD_MINUTE * minutes
     fixed = monthly(m)
     out = [
         f"1,000 jobs of a {m.seconds:g} s 720p input (an MP4 at 720p, HLS at 2 Mb/s, 4 thumbnails): "
-        f"{output_minutes:,.0f} output minutes; measured on {m.jobs} job(s), all {', '.join(m.statuses)}",
+        f"{minutes:,.0f} output minutes; measured on {m.jobs} job(s), all {', '.join(m.statuses)}",
         "",
         "| what | for 1,000 jobs | $ |",
         "|---|---|---:|",
@@ -361,11 +380,11 @@ def report(m: Measured) -> str:
         "",
         "| per output minute | $ | x this stack's processing |",
         "|---|---:|---:|",
-        f"| this stack's processing (all above but storage) | {processing / output_minutes:.5f} | 1.00 |",
-        f"| of which the engine's Lambda | {engine / output_minutes:.5f} | {engine / processing:.2f} |",
-        f"| this stack with a month of storage | {total / output_minutes:.5f} | {total / processing:.2f} |",
+        f"| this stack's processing (all above but storage) | {processing / minutes:.5f} | 1.00 |",
+        f"| of which the engine's Lambda | {engine / minutes:.5f} | {engine / processing:.2f} |",
+        f"| this stack with a month of storage | {total / minutes:.5f} | {total / processing:.2f} |",
         f"| MediaConvert Basic, 720p up to 30 fps (2 normalized minutes x $0.0075; storage apart) | "
-        f"{mediaconvert / output_minutes:.5f} | {mediaconvert / processing:.2f} |",
+        f"{mediaconvert / minutes:.5f} | {mediaconvert / processing:.2f} |",
         "",
         "Whatever the jobs, a month:",
         "",
@@ -377,12 +396,9 @@ def report(m: Measured) -> str:
     return "\n".join(out)
 
 
-def document(m: Measured, table: str) -> str:
+def document(bill: Bill, table: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d")
-    lines = per_thousand(m)
-    total = sum(line.dollars for line in lines)
-    engine = sum(line.dollars for line in lines if line.what.startswith("Lambda: engine"))
-    storage = stored(lines)
+    total, engine, storage = bill.total, bill.of("engine"), bill.of("storage")
     rest = total - engine - storage
     return f"""# What it costs
 
@@ -430,11 +446,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="also write the document (docs/cost.md)")
     args = parser.parse_args(argv)
     measured = measure(args.jobs, args.seconds, args.timeout)
-    table = report(measured)
+    bill = Bill(per_thousand(measured))
+    table = report(measured, bill)
     print(table)
-    lines = per_thousand(measured)
-    processing = sum(line.dollars for line in lines) - stored(lines)
-    per_minute = processing / (1000 * HD_OUTPUTS * measured.seconds / 60)
+    per_minute = bill.processing / output_minutes(measured)
     print()
     print(
         f"goal this stack's processing per output minute below MediaConvert Basic's (HD, "
@@ -442,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({'met' if per_minute < MEDIACONVERT_BASIC_HD_MINUTE else 'NOT met'})"
     )
     if args.output:
-        args.output.write_text(document(measured, table))
+        args.output.write_text(document(bill, table))
         print(f"\nwrote {args.output}")
 
 

@@ -22,9 +22,9 @@ from functions.notifier.webhooks import MAX_ATTEMPTS, TIMEOUT_SECONDS
 from functions.webhooks.dynamo import PARTITION_KEY, URL_ATTRIBUTES
 from infra.config import Notifications
 from infra.lambda_defaults import FunctionDefaults, PythonFunction
-from infra.queues import DEAD_LETTER_RETENTION, SECURE, QueueWithDeadLetters
+from infra.queues import QueueWithDeadLetters
 from infra.security import acknowledge
-from infra.stream import JobStreamSubscription
+from infra.stream import JobStreamSubscription, on_failure_queue
 
 NOTIFIER_TIMEOUT = Duration.seconds(30)
 DELIVERY_TIMEOUT = Duration.seconds(TIMEOUT_SECONDS * 10 + 10)  # a batch of 10, each up to its timeout
@@ -132,14 +132,9 @@ class Notifier(Construct):
             )
         )
         self.deliveries.queue.grant_send_messages(self.notifier)
-        self.stream_failures = sqs.Queue(
-            self, "StreamFailures", retention_period=DEAD_LETTER_RETENTION, **SECURE
-        )
-        acknowledge(
-            self.stream_failures,
-            "SQS3",
-            "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
-            "receives where the batches the notifier gave up on lie (10 retries or 24 hours).",
+        # Made here, not by the subscription: its logical id predates it (a new one would replace it).
+        self.stream_failures = on_failure_queue(
+            self, "StreamFailures", "the notifier (10 retries or 24 hours)"
         )
         self.stream_source = JobStreamSubscription(
             self,

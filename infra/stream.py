@@ -57,6 +57,18 @@ def job_item_filter(statuses: Sequence[str] = ()) -> dict[str, Any]:
     return pattern
 
 
+def on_failure_queue(scope: Construct, construct_id: str, consumer: str) -> sqs.Queue:
+    """A stream mapping's on-failure destination: where the batches ``consumer`` gave up on lie."""
+    queue = sqs.Queue(scope, construct_id, retention_period=DEAD_LETTER_RETENTION, **SECURE)
+    acknowledge(
+        queue,
+        "SQS3",
+        "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
+        f"receives where the batches {consumer} gave up on lie.",
+    )
+    return queue
+
+
 class JobStreamSubscription(Construct):
     def __init__(
         self,
@@ -80,16 +92,7 @@ class JobStreamSubscription(Construct):
         super().__init__(scope, construct_id)
         if not 0 <= retry_attempts <= 10_000:
             raise ValueError("retry_attempts: bounded retries only, 0 to 10000")
-        if failures is None:
-            made = sqs.Queue(self, "Failures", retention_period=DEAD_LETTER_RETENTION, **SECURE)
-            acknowledge(
-                made,
-                "SQS3",
-                "This queue is a dead-letter queue: the stream mapping's on-failure destination, which "
-                "receives where the batches its function gave up on lie.",
-            )
-            failures = made
-        self.failures = failures
+        self.failures = failures or on_failure_queue(self, "Failures", "its function")
         filters = [job_item_filter(statuses)] + ([JOB_REMOVAL_FILTER] if removals and not statuses else [])
         self.source = sources.DynamoEventSource(
             table,
