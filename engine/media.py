@@ -76,7 +76,7 @@ def fit(
 
 
 def parse_size(value: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", value.strip())
+    match = re.fullmatch(r"([0-9]{1,5})x([0-9]{1,5})", value.strip())
     if not match or int(match[1]) == 0 or int(match[2]) == 0:
         raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"size {value!r} is not WIDTHxHEIGHT")
     return int(match[1]), int(match[2])
@@ -85,7 +85,7 @@ def parse_size(value: str) -> tuple[int, int]:
 def parse_bitrate(value: str | int | None) -> int | None:
     if value is None:
         return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", str(value).strip())
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKmM]?)", str(value).strip())
     if not match:
         raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"bitrate {value!r} is not a number with k or M")
     return int(float(match[1]) * {"": 1, "k": 1000, "m": 1_000_000}[match[2].lower()])
@@ -206,7 +206,7 @@ def scale_filter(size: str | None) -> list[tuple[str, str | None]]:
     """CT's THUMB ``size``: an FFmpeg ``scale=`` value such as ``-1:159``."""
     if size is None:
         return []
-    if not re.fullmatch(r"-?\d{1,5}:-?\d{1,5}", size) or size.startswith("0") or ":0" in size:
+    if not re.fullmatch(r"-?[0-9]{1,5}:-?[0-9]{1,5}", size) or size.startswith("0") or ":0" in size:
         raise ActivityError(
             Reason.INVALID_OUTPUT_SPEC, f"size {size!r} is not an FFmpeg scale such as -1:159"
         )
@@ -285,7 +285,7 @@ def convert_image(
     ``quality`` (1-100), in ImageMagick's terms."""
     filters: list[tuple[str, str | None]] = []
     if crop:
-        match = re.fullmatch(r"(\d+)x(\d+)\+(\d+)\+(\d+)", crop.strip())
+        match = re.fullmatch(r"([0-9]+)x([0-9]+)\+([0-9]+)\+([0-9]+)", crop.strip())
         if not match:
             raise ActivityError(Reason.INVALID_OUTPUT_SPEC, f"crop {crop!r} is not WxH+X+Y")
         filters.append(("crop", f"{match[1]}:{match[2]}:{match[3]}:{match[4]}:exact=1"))

@@ -332,7 +332,7 @@ class JobService:
         scope = {"owner": listed, "status": status, "from": created_from, "to": created_to}
         after = _decode_token(token, scope).get("after") if token else None
         if after is not None and not (
-            isinstance(after, str) and re.fullmatch(r"\d{15}#[A-Za-z0-9_.:-]{1,128}", after)
+            isinstance(after, str) and re.fullmatch(r"[0-9]{15}#[A-Za-z0-9_.:-]{1,128}", after)
         ):
             raise InvalidRequest("nextToken is not a token this API gave", [{"loc": ["query", "nextToken"]}])
         query = JobQuery(

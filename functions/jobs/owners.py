@@ -22,9 +22,9 @@ from typing import Any, Literal
 OwnerClaim = Literal["sub", "client_id", "azp"]
 MAX_OWNER_LENGTH = 512  # an IAM ARN's limit is 2048, a role name's 64; longer is not an identity
 _ASSUMED_ROLE = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+"
+    r"arn:(?P<partition>aws[a-z-]*):sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/.+"
 )
-_ROLE = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<role>[^/]+)")
+_ROLE = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>[0-9]{12}):role/(?:.*/)?(?P<role>[^/]+)")
 
 
 class Unidentified(Exception):

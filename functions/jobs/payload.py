@@ -191,8 +191,8 @@ Second = Annotated[int, Field(ge=0, le=86_400), BeforeValidator(_integral)]
 Interval = Annotated[int, Field(ge=1, le=86_400), BeforeValidator(_integral)]
 Quality = Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)]
 Token = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Size = Annotated[str, Field(max_length=16, pattern=r"^(-1|-2|\d{1,5})[x:](-1|-2|\d{1,5})$")]
-Bitrate = Annotated[str, Field(max_length=10, pattern=r"^\d{1,6}[kKmM]?$")]
+Size = Annotated[str, Field(max_length=16, pattern=r"^(-1|-2|[0-9]{1,5})[x:](-1|-2|[0-9]{1,5})$")]
+Bitrate = Annotated[str, Field(max_length=10, pattern=r"^[0-9]{1,6}[kKmM]?$")]
 
 
 class WorkflowIn(Strict):
@@ -286,10 +286,12 @@ class OutputAssetIn(Strict):
     mode: Literal["snapshot", "intervals"] | None = None
     snapshot_sec: Second | None = None
     intervals: Interval | None = None
-    resize: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}(x\d{1,5})?[%!<>^]?$")
+    resize: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]{1,5}(x[0-9]{1,5})?[%!<>^]?$")
     quality: Quality | None = None
-    crop: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}x\d{1,5}([+-]\d{1,5}){2}$")
-    thumbnail: str | None = Field(default=None, max_length=32, pattern=r"^\d{1,5}(x\d{1,5})?$")
+    crop: str | None = Field(
+        default=None, max_length=32, pattern=r"^[0-9]{1,5}x[0-9]{1,5}([+-][0-9]{1,5}){2}$"
+    )
+    thumbnail: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]{1,5}(x[0-9]{1,5})?$")
     ladder: list[LadderRungIn] | None = Field(default=None, min_length=1, max_length=8)
     packaging: Literal["cmaf", "ts"] | None = None
     columns: Annotated[int, Field(ge=1, le=20), BeforeValidator(_integral)] | None = None

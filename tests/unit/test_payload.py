@@ -72,3 +72,26 @@ def test_the_extensions_outputs_name_their_main_file_and_no_two_outputs_write_on
     rules = StrictJobPayload.model_json_schema()["$defs"]["OutputAssetIn"]["allOf"]
     patterns = [rule["anyOf"][1]["properties"]["file"]["pattern"] for rule in rules]
     assert patterns == [r"\.[mM]3[uU]8$", r"\.[vV][tT][tT]$"]
+
+
+_OUTPUT = {"type": "VIDEO", "bucket": "media", "file": "a.mp4", "preset": "720p"}
+
+
+def _job(source: dict[str, object], output: dict[str, object] = _OUTPUT) -> StrictJobPayload:
+    return StrictJobPayload.model_validate({"input_asset": source, "output_assets": [output]})
+
+
+@pytest.mark.parametrize("space", ["\x85", "\ufeff", "\xa0", "\u2028", "\u3000", " ", "\x7f", "\x9b"])
+def test_a_url_with_a_space_or_a_control_of_any_reading_is_refused(space):
+    with pytest.raises(ValueError, match=r"input_asset\.http"):
+        _job({"type": "VIDEO", "http": f"https://example.com/a{space}b.mp4"})
+    assert _job({"type": "VIDEO", "http": "https://example.com/caf\u00e9.mp4"}).input_asset.http
+
+
+@pytest.mark.parametrize("size", ["\u0663x\u0664", "1280x\u0667\u0662\u0660", "\uff11x2"])
+def test_sizes_take_ascii_digits_only(size):
+    """What the published schema means to a browser (ECMAScript's ASCII \\d), the API enforces."""
+    source = {"type": "VIDEO", "bucket": "media", "file": "a.mp4"}
+    with pytest.raises(ValueError, match="size"):
+        _job(source, {**_OUTPUT, "size": size})
+    assert _job(source, {**_OUTPUT, "size": "1280x720"}).output_assets[0].size == "1280x720"
