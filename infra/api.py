@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -90,6 +90,7 @@ class JobApi(Construct):
             memory_size=512,
             # The account's concurrency is shared: a flood of API calls must not starve the tracker.
             reserved_concurrency=config.apiConcurrency,
+            snap_start=config.apiSnapStart,
             environment={
                 env.JOBS_TABLE_NAME: table.table_name,
                 env.INPUT_QUEUE_URL: input_queue.queue_url,
@@ -109,6 +110,17 @@ class JobApi(Construct):
             },
         )
         self.function = self.handler.function
+        # API Gateway invokes what it is given: with SnapStart, an alias of the published version
+        # (a new one at each change of the function), since $LATEST never restores from a snapshot.
+        self.target: lambda_.IFunction = self.function
+        if config.apiSnapStart:
+            self.target = lambda_.Alias(
+                self, "Live", alias_name="live", version=self.function.current_version
+            )
+            Annotations.of(self.function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "the alias publishes it; API Gateway calls the alias",
+            )
         indexes = [
             f"{table.table_arn}/index/{index['name']}" for index in table_schema()["global_secondary_indexes"]
         ]
@@ -328,7 +340,7 @@ class JobApi(Construct):
         (authorized like the others), which answers 405 with Allow; without it API Gateway answers
         403 "Missing Authentication Token"."""
         api = self.api
-        integration = apigateway.LambdaIntegration(self.function, proxy=True, allow_test_invoke=False)
+        integration = apigateway.LambdaIntegration(self.target, proxy=True, allow_test_invoke=False)
         parameters = api.add_request_validator("Parameters", validate_request_parameters=True)
         body = api.add_request_validator(
             "BodyAndParameters", validate_request_body=True, validate_request_parameters=True

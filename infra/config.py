@@ -306,6 +306,11 @@ class StackConfig(_Section):
     apiConcurrency: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
         default=None, description="reserved concurrency of the API function: a guard for the account"
     )
+    apiSnapStart: bool = Field(
+        default=False,
+        description="SnapStart on the API function: a cold start restores a primed snapshot instead of "
+        "importing and connecting (costs a cached snapshot per version and each restore)",
+    )
     webAclArn: Annotated[str, Field(pattern=WEB_ACL_ARN)] | None = None
     completion: Completion = Completion()
     workflow: Workflow = Workflow()

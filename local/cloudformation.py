@@ -51,8 +51,18 @@ def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         if not modelled(resource["Type"])
     }
 
+    # moto has no aliases: one stands for the function it names (the local runtime runs a
+    # function's code as deployed, the published version an alias points at on AWS).
+    aliased = {
+        logical_id: template["Resources"][logical_id]["Properties"]["FunctionName"]
+        for logical_id, kind in left_out.items()
+        if kind == "AWS::Lambda::Alias"
+    }
+
     def replace(value: Any) -> Any:
         if isinstance(value, dict):
+            if value.keys() == {"Ref"} and value["Ref"] in aliased:
+                return replace(aliased[value["Ref"]])
             if value.keys() == {"Ref"} and value["Ref"] in left_out:
                 return placeholder(value["Ref"])
             if value.keys() == {"Fn::GetAtt"} and value["Fn::GetAtt"][0] in left_out:

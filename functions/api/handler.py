@@ -9,9 +9,10 @@ one JSON shape: ``{"code", "message", "details"}`` (functions.api.errors).
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -31,6 +32,7 @@ from functions.api.edge import method_not_allowed, refused_before_routing
 from functions.api.errors import (
     InvalidJson,
     InvalidRequest,
+    JobNotFound,
     NoIdentity,
     RouteNotFound,
     UnsupportedMediaType,
@@ -58,6 +60,7 @@ from functions.jobs.model import JobStatus
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
+from functions.shared import snapstart
 
 logger = Logger()
 metrics = Metrics()
@@ -370,3 +373,40 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response = app.resolve(event, context)
     add_grant(response, _cors_origins(), event.get("headers"))
     return response
+
+
+# The priming read's job id (should a caller have named a job so, it is read, nothing more), and a
+# submit the schema refuses.
+_PRIMING_JOB_ID = "snapstart:priming"
+_PRIMING_REQUEST = {
+    "resource": routes.SUBMIT_JOB.path,
+    "path": routes.SUBMIT_JOB.path,
+    "httpMethod": routes.SUBMIT_JOB.method,
+    "headers": {"Content-Type": "application/json"},
+    "multiValueHeaders": {"Content-Type": ["application/json"]},
+    "queryStringParameters": None,
+    "multiValueQueryStringParameters": None,
+    "pathParameters": None,
+    "requestContext": {"path": routes.SUBMIT_JOB.path, "resourcePath": routes.SUBMIT_JOB.path},
+    "body": "{}",
+    "isBase64Encoded": False,
+}
+
+
+def prime() -> None:
+    """What a cold start's first requests pay, paid once before a SnapStart snapshot: the settings,
+    the service and its DynamoDB client (a consistent read of a job id no job has), and a submit
+    routed through the app, which builds the CT job's validators and is refused by them. Nothing is
+    written, sent, logged or counted."""
+    service = _service()
+    _cors_origins()
+    with suppress(JobNotFound):
+        caller = Caller(owner="snapstart", client_name=_settings().client_name, operator=True)
+        service.get(caller, _PRIMING_JOB_ID)
+    # Before any invocation there is no context; nothing reads it on a refused request.
+    answer = app.resolve(_PRIMING_REQUEST, cast(LambdaContext, None))
+    if answer["statusCode"] != HTTPStatus.BAD_REQUEST:  # the routes changed under the priming request
+        raise RuntimeError(f"priming: the refused submit was answered {answer['statusCode']}")
+
+
+snapstart.on_snapshot(prime)

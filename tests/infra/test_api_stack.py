@@ -113,6 +113,48 @@ def test_the_api_function_is_told_where_things_are(resources):
     assert variables["OTHER_WORKFLOWS"] == "[]"  # only the stack's own workflow unless configured
 
 
+def _invoked(resources: dict[str, Any]) -> set[str]:
+    """What the API's methods and API Gateway's invoke permissions point at (logical ids)."""
+    uris = {
+        json.dumps(m["Properties"]["Integration"]["Uri"])
+        for m in of_type(resources, "AWS::ApiGateway::Method").values()
+    }
+    permitted = {
+        json.dumps(p["Properties"]["FunctionName"])
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    return {*uris, *permitted}
+
+
+def test_by_default_the_api_function_is_invoked_unpublished_without_snapstart(resources):
+    (name, function) = next(
+        (n, f)
+        for n, f in of_type(resources, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"] == API
+    )
+    assert "SnapStart" not in function["Properties"]
+    assert not of_type(resources, "AWS::Lambda::Alias")
+    assert all(name in invoked and "Alias" not in invoked for invoked in _invoked(resources))
+
+
+def test_with_snapstart_api_gateway_invokes_an_alias_of_the_published_version():
+    resources = resources_of(synthesize("SnapStart", {"apiSnapStart": True}))
+    functions = of_type(resources, "AWS::Lambda::Function")
+    snapped = {f["Properties"]["Handler"] for f in functions.values() if "SnapStart" in f["Properties"]}
+    assert snapped == {API}  # no other function: they answer no caller who waits
+    (name,) = [n for n, f in functions.items() if f["Properties"]["Handler"] == API]
+    assert functions[name]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    ((version_id, version),) = of_type(resources, "AWS::Lambda::Version").items()
+    ((alias_id, alias),) = of_type(resources, "AWS::Lambda::Alias").items()
+    assert ref(version["Properties"]["FunctionName"]) == name
+    assert alias["Properties"]["FunctionName"] == {"Ref": name}
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    invoked = _invoked(resources)
+    assert len(invoked) == 2  # the integration's URI and the invoke permissions, all on the alias
+    assert all(f'{{"Ref": "{alias_id}"}}' in target for target in invoked)
+
+
 @pytest.fixture(scope="module")
 def cognito_resources() -> dict[str, Any]:
     arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"
