@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Template
+from cfnlint.api import ManualArgs, lint
 
 from functions.api.cors import ALLOWED_METHODS
 from functions.api.models import ErrorBody, SubmitJobRequest, UploadRequest, WebhookRequest
@@ -139,7 +141,11 @@ def test_by_default_the_api_function_is_invoked_unpublished_without_snapstart(re
 
 
 def test_with_snapstart_api_gateway_invokes_an_alias_of_the_published_version():
-    resources = resources_of(synthesize("SnapStart", {"apiSnapStart": True}))
+    stack = synthesize("SnapStart", {"apiSnapStart": True})
+    template = Template.from_stack(stack).to_json()
+    findings = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"]))
+    assert [f"{m.rule.id}: {m.message}" for m in findings if m.rule.id != "W3005"] == []
+    resources = template["Resources"]
     functions = of_type(resources, "AWS::Lambda::Function")
     snapped = {f["Properties"]["Handler"] for f in functions.values() if "SnapStart" in f["Properties"]}
     assert snapped == {API}  # no other function: they answer no caller who waits

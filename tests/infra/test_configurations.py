@@ -1,5 +1,5 @@
 """The stack under each kind of configuration: bring-your-own queues, JWT auth, tracing, WAF,
-removal policy. Every variant also passes the AWS Solutions checks (see conftest.synthesize)."""
+removal policy, SnapStart. Every variant also passes the AWS Solutions checks (see conftest.synthesize)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ BYO_CONFIG: dict[str, Any] = {
     "workflow": {"taskList": "site_transcode"},
     "otherWorkflows": [{"name": "SATranscodeAssets", "taskList": "sa_transcode"}],
     "apiConcurrency": 25,
+    "apiSnapStart": True,
 }
 
 
