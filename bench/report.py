@@ -85,9 +85,10 @@ no change of ours can go below: botocore with a DynamoDB client and one read, th
 Powertools' resolver with validation and a one-field pydantic model; the second is above the 2.0x
 target, which holds only without the resolver (docs/decisions.md). What a caller waits for is cut
 by SnapStart instead (`apiSnapStart`): the "SnapStart-primed" rows run the API's priming hook
-(`functions.api.handler.prime`, what Lambda runs before it snapshots) and time the first request
-alone, what a restored environment still pays; the restore itself is Lambda's and not measured
-here.""",
+(`functions.api.handler.prime`, what Lambda runs before it snapshots; it closes the connections it
+opened) and time the first request alone, connecting again (plain HTTP to moto here: on AWS a TLS
+handshake adds to it), what a restored environment still pays; the restore itself is Lambda's and
+not measured here.""",
     ),
     Section(
         "The engine fanned out: a 10-minute 1080p input to 720p MP4 and HLS",

@@ -112,9 +112,9 @@ class JobApi(Construct):
         self.function = self.handler.function
         # API Gateway invokes what it is given: with SnapStart, an alias of the published version
         # (a new one at each change of the function), since $LATEST never restores from a snapshot.
-        self.target: lambda_.IFunction = self.function
+        self.invoked: lambda_.IFunction = self.function
         if config.apiSnapStart:
-            self.target = lambda_.Alias(
+            self.invoked = lambda_.Alias(
                 self, "Live", alias_name="live", version=self.function.current_version
             )
             Annotations.of(self.function).acknowledge_warning(
@@ -340,7 +340,7 @@ class JobApi(Construct):
         (authorized like the others), which answers 405 with Allow; without it API Gateway answers
         403 "Missing Authentication Token"."""
         api = self.api
-        integration = apigateway.LambdaIntegration(self.target, proxy=True, allow_test_invoke=False)
+        integration = apigateway.LambdaIntegration(self.invoked, proxy=True, allow_test_invoke=False)
         parameters = api.add_request_validator("Parameters", validate_request_parameters=True)
         body = api.add_request_validator(
             "BodyAndParameters", validate_request_body=True, validate_request_parameters=True

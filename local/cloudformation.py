@@ -43,6 +43,13 @@ def placeholder(logical_id: str) -> str:
     return f"arn:aws:moto:us-east-1:123456789012:not-modelled/{logical_id}"
 
 
+def _arn(function: Any) -> Any:
+    """A function's ARN from a reference to it ({"Ref": ...} gives its name)."""
+    if isinstance(function, dict) and function.keys() == {"Ref"}:
+        return {"Fn::GetAtt": [function["Ref"], "Arn"]}
+    return function
+
+
 def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The template without the resources moto does not model, and those resources."""
     left_out = {
@@ -51,10 +58,10 @@ def deployable_copy(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         if not modelled(resource["Type"])
     }
 
-    # moto has no aliases: one stands for the function it names (the local runtime runs a
-    # function's code as deployed, the published version an alias points at on AWS).
+    # moto has no aliases: one stands for the function it names, by ARN as an alias's Ref is (the
+    # local runtime runs a function's code as deployed, the version an alias points at on AWS).
     aliased = {
-        logical_id: template["Resources"][logical_id]["Properties"]["FunctionName"]
+        logical_id: _arn(template["Resources"][logical_id]["Properties"]["FunctionName"])
         for logical_id, kind in left_out.items()
         if kind == "AWS::Lambda::Alias"
     }

@@ -375,9 +375,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return response
 
 
-# The priming read's job id (should a caller have named a job so, it is read, nothing more), and a
-# submit the schema refuses.
-_PRIMING_JOB_ID = "snapstart:priming"
+# A job id the API refuses (so no caller's job has it), and a submit its schema refuses.
+_PRIMING_JOB_ID = "#snapstart-priming"
 _PRIMING_REQUEST = {
     "resource": routes.SUBMIT_JOB.path,
     "path": routes.SUBMIT_JOB.path,
@@ -395,18 +394,27 @@ _PRIMING_REQUEST = {
 
 def prime() -> None:
     """What a cold start's first requests pay, paid once before a SnapStart snapshot: the settings,
-    the service and its DynamoDB client (a consistent read of a job id no job has), and a submit
-    routed through the app, which builds the CT job's validators and is refused by them. Nothing is
-    written, sent, logged or counted."""
-    service = _service()
-    _cors_origins()
-    with suppress(JobNotFound):
-        caller = Caller(owner="snapstart", client_name=_settings().client_name, operator=True)
-        service.get(caller, _PRIMING_JOB_ID)
+    the service, its DynamoDB client and credentials (a consistent read of a job id no job has),
+    and a submit routed through the app, which builds the CT job's validators and is refused by
+    them. Nothing is written, sent or counted. Best effort: a step that fails is logged and the
+    snapshot taken anyway (a failed hook would fail the deploy for a slower first request), and
+    the connections it opened are closed, since they may not survive a restore."""
+    from functions.shared import aws  # noqa: PLC0415 - botocore at first use, as the service does
+
+    try:
+        service = _service()
+        _cors_origins()
+        with suppress(JobNotFound):
+            caller = Caller(owner="snapstart", client_name=_settings().client_name, operator=True)
+            service.get(caller, _PRIMING_JOB_ID)
+    except Exception as error:  # noqa: BLE001 - whatever it is, the snapshot is still worth taking
+        logger.warning("priming: the read failed", error=str(error))
+    finally:
+        aws.close_connections()
     # Before any invocation there is no context; nothing reads it on a refused request.
     answer = app.resolve(_PRIMING_REQUEST, cast(LambdaContext, None))
-    if answer["statusCode"] != HTTPStatus.BAD_REQUEST:  # the routes changed under the priming request
-        raise RuntimeError(f"priming: the refused submit was answered {answer['statusCode']}")
+    if answer["statusCode"] != HTTPStatus.BAD_REQUEST:
+        logger.warning("priming: the refused submit was answered otherwise", status=answer["statusCode"])
 
 
-snapstart.on_snapshot(prime)
+snapstart.register_hooks(prime)

@@ -11,10 +11,12 @@ JOB_ID_PATTERN = rf"^[A-Za-z0-9_.:-]{{1,{MAX_JOB_ID_LENGTH}}}$"
 MAX_KEY_LENGTH = 1024
 MAX_URL_LENGTH = 2048
 _PORT = r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
-# A path character: neither a control (C0, DEL, C1) nor a space of any kind. Spelled out, not "\s":
-# the schema's readers differ on "\s" (Python's re and Rust's regex take U+0085, ECMAScript takes
-# U+FEFF), and a pattern must mean one thing to the API, its schema's generators and browsers.
-_URL_PATH_CHAR = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+# A path character: no control (C0, DEL, C1), space of any kind, or invisible format character
+# (zero widths, bidirectional overrides and isolates: a URL the console shows must read as it is).
+# Spelled out, not "\s": the schema's readers differ on "\s" (ECMAScript takes U+FEFF and not
+# U+0085, Python's re and Rust's regex the reverse), and a pattern must mean one thing to the API,
+# its schema's generators and browsers.
+_URL_PATH_CHAR = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff]"
 _HOST_AND_PATH = rf"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?{_PORT}(/{_URL_PATH_CHAR}*)?$"
 HTTP_URL = rf"^https?://{_HOST_AND_PATH}"
 HTTPS_URL = rf"^https://{_HOST_AND_PATH}"

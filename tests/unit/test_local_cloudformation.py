@@ -27,7 +27,7 @@ def test_an_alias_stands_for_its_function_and_other_missing_types_for_a_placehol
     copy, left_out = deployable_copy(TEMPLATE)
     assert left_out == {"Live": "AWS::Lambda::Alias", "Alarm": "AWS::CloudWatch::CompositeAlarm"}
     assert set(copy["Resources"]) == {"Fn", "Invoke", "Topic"}
-    assert copy["Resources"]["Invoke"]["Properties"]["FunctionName"] == {"Ref": "Fn"}
+    assert copy["Resources"]["Invoke"]["Properties"]["FunctionName"] == {"Fn::GetAtt": ["Fn", "Arn"]}
     topic = copy["Resources"]["Topic"]
     assert topic["Properties"]["DisplayName"] == placeholder("Alarm")
     assert topic["DependsOn"] == ["Fn"]

@@ -81,7 +81,9 @@ def _job(source: dict[str, object], output: dict[str, object] = _OUTPUT) -> Stri
     return StrictJobPayload.model_validate({"input_asset": source, "output_assets": [output]})
 
 
-@pytest.mark.parametrize("space", ["\x85", "\ufeff", "\xa0", "\u2028", "\u3000", " ", "\x7f", "\x9b"])
+@pytest.mark.parametrize(
+    "space", ["\x85", "\ufeff", "\xa0", "\u2028", "\u3000", " ", "\x7f", "\x9b", "\u202e", "\u200b", "\u2066"]
+)
 def test_a_url_with_a_space_or_a_control_of_any_reading_is_refused(space):
     with pytest.raises(ValueError, match=r"input_asset\.http"):
         _job({"type": "VIDEO", "http": f"https://example.com/a{space}b.mp4"})
