@@ -128,6 +128,7 @@ class LocalStack:
     template: dict[str, Any]
     webhook_secret_arn: str | None
     event_sources: list[Any] = field(default_factory=list)  # event source mappings and schedules
+    primed: list[str] = field(default_factory=list)  # the SnapStart hooks run before "snapshots"
 
     def set_enabled(self, handler: str, enabled: bool) -> int:
         """Enable or disable the event sources of the functions whose handler is ``handler``, as
@@ -159,6 +160,7 @@ def _functions(
             "handler": resource["Properties"]["Handler"],
             "environment": configuration.get("Environment", {}).get("Variables", {}),
             "timeout": resource["Properties"].get("Timeout", 3),
+            "snap_start": "SnapStart" in resource["Properties"],
         }
     return functions
 
@@ -186,6 +188,22 @@ def _handler(dotted: str, meter: Meter | None = None) -> Callable[[dict[str, Any
     module, name = dotted.rsplit(".", 1)
     handler = dropping_disabled_metrics(getattr(importlib.import_module(module), name))
     return meter.wrap(dotted, handler) if meter else handler
+
+
+def _snapshot(functions: dict[str, dict[str, Any]]) -> list[str]:
+    """What Lambda does when it publishes a version of a SnapStart function: run the before-snapshot
+    hooks its handler's module registered (snapshot_restore_py, latest first). Returns their
+    names. (No restore follows: the local process goes on from the primed state, as one restored
+    environment would.)"""
+    import snapshot_restore_py  # noqa: PLC0415 - the dev requirements have it, as Lambda's runtime
+
+    modules = {f["handler"].rsplit(".", 1)[0] for f in functions.values() if f["snap_start"]}
+    ran = []
+    for hook, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
+        if hook.__module__ in modules:
+            hook(*args, **kwargs)
+            ran.append(f"{hook.__module__}.{hook.__qualname__}")
+    return ran
 
 
 def _poll_forever(source: SqsEventSource | DynamoStreamEventSource, stop: threading.Event) -> None:
@@ -398,6 +416,7 @@ def local_stack(
         stack.enter_context(environment(**variables))
         for function in functions.values():  # imported in their environment, as Lambda does
             function["invoke"] = _handler(function["handler"], meter)
+        primed = _snapshot(functions)
 
         stop = threading.Event()
         sqs = aws.client("sqs")
@@ -445,6 +464,7 @@ def local_stack(
                 template,
                 variables.get(env.WEBHOOK_SECRET_ARN),
                 [*sources, *schedules],
+                primed,
             )
         finally:
             stop.set()

@@ -1,6 +1,7 @@
 """Auth mode jwt on the local stack: the stack's own TOKEN authorizer checks tokens of a local
 OIDC issuer (HTTPS, discovery, JWKS), and owners are the tokens' client_id: two client apps kept
-apart on every route, an operator seeing both, and tokens the authorizer refuses."""
+apart on every route, an operator seeing both, and tokens the authorizer refuses. The API runs
+with SnapStart, primed before the tests as Lambda primes it before its snapshot."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def stack(
     config = {
         "auth": {"mode": "jwt", "issuer": issuer.url, "audience": [AUDIENCE]},
         "owners": {"claim": "client_id", "operators": ["ops-console"], "clientNames": {"site-b": "SiteB"}},
+        # The API primed before its "snapshot", as Lambda does: the tests below run on that state.
+        "apiSnapStart": True,
     }
     # The authorizer reaches the issuer over HTTPS: its certificate is this run's own.
     with (
@@ -53,6 +56,10 @@ def stack(
         clip = sample_media.video(tmp_path_factory.mktemp("jwt") / "clip.mp4", seconds=1, size=(160, 90))
         s3.upload_file(str(clip), BUCKET, "in/clip.mp4")
         yield running
+
+
+def test_the_api_was_primed_before_its_snapshot_and_only_it(stack: LocalStack):
+    assert stack.primed == ["functions.api.handler.prime"]
 
 
 def app(stack: LocalStack, issuer: LocalIssuer, client_id: str) -> JobsClient:
