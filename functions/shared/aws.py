@@ -46,9 +46,9 @@ class _Session(botocore.session.Session):  # type: ignore[misc]
         return made
 
 
-def session() -> botocore.session.Session:
+def session() -> _Session:
     """This thread's botocore session (the SDK's data files are loaded once per session)."""
-    current: botocore.session.Session | None = getattr(_local, "session", None)
+    current: _Session | None = getattr(_local, "session", None)
     if current is None:
         current = _local.session = _Session()
     return current
@@ -58,8 +58,7 @@ def close_connections() -> int:
     """Close the pooled connections of every client this thread's session made; they stay usable
     and connect again at their next call. Before a SnapStart snapshot: a connection is not
     guaranteed to survive a restore, and a dead one would cost a request its read timeout."""
-    current = session()
-    clients = list(current.clients) if isinstance(current, _Session) else []
+    clients = list(session().clients)
     for made in clients:
         made.close()
     return len(clients)
