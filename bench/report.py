@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = (*SECTIONS, CHAOS)
     kept = kept_parts(args.output, sections) if args.only else {}
     first_run = _run_line(args.output) if args.only else None
+    earlier = _earlier_reruns(args.output, sections) if args.only else {}
     parts: list[Part] = []
     for section in sections:
         if args.only and section.module not in args.only:
@@ -333,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
             output, seconds = f"target the section runs: NOT met\n\n{failure}", time.monotonic() - started
         parts.append(Part(section, arguments, output, seconds, rerun=bool(args.only)))
         # Written after every section: a run stopped part-way keeps what it measured, and says so.
-        args.output.write_text(document(parts, len(sections), began, quick=args.quick, first_run=first_run))
-    args.output.write_text(document(parts, len(sections), began, quick=args.quick, first_run=first_run))
+        args.output.write_text(
+            document(parts, len(sections), began, quick=args.quick, first_run=first_run, earlier=earlier)
+        )
+    args.output.write_text(
+        document(parts, len(sections), began, quick=args.quick, first_run=first_run, earlier=earlier)
+    )
     print(f"wrote {args.output}", file=sys.stderr)
     return 1 if any("NOT met" in line for _, line in targets(parts)) else 0
 
@@ -351,6 +356,20 @@ class Part:
 def _run_line(report: Path) -> str | None:
     found = re.search(r"^\* Run: .*$", report.read_text(), flags=re.MULTILINE) if report.exists() else None
     return found[0] if found else None
+
+
+def _earlier_reruns(report: Path, sections: tuple[Section, ...]) -> dict[str, str]:
+    """Section title -> when it was last rerun alone, from the report's rerun lines."""
+    if not report.exists():
+        return {}
+    when_rerun = {}
+    for found in re.finditer(
+        r"^\* Rerun alone afterwards \(`--only`\), (.+? UTC): (.*)\.$", report.read_text(), re.M
+    ):
+        for section in sections:  # matched by title: a title may hold "; " itself
+            if section.title in found[2]:
+                when_rerun[section.title] = found[1]
+    return when_rerun
 
 
 def kept_parts(report: Path, sections: tuple[Section, ...]) -> dict[str, Part]:
@@ -379,16 +398,28 @@ def targets(parts: list[Part]) -> list[tuple[str, str]]:
 
 
 def document(
-    parts: list[Part], planned: int, began: float, *, quick: bool, first_run: str | None = None
+    parts: list[Part],
+    planned: int,
+    began: float,
+    *,
+    quick: bool,
+    first_run: str | None = None,
+    earlier: dict[str, str] | None = None,
 ) -> str:
-    """The report; ``first_run``: the run line of the report the kept sections come from (--only)."""
+    """The report; ``first_run``: the run line of the report the kept sections come from (--only);
+    ``earlier``: when its kept sections were rerun alone, if they were."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     status = "" if len(parts) == planned else f" (**incomplete: {len(parts)} of {planned} sections so far**)"
     run_line = first_run or (
         f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes{status}"
         + (" (**--quick: smaller sizes, not the record**)" if quick else "")
     )
-    rerun = [part.section.title for part in parts if part.rerun]
+    when_rerun = {title: when for title, when in (earlier or {}).items() if first_run}
+    when_rerun.update({part.section.title: now for part in parts if part.rerun})
+    reruns = {
+        when: [part.section.title for part in parts if when_rerun.get(part.section.title) == when]
+        for when in sorted(set(when_rerun.values()))
+    }
     lines = [
         "# Benchmarks",
         "",
@@ -397,9 +428,9 @@ def document(
         "",
         run_line,
         *(
-            [f"* Rerun alone afterwards (`--only`), {now}: {'; '.join(rerun)}."]
-            if first_run and rerun
-            else []
+            f"* Rerun alone afterwards (`--only`), {when}: {'; '.join(titles)}."
+            for when, titles in reruns.items()
+            if first_run and titles
         ),
         f"* Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute times.",
         "* Rerun one section with the command under its title (it prints the same table).",
