@@ -35,7 +35,7 @@ import boto3
 from moto import mock_aws
 
 from bench.tracker_requests import REGION, counting
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
@@ -121,7 +121,7 @@ def measure(jobs_in_flight: int, window: float, horizon: float, seed: int) -> Ro
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
     create_jobs_table(boto3.client("dynamodb", region_name=REGION), name)
-    tracker = BatchTracker(DynamoJobStore(TableBinding(name, REGION)), DEFAULT_RULE)
+    tracker = BatchTracker(DynamoJobStore(TableBinding(name, REGION)), CompletionRule())
     time = VirtualTime(sqs, queue_url, stream)
     latencies: list[float] = []
 

@@ -17,7 +17,7 @@ from functions.api import handler as api
 from functions.api.service import ApiConfig, JobService
 from functions.jobs.errors import PoisonMessage
 from functions.jobs.names import check_key
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.messaging.memory import MemoryQueue
 from functions.shared.urls import UrlPolicy, check_fetchable_url
 from functions.store.memory import MemoryJobStore
@@ -272,7 +272,7 @@ def parse_outcome(body: str) -> str:
 def track_outcome(body: str) -> str:
     """The message tracked onto a job that exists (so fuzzed messages can land on it)."""
     store = MemoryJobStore()
-    tracker = BatchTracker(store, DEFAULT_RULE)
+    tracker = BatchTracker(store, CompletionRule())
     for message in VALID_RUN:
         tracker.track([InboundMessage("ok", json.dumps(message), 1.0)])
     failure = tracker.track([InboundMessage("m", body, 1_700_000_000.0)]).failures.get("m")
@@ -294,7 +294,7 @@ class FuzzedApi:
 
     def __init__(self) -> None:
         self.queue = MemoryQueue()
-        self.service = JobService(MemoryJobStore(), self.queue, API_CONFIG, DEFAULT_RULE, resolve=resolve)
+        self.service = JobService(MemoryJobStore(), self.queue, API_CONFIG, CompletionRule(), resolve=resolve)
 
     def __enter__(self) -> FuzzedApi:
         api.app.dependency_overrides[api.get_service] = lambda: self.service

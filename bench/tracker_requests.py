@@ -39,7 +39,7 @@ from functions.jobs.errors import PoisonMessage
 from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import Job
 from functions.jobs.protocol import OutputMessage, parse_output_message
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import LoadedJob, TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.store.memory import MemoryJobStore
@@ -121,7 +121,7 @@ def run_tracker(stream: Sequence[InboundMessage], size: int) -> tuple[Tally, flo
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     table = f"bench-{size}"
     create_jobs_table(dynamodb, table)
-    tracker = BatchTracker(DynamoJobStore(TableBinding(table, REGION)), DEFAULT_RULE)
+    tracker = BatchTracker(DynamoJobStore(TableBinding(table, REGION)), CompletionRule())
     failures = 0
     with counting() as tally:
         began = time.perf_counter()
@@ -158,7 +158,7 @@ class NaivePoller:
         else:
             record["waiting"].append([message.body, message.sent_at])
         if job is not None:
-            derive(job, DEFAULT_RULE)
+            derive(job, CompletionRule())
         record["job"] = job.model_dump(mode="json") if job else None
         self._client.put_item(TableName=self._table, Item={**key, "record": {"S": json.dumps(record)}})
 
@@ -198,7 +198,7 @@ class Targets:
 
 def check_targets(stream: Sequence[InboundMessage], size: int) -> Targets:
     store = ObservedStore()
-    tracker = BatchTracker(store, DEFAULT_RULE)
+    tracker = BatchTracker(store, CompletionRule())
     most = redundant = redundant_written = 0
     for batch in batches(stream, size):
         by_job = _messages_by_job(store, batch)
@@ -235,7 +235,7 @@ def _changes_nothing(job: Job, entry: tuple[OutputMessage, str]) -> bool:
         return False
     candidate = job.model_copy(deep=True)
     apply(candidate, message, run_id)
-    derive(candidate, DEFAULT_RULE)
+    derive(candidate, CompletionRule())
     return candidate == job
 
 

@@ -22,7 +22,7 @@ import boto3
 from moto import mock_aws
 
 from bench.tracker_requests import REGION, Tally, batches, build_stream, counting
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
@@ -35,7 +35,7 @@ BATCH = 100
 
 
 def _track(table: str, stream: list[InboundMessage]) -> tuple[Tally, float]:
-    tracker = BatchTracker(DynamoJobStore(TableBinding(table, REGION)), DEFAULT_RULE)
+    tracker = BatchTracker(DynamoJobStore(TableBinding(table, REGION)), CompletionRule())
     with counting() as tally:
         began = time.perf_counter()
         for batch in batches(stream, BATCH):

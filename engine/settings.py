@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions import env
+from functions.shared.models import Model
 from functions.shared.settings import host_list, load_settings
 
 X264Preset = Literal[
@@ -16,7 +17,7 @@ X264Preset = Literal[
 X264_PRESETS = get_args(X264Preset)
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(Model):
     model_config = ConfigDict(frozen=True)
 
     engine_table: str = Field(min_length=3)

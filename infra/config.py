@@ -22,7 +22,7 @@ from functions.api.media import (
     MAX_UPLOAD_BYTES,
 )
 from functions.api.settings import DEFAULT_WORKFLOW
-from functions.jobs.rules import DEFAULT_RULE, CompletionMode, CompletionRule
+from functions.jobs.rules import CompletionMode, CompletionRule
 
 CONTEXT_KEY = "cpe"
 QUEUE_ARN = r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$"
@@ -167,9 +167,9 @@ class Throttling(_Section):
 
 
 class Completion(_Section):
-    mode: CompletionMode = DEFAULT_RULE.mode
+    mode: CompletionMode = CompletionRule().mode
     finalActivityTypes: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = sorted(
-        DEFAULT_RULE.final_activity_types
+        CompletionRule().final_activity_types
     )
     finalActivityCount: Annotated[int, Field(ge=1)] | None = None
 

@@ -38,7 +38,7 @@ from engine.reporting import RunReporter, new_run_id, new_workflow_id
 from engine.storage import Storage
 from engine.workflow import run_job
 from functions import env
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import JobStore, TableBinding
 from functions.store.dynamo import DynamoJobStore
 from functions.store.layout import LINK_SK, PARKED_PREFIX
@@ -161,7 +161,7 @@ def build(
 def reference(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """Each job as the tracker records its run's messages delivered once, in order."""
     store = MemoryJobStore()
-    tracker = BatchTracker(store, DEFAULT_RULE)
+    tracker = BatchTracker(store, CompletionRule())
     for run in runs:
         for number, message in enumerate(run):
             tracker.track([InboundMessage(f"{number}", json.dumps(message), float(message["time"]))])
@@ -203,7 +203,7 @@ def chaos(  # noqa: PLR0917 - the command line's options, in its order
 
             binding = TableBinding(TABLE, aws.region, aws.endpoint)
             mortal = MortalStore(DynamoJobStore(binding), plan.kill, seed)
-            tracker = BatchTracker(cast(JobStore, mortal), DEFAULT_RULE)
+            tracker = BatchTracker(cast(JobStore, mortal), CompletionRule())
             # The handler as deployed, on a store whose invocations may die.
             with mock.patch.object(tracker_handler, "_tracker", return_value=tracker):
                 sources = [

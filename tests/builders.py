@@ -16,7 +16,7 @@ from functions.jobs.protocol import (
     workflow_ended,
     workflow_scheduled,
 )
-from functions.jobs.rules import DEFAULT_RULE, CompletionRule
+from functions.jobs.rules import CompletionRule
 from local.ct_simulator import job_input as ct_job_input
 
 JOB_ID = "954e8de9dfa0d44d1e2f21eda6881e74"
@@ -85,7 +85,7 @@ def parsed(body: dict[str, Any] | str, sent_at: float = 0.0) -> OutputMessage:
 
 
 def record(
-    bodies: Iterable[dict[str, Any]], rule: CompletionRule = DEFAULT_RULE, job: Job | None = None
+    bodies: Iterable[dict[str, Any]], rule: CompletionRule | None = None, job: Job | None = None
 ) -> Job:
     """Apply ``bodies`` one by one to a job (new unless given), as a single-threaded consumer would."""
     messages = [parsed(body) for body in bodies]
@@ -97,7 +97,7 @@ def record(
         if run_id is None and message.workflow_id:
             run_id = next((r.runId for r in job.runs.values() if r.workflowId == message.workflow_id), None)
         apply(job, message, run_id)
-    derive(job, rule)
+    derive(job, rule or CompletionRule())
     return job
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from functions.api.media import CONTENT_TYPE, FILENAME
 from functions.jobs.model import JobStatus, Phase
 from functions.jobs.names import HTTP_URL, HTTPS_URL, JOB_ID_PATTERN, MAX_JOB_ID_LENGTH, MAX_URL_LENGTH
 from functions.jobs.payload import JOB_SCHEMA_RULES, StrictJobPayload
+from functions.shared.models import Model
 
 JobId = Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID_LENGTH, pattern=JOB_ID_PATTERN)]
 # The caller's references (its video's id, its user's), not its data: flat, small, like Stripe's.
@@ -74,7 +75,7 @@ class SubmitJobRequest(StrictJobPayload):
         return self
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(Model):
     """An upload to ask for: its content type (a video, audio or image one) and, optionally, the
     file's name (kept at the end of the object's key)."""
 
@@ -84,7 +85,7 @@ class UploadRequest(BaseModel):
     filename: str | None = Field(default=None, pattern=FILENAME, description="the object's name")
 
 
-class WebhookRequest(BaseModel):
+class WebhookRequest(Model):
     """Where your jobs' events go: an https URL (http only for the local stack's own receivers),
     checked as callbackUrl is."""
 
@@ -96,12 +97,12 @@ class WebhookRequest(BaseModel):
 # ------------------------------------------------------------------ responses
 
 
-class SecretOut(BaseModel):
+class SecretOut(Model):
     createdAt: str
     expiresAt: str | None = Field(description="set once a rotation retired it: it signs until then")
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(Model):
     """Your webhook. ``secret`` is shown once: in the answer that made it (the first PUT, a
     rotation); verify deliveries with it (Standard Webhooks)."""
 
@@ -111,7 +112,7 @@ class WebhookOut(BaseModel):
     updatedAt: str
 
 
-class UploadOut(BaseModel):
+class UploadOut(Model):
     """A presigned POST form: POST ``fields`` then the file (last) as multipart/form-data to ``url``
     before ``expiresAt``; then submit a job whose ``input_asset`` is the one given here."""
 
@@ -124,7 +125,7 @@ class UploadOut(BaseModel):
     output_prefix: str = Field(description="where your jobs may write in the media bucket (a CT file)")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     """Every error: a stable machine-readable ``code``, a human ``message``, optional ``details``."""
 
     code: str
@@ -132,7 +133,7 @@ class ErrorBody(BaseModel):
     details: Any = None
 
 
-class ActivityOut(BaseModel):
+class ActivityOut(Model):
     activityId: str
     activityType: str | None
     activityVersion: str | None
@@ -146,7 +147,7 @@ class ActivityOut(BaseModel):
     error: dict[str, Any] | None = None
 
 
-class RunOut(BaseModel):
+class RunOut(Model):
     runId: str
     workflowId: str | None
     status: JobStatus
@@ -156,7 +157,7 @@ class RunOut(BaseModel):
     endedAt: str | None
 
 
-class JobSummaryOut(BaseModel):
+class JobSummaryOut(Model):
     jobId: str
     clientName: str | None
     owner: str | None  # the caller that submitted it (an IAM principal, a JWT claim); None: operators'
@@ -190,12 +191,12 @@ class JobOut(JobSummaryOut):
     runs: list[RunOut]
 
 
-class JobList(BaseModel):
+class JobList(Model):
     items: list[JobSummaryOut]
     nextToken: str | None = Field(description="Pass as nextToken for the next page; null on the last page")
 
 
-class EventOut(BaseModel):
+class EventOut(Model):
     at: str
     event: str
     runId: str | None = None
@@ -203,6 +204,6 @@ class EventOut(BaseModel):
     activityType: str | None = None
 
 
-class EventList(BaseModel):
+class EventList(Model):
     items: list[EventOut]
     nextToken: str | None

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, Json
+from pydantic import Field, Json
 
 from functions import env
 from functions.api.cors import ORIGIN
@@ -21,6 +21,7 @@ from functions.api.media import (
 from functions.api.service import ApiConfig, JobService
 from functions.api.webhooks import WebhookService
 from functions.jobs.owners import OwnerClaim, OwnerPolicy
+from functions.shared.models import Model
 from functions.shared.settings import JobsTableSettings, SettingsError, host_list, load_settings
 from functions.shared.urls import UrlPolicy
 
@@ -32,7 +33,7 @@ DEFAULT_WORKFLOW = {
 }
 
 
-class CorsSettings(BaseModel):
+class CorsSettings(Model):
     """The origins browser apps may call the API from (functions.api.cors); apart from the other
     settings, as the grant is added to every answer, whatever the service."""
 

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from functions.shared.models import Model
 
 JsonValue = Any
 
@@ -118,9 +120,8 @@ def json_size(value: JsonValue) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
 
 
-class _State(BaseModel):
-    # Schemas are built on first use: a function imports more models than it uses.
-    model_config = ConfigDict(extra="ignore", validate_assignment=False, defer_build=True)
+class _State(Model):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
 
 
 class Reported(_State):

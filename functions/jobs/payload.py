@@ -27,6 +27,7 @@ from functions.jobs.names import (
     check_key,
 )
 from functions.jobs.wire import Open
+from functions.shared.models import Model
 
 MAX_OUTPUTS = 20
 InputType = Literal["VIDEO", "IMAGE", "AUDIO"]
@@ -157,9 +158,9 @@ def _types(*types: str) -> dict[str, Any]:
     return {"properties": {"type": {"enum": list(types)}}}
 
 
-class Strict(BaseModel):
+class Strict(Model):
     # strict: no coercion ("5" is not 5), so the request as sent is what START_JOB carries.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 Bucket = Annotated[

@@ -76,12 +76,18 @@ class ActivityBody(Open):
 
 
 class ActivityData(Open):
-    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
-    activity: Annotated[ActivityBody, BeforeValidator(_php_array_as_object)] = ActivityBody()
+    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = Field(
+        default_factory=WorkflowExecution
+    )
+    activity: Annotated[ActivityBody, BeforeValidator(_php_array_as_object)] = Field(
+        default_factory=ActivityBody
+    )
 
 
 class WorkflowData(Open):
-    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = WorkflowExecution()
+    workflow: Annotated[WorkflowExecution, BeforeValidator(_php_array_as_object)] = Field(
+        default_factory=WorkflowExecution
+    )
     # Not in CPE (its Decider never says why a workflow failed); this project's engine sends them.
     reason: str | None = None
     details: JsonValue = None
@@ -93,7 +99,7 @@ class _Message(Open):
 
 
 class ActivityMessage(_Message):
-    data: Annotated[ActivityData, BeforeValidator(_php_array_as_object)] = ActivityData()
+    data: Annotated[ActivityData, BeforeValidator(_php_array_as_object)] = Field(default_factory=ActivityData)
 
 
 class WorkflowScheduledMessage(_Message):
@@ -109,7 +115,7 @@ class WorkflowScheduledMessage(_Message):
 class WorkflowEndedMessage(_Message):
     """WORKFLOW_COMPLETED / WORKFLOW_FAILED from the Decider (no reason is ever given)."""
 
-    data: Annotated[WorkflowData, BeforeValidator(_php_array_as_object)] = WorkflowData()
+    data: Annotated[WorkflowData, BeforeValidator(_php_array_as_object)] = Field(default_factory=WorkflowData)
 
 
 class OtherMessage(_Message):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import ConfigDict, Field, PositiveInt
+
+from functions.shared.models import Model
 
 
 class CompletionMode(StrEnum):
@@ -18,7 +20,7 @@ class CompletionMode(StrEnum):
     WORKFLOW_MESSAGE_ONLY = "workflow-message-only"
 
 
-class CompletionRule(BaseModel):
+class CompletionRule(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: CompletionMode = CompletionMode.WORKFLOW_OR_FINAL_ACTIVITIES
@@ -33,6 +35,3 @@ class CompletionRule(BaseModel):
     @property
     def completes_on_final_activities(self) -> bool:
         return self.mode is CompletionMode.WORKFLOW_OR_FINAL_ACTIVITIES
-
-
-DEFAULT_RULE = CompletionRule()

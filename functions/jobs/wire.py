@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BeforeValidator, ConfigDict
+
+from functions.shared.models import Model
 
 JsonValue = Any
 """Any JSON value (object, list, string, number, bool, null)."""
@@ -18,8 +20,7 @@ def php_array_as_object(value: Any) -> Any:
 LenientObject = Annotated[dict[str, Any], BeforeValidator(php_array_as_object)]
 
 
-class Open(BaseModel):
+class Open(Model):
     """Base for wire models: unknown fields are kept, never rejected."""
 
-    # Schemas are built on first use: a function imports more models than it uses.
-    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions import env
+from functions.shared.models import Model
 from functions.shared.settings import host_list, load_settings
 
 
-class NotifierSettings(BaseModel):
+class NotifierSettings(Model):
     model_config = ConfigDict(frozen=True)
 
     event_bus: str = Field(min_length=1, description="the bus's name or ARN")
@@ -38,7 +39,7 @@ class NotifierSettings(BaseModel):
         )
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(Model):
     model_config = ConfigDict(frozen=True)
 
     webhook_queue_url: str = Field(pattern=r"^https?://")

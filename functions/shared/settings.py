@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import env
 from functions.jobs.rules import CompletionRule
+from functions.shared.models import Model
 from functions.store.base import TableBinding
 
 _S = TypeVar("_S", bound=BaseModel)
@@ -56,7 +57,7 @@ def completion_rule(environ: Mapping[str, str]) -> CompletionRule:
     return load_settings(CompletionRule, values)
 
 
-class JobsTableSettings(BaseModel):
+class JobsTableSettings(Model):
     """Where the jobs table is and how a job's view is derived: what the functions that write jobs
     from their facts (the tracker, the watchdog) and the API read first."""
 

@@ -13,7 +13,7 @@ from functions.jobs.machine import derive, submitted_job
 from functions.jobs.model import Job, JobStatus, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.shared import aws
 from functions.store import dynamo
 from functions.store.base import JobQuery, LoadedJob, ParkedMessage, TableBinding
@@ -109,7 +109,7 @@ def test_an_owners_status_filter_examines_a_bounded_number_of_jobs_per_page_and_
     for n in range(8):
         job = submitted_job(f"j{n}", {"output_assets": []}, 100.0 + n, "c", owner=owner)
         job.createdAt = 100.0 + n
-        derive(job, DEFAULT_RULE)
+        derive(job, CompletionRule())
         if n in (0, 6):
             job.status = JobStatus.FAILED
         store.save_job(LoadedJob(job, None), job, [], {}, 100.0 + n)

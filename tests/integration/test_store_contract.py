@@ -14,7 +14,7 @@ from functions.jobs.machine import derive, submitted_job
 from functions.jobs.model import Job, JobStatus, Reported
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import IdempotencyClaim, JobQuery, JobStore, LoadedJob, ParkedMessage, RunEntry
 from functions.store.memory import MemoryJobStore
 from tests.builders import JOB_ID, RUN_ID, WORKFLOW_ID, act, record, scheduled
@@ -44,7 +44,7 @@ def parked_message(digest: str = "d1", key: RunKey | None = None) -> ParkedMessa
 def created(store: JobStore, job_id: str, at: float, owner: str | None = None) -> LoadedJob:
     job = submitted_job(job_id, {"output_assets": []}, at, "c", owner=owner)
     job.createdAt = at
-    derive(job, DEFAULT_RULE)
+    derive(job, CompletionRule())
     return store.save_job(LoadedJob(job, None), job, [], {}, at)
 
 
@@ -134,7 +134,7 @@ def test_linking_a_run_requires_the_parking_version_that_was_drained(store: JobS
 def test_a_job_too_big_for_an_item_is_refused(store: JobStore):
     job = submitted_job(JOB_ID, {"output_assets": []}, 1.0, "c")
     job.otherTypes = {f"T{'x' * 1000}{i}": 1.0 for i in range(400)}
-    derive(job, DEFAULT_RULE)
+    derive(job, CompletionRule())
     with pytest.raises(JobTooLarge):
         store.save_job(LoadedJob(job, None), job, [], {}, 1.0)
 
@@ -222,7 +222,7 @@ def test_the_item_limit_counts_bytes_not_characters(store: JobStore):
     job = submitted_job(JOB_ID, {"output_assets": []}, 1.0, "c")
     fire = "\U0001f525" * 1000
     job.otherTypes = {f"T{fire}{i}": 1.0 for i in range(100)}  # 100K characters, 400 KB of UTF-8
-    derive(job, DEFAULT_RULE)
+    derive(job, CompletionRule())
     with pytest.raises(JobTooLarge):
         store.save_job(LoadedJob(job, None), job, [], {}, 1.0)
 

@@ -23,7 +23,7 @@ from functions.jobs.errors import StorageUnavailable
 from functions.jobs.machine import apply, derive
 from functions.jobs.owners import Caller, OwnerPolicy
 from functions.jobs.protocol import MessageType as M
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.messaging.base import QueueUnavailable
 from functions.messaging.memory import MemoryQueue
 from functions.store.base import JobQuery
@@ -110,7 +110,7 @@ class Api:
             self.store,
             self.queue,
             config,
-            DEFAULT_RULE,
+            CompletionRule(),
             clock=self.clock,
             new_id=lambda: next(ids),
             resolve=_dns,
@@ -531,7 +531,7 @@ def _track(client: Api, *bodies: dict[str, Any]) -> None:
     job = loaded.job if loaded else new_job(job_id)
     for body in bodies:
         apply(job, parsed(body))
-    derive(job, DEFAULT_RULE)
+    derive(job, CompletionRule())
     from functions.store.base import LoadedJob  # noqa: PLC0415
 
     client.store.save_job(loaded or LoadedJob(job, None), job, [], {}, client.clock())
@@ -712,7 +712,7 @@ def test_a_job_the_watchdog_ended_may_still_be_canceled_to_stop_its_work(client:
     client.submit({**VIDEO_JOB, "jobId": "j1"})
     _track(client, scheduled(1, job_id="j1", run_id="r1"))
     client.clock.now += 3 * 3600
-    Watchdog(client.store, DEFAULT_RULE, 3600, client.clock).sweep()
+    Watchdog(client.store, CompletionRule(), 3600, client.clock).sweep()
     assert client.call("GET", "/jobs/j1")[2]["status"] == "TIMED_OUT"
     status, _, job = client.call("POST", "/jobs/j1/cancel")
     assert (status, job["status"], job["cancelRequested"]) == (202, "CANCELED", True)
@@ -846,7 +846,7 @@ def test_a_replay_while_the_first_send_is_failing_is_never_told_the_job_was_acce
             outcomes["B"] = exc
 
     queue = FailingAfter(replay)
-    service = JobService(store, queue, CONFIG, DEFAULT_RULE, clock=clock, resolve=_dns)
+    service = JobService(store, queue, CONFIG, CompletionRule(), clock=clock, resolve=_dns)
     with pytest.raises(QueueUnavailable):
         service.submit(CALLER, request, "key-1", VIDEO_JOB)  # request A
     assert isinstance(outcomes["B"], InProgress)

@@ -15,7 +15,7 @@ from bench.hostile import API_CONFIG
 from functions.api import handler as api
 from functions.api.openapi import openapi_schema
 from functions.api.service import JobService
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.messaging.memory import MemoryQueue
 from functions.store.memory import MemoryJobStore
 from local.apigateway import WsgiAdapter
@@ -33,7 +33,7 @@ def _no_dns(host: str) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def in_memory_service() -> object:
-    service = JobService(MemoryJobStore(), MemoryQueue(), CONFIG, DEFAULT_RULE, resolve=_no_dns)
+    service = JobService(MemoryJobStore(), MemoryQueue(), CONFIG, CompletionRule(), resolve=_no_dns)
     api.app.dependency_overrides[api.get_service] = lambda: service
     yield service
     api.app.dependency_overrides.clear()

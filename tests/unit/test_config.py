@@ -7,7 +7,7 @@ import json
 import pytest
 
 from functions.api.settings import DEFAULT_WORKFLOW
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from infra.config import ConfigError, JwtAuth, StackConfig, load_config
 
 ARN = "arn:aws:sqs:eu-west-1:123456789012:cpe-input"
@@ -19,7 +19,7 @@ def test_no_configuration_is_the_secure_default():
     assert config == StackConfig()
     assert config.auth.mode == "iam" and config.removalPolicy == "retain"
     assert not config.queues.existing
-    assert config.completion.rule() == DEFAULT_RULE
+    assert config.completion.rule() == CompletionRule()
     assert config.workflow.model_dump() == DEFAULT_WORKFLOW
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from functions.jobs.machine import apply, derive, new_job
 from functions.jobs.model import TERMINAL_PRECEDENCE, Job, JobStatus
 from functions.jobs.protocol import OutputMessage, parse_output_message
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import BatchTracker, InboundMessage
 from local.ct_simulator import CtRun, Transcode, expected_status, run_messages
@@ -106,7 +106,7 @@ class Consumer:
 
     def deliver(self, delivery: Delivery) -> None:
         self._apply(delivery.parse())
-        derive(self.job, DEFAULT_RULE)
+        derive(self.job, CompletionRule())
 
     def _run_of(self, message: OutputMessage) -> str | None:
         if message.run_id in self.job.runs:
@@ -241,7 +241,7 @@ def test_the_tracker_gives_the_in_order_record_whatever_the_batches(scenario, sc
     if scheduled_last:  # WORKFLOW_SCHEDULED delayed to the very end
         delivered = sorted(delivered, key=lambda d: '"WORKFLOW_SCHEDULED"' in d.body)
     store = MemoryJobStore(inline_limit=512)
-    tracker = BatchTracker(store, DEFAULT_RULE, clock=lambda: 0.0, sleep=lambda _: None)
+    tracker = BatchTracker(store, CompletionRule(), clock=lambda: 0.0, sleep=lambda _: None)
     counter = iter(range(10**6))
     for batch in _batches(data, delivered):
         report = tracker.track([InboundMessage(f"m{next(counter)}", d.body, d.sent_at) for d in batch])

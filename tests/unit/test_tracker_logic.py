@@ -14,7 +14,7 @@ from functions.jobs.model import Job
 from functions.jobs.owners import owners_by_client_name
 from functions.jobs.protocol import MessageType as M
 from functions.jobs.protocol import RunKey, RunLink
-from functions.jobs.rules import DEFAULT_RULE
+from functions.jobs.rules import CompletionRule
 from functions.store.base import LoadedJob, ParkedMessage, RunEntry
 from functions.store.memory import MemoryJobStore
 from functions.tracker.logic import MAX_ATTEMPTS, BatchTracker, InboundMessage
@@ -32,7 +32,7 @@ def inbound(bodies: Sequence[dict[str, Any] | str], prefix: str = "m") -> list[I
 
 
 def tracker(store: Any) -> BatchTracker:
-    return BatchTracker(store, DEFAULT_RULE, clock=lambda: 1000.0, sleep=lambda _: None)
+    return BatchTracker(store, CompletionRule(), clock=lambda: 1000.0, sleep=lambda _: None)
 
 
 def full_run(job_id: str = JOB_ID, run_id: str = RUN_ID) -> list[dict[str, Any]]:
@@ -195,7 +195,7 @@ class RacingStore(MemoryJobStore):
             self.conflicts -= 1
             theirs = self.get_jobs([job.jobId])[job.jobId]
             apply(theirs.job, parsed(self.concurrent))
-            derive(theirs.job, DEFAULT_RULE)
+            derive(theirs.job, CompletionRule())
             super().save_job(theirs, theirs.job, [], {}, now)
         return super().save_job(loaded, job, links, seen, now)
 
@@ -395,7 +395,7 @@ def test_a_job_the_tracker_creates_belongs_to_the_owner_its_client_name_maps_to(
             "arn:aws:iam::123456789012:role/B": "Shared",  # two owners, one name: nobody's
         }
     )
-    tracker = BatchTracker(store, DEFAULT_RULE, clock=lambda: 1000.0, sleep=lambda _: None, owners=owners)
+    tracker = BatchTracker(store, CompletionRule(), clock=lambda: 1000.0, sleep=lambda _: None, owners=owners)
     runs = [
         scheduled(job_id="peer-job", run_id="r1", workflow_id="w1", client="PeerSite"),
         scheduled(job_id="shared-job", run_id="r2", workflow_id="w2", client="Shared"),
@@ -413,8 +413,10 @@ def test_a_job_the_tracker_creates_belongs_to_the_owner_its_client_name_maps_to(
 def test_a_job_the_api_made_keeps_its_owner_whatever_client_name_it_reports():
     store = MemoryJobStore()
     job = submitted_job(JOB_ID, job_input(), 10.0, "ClientA", owner="arn:aws:iam::123456789012:user/local")
-    derive(job, DEFAULT_RULE)
+    derive(job, CompletionRule())
     store.save_job(LoadedJob(job, None), job, [], {}, 10.0)
-    tracker = BatchTracker(store, DEFAULT_RULE, owners={"ClientA": "arn:aws:iam::123456789012:role/Other"})
+    tracker = BatchTracker(
+        store, CompletionRule(), owners={"ClientA": "arn:aws:iam::123456789012:role/Other"}
+    )
     assert not tracker.track(inbound([scheduled()])).failures
     assert store.get_jobs([JOB_ID])[JOB_ID].job.owner == "arn:aws:iam::123456789012:user/local"
