@@ -61,6 +61,7 @@ from functions.jobs.names import JOB_ID_PATTERN
 from functions.jobs.owners import Caller, Unidentified
 from functions.metrics import Metric
 from functions.shared import snapstart
+from functions.shared.models import build_models
 
 logger = Logger()
 metrics = Metrics()
@@ -395,8 +396,9 @@ _PRIMING_REQUEST = {
 def prime() -> None:
     """What a cold start's first requests pay, paid once before a SnapStart snapshot: the settings,
     the service, its DynamoDB client and credentials (a consistent read of a job id no job has),
-    and a submit routed through the app, which builds the CT job's validators and is refused by
-    them. Nothing is written, sent or counted. Best effort: a step that fails is logged and the
+    every model's validator and serializer (functions.shared.models: built at first use otherwise),
+    and a submit routed through the app, which builds the route's own validation and is refused
+    by it. Nothing is written, sent or counted. Best effort: a step that fails is logged and the
     snapshot taken anyway (a failed hook would fail the deploy for a slower first request), and
     the connections it opened are closed, since they may not survive a restore."""
     from functions.shared import aws  # noqa: PLC0415 - botocore at first use, as the service does
@@ -411,6 +413,8 @@ def prime() -> None:
         logger.warning("priming: the read failed", error=str(error))
     finally:
         aws.close_connections()
+    if unbuilt := build_models():
+        logger.warning("priming: some models could not be built", models=unbuilt)
     # Before any invocation there is no context; nothing reads it on a refused request.
     answer = app.resolve(_PRIMING_REQUEST, cast(LambdaContext, None))
     if answer["statusCode"] != HTTPStatus.BAD_REQUEST:

@@ -18,6 +18,7 @@ from functions.api.service import JobService
 from functions.jobs.errors import DependencyUnavailable
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.shared import aws, snapstart
+from functions.shared.models import build_models
 from local.embedded import embedded_aws
 from tests.integration.conftest import REGION, TABLE
 
@@ -58,6 +59,8 @@ def test_priming_builds_the_first_requests_work_and_changes_nothing(
 ):
     closed: list[int] = []
     monkeypatch.setattr(aws, "close_connections", lambda: closed.append(1) or 0)
+    built: list[list[str]] = []
+    monkeypatch.setattr(api_handler, "build_models", lambda: built.append(build_models()) or built[-1])
     assert api_handler._service.cache_info().currsize == 0
     run_before_snapshot()
     assert api_handler._service.cache_info().currsize == 1
@@ -66,6 +69,7 @@ def test_priming_builds_the_first_requests_work_and_changes_nothing(
     assert logged == []
     assert api_handler.metrics.metric_set == {}
     assert closed == [1]  # the read's connection, not kept in the snapshot
+    assert built == [[]]  # every model, none left unbuilt
     assert boto3.client("dynamodb", region_name=REGION).scan(TableName=TABLE)["Count"] == 0
     attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=input_queue, AttributeNames=["ApproximateNumberOfMessages"]
