@@ -78,12 +78,14 @@ the first request at most 2.0x (issue 14). The engine's handlers come from the e
 imported with them; no target: a task runs for minutes). What it costs and what keeps it down: bytecode in the
 bundle (Lambda's code directory is read-only), no boto3 in the API (SQS through botocore), one
 botocore session for every SDK client (PynamoDB made one per model class, each loading the SDK's
-data files again), the SQS client built at the first send, pydantic schemas built at first use, no
-X-Ray SDK import. What remains is Powertools' REST resolver with validation, pydantic, and
-botocore's own import (its client module imports its docs and waiters). The two floors say what
-no change of ours can go below: botocore with a DynamoDB client and one read, then that plus
-Powertools' resolver with validation and a one-field pydantic model; the second is above the 2.0x
-target, which holds only without the resolver (docs/decisions.md). What a caller waits for is cut
+data files again), the SQS client built at the first send, every model built at its first use
+(functions.shared.models), no X-Ray SDK import, and each process ending with its statement (a
+Lambda environment does not run the interpreter's finalization after a request). What remains is
+Powertools' REST resolver with validation, pydantic, and botocore's own import (its client module
+imports its docs and waiters). The three floors say what no change of ours can go below: botocore
+with a DynamoDB client and one read; that plus Powertools' resolver without validation or
+pydantic; then with validation and a one-field pydantic model, above the 2.0x target, which leaves
+room for none of it (docs/decisions.md). What a caller waits for is cut
 by SnapStart instead (`apiSnapStart`): the "SnapStart-primed" rows run the API's priming hook
 (`functions.api.handler.prime`, what Lambda runs before it snapshots; it closes the connections it
 opened) and time the first request alone, connecting again (plain HTTP to moto here: on AWS a TLS
