@@ -82,10 +82,12 @@ data files again), the SQS client built at the first send, every model built at 
 (functions.shared.models), no X-Ray SDK import, and each process ending with its statement (a
 Lambda environment does not run the interpreter's finalization after a request). What remains is
 Powertools' REST resolver with validation, pydantic, and botocore's own import (its client module
-imports its docs and waiters). The three floors say what no change of ours can go below: botocore
+imports its docs and waiters). The floors say what no change of ours can go below: botocore
 with a DynamoDB client and one read; that plus Powertools' resolver without validation or
 pydantic; then with validation and a one-field pydantic model, above the 2.0x target, which leaves
-room for none of it (docs/decisions.md). What a caller waits for is cut
+room for none of it (docs/decisions.md). The fourth is a router of our own at its best: botocore,
+one read, pydantic and our API models with one of them built, and no routing, settings or logging
+at all: at the target already, so 2.0x needs pydantic off the request path too. What a caller waits for is cut
 by SnapStart instead (`apiSnapStart`): the "SnapStart-primed" rows run the API's priming hook
 (`functions.api.handler.prime`, what Lambda runs before it snapshots; it closes the connections it
 opened) and time the first request alone, connecting again (plain HTTP to moto here: on AWS a TLS
