@@ -82,13 +82,13 @@ data files again), the SQS client built at the first send, every model built at 
 (functions.shared.models), no X-Ray SDK import, and each process ending with its statement (a
 Lambda environment does not run the interpreter's finalization after a request). What remains is
 Powertools' REST resolver with validation, pydantic, and botocore's own import (its client module
-imports its docs and waiters). The floors say what no change of ours can go below: botocore
-with a DynamoDB client and one read; that plus Powertools' resolver without validation or
-pydantic; then with validation and a one-field pydantic model, above the 2.0x target, which leaves
-room for none of it (docs/decisions.md). The fourth is a router of our own at its best: botocore,
-one read, pydantic and our API models with one of them built, and no routing, settings or logging
-at all: at the target already, so 2.0x needs pydantic off the request path too. What a caller waits for is cut
-by SnapStart instead (`apiSnapStart`): the "SnapStart-primed" rows run the API's priming hook
+imports its docs and waiters). The floors say what no change of ours can go below: botocore with a
+DynamoDB client and one read; that plus Powertools' resolver without validation or pydantic; then
+with validation and a one-field pydantic model, above the 2.0x target, which leaves room for none of
+it (docs/decisions.md). The fourth is a router of our own at its best: botocore, one read, pydantic
+and our API models with one of them built, and no routing, settings or logging at all: about at the
+target already, so 2.0x needs pydantic off the request path too. What a caller waits for is cut by
+SnapStart instead (`apiSnapStart`): the "SnapStart-primed" rows run the API's priming hook
 (`functions.api.handler.prime`, what Lambda runs before it snapshots; it closes the connections it
 opened) and time the first request alone, connecting again (plain HTTP to moto here: on AWS a TLS
 handshake adds to it), what a restored environment still pays; the restore itself is Lambda's and
@@ -305,6 +305,21 @@ def machine() -> str:
     )
 
 
+def revision() -> str:
+    """The commit measured (``-dirty`` when the working tree had changes), or ``unknown`` outside git."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],  # noqa: S607 - git on PATH
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return described.stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -319,11 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     began = time.monotonic()
+    commit = revision()  # before the report is rewritten: that change is not what is measured
     sections = (*SECTIONS, CHAOS)
     kept = kept_parts(args.output, sections) if args.only else {}
     first_run = _run_line(args.output) if args.only else None
     earlier = _earlier_reruns(args.output, sections) if args.only else {}
     parts: list[Part] = []
+
+    def write() -> None:
+        report = document(
+            parts, len(sections), began, quick=args.quick, commit=commit, first_run=first_run, earlier=earlier
+        )
+        args.output.write_text(report)
+
     for section in sections:
         if args.only and section.module not in args.only:
             if section.title in kept:
@@ -338,12 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             output, seconds = f"target the section runs: NOT met\n\n{failure}", time.monotonic() - started
         parts.append(Part(section, arguments, output, seconds, rerun=bool(args.only)))
         # Written after every section: a run stopped part-way keeps what it measured, and says so.
-        args.output.write_text(
-            document(parts, len(sections), began, quick=args.quick, first_run=first_run, earlier=earlier)
-        )
-    args.output.write_text(
-        document(parts, len(sections), began, quick=args.quick, first_run=first_run, earlier=earlier)
-    )
+        write()
+    write()
     print(f"wrote {args.output}", file=sys.stderr)
     return 1 if any("NOT met" in line for _, line in targets(parts)) else 0
 
@@ -368,7 +387,9 @@ def _earlier_reruns(report: Path, sections: tuple[Section, ...]) -> dict[str, st
         return {}
     when_rerun = {}
     for found in re.finditer(
-        r"^\* Rerun alone afterwards \(`--only`\), (.+? UTC): (.*)\.$", report.read_text(), re.M
+        r"^\* Rerun alone afterwards \(`--only`\), (.+? UTC(?:, on commit \S+)?): (.*)\.$",
+        report.read_text(),
+        re.M,
     ):
         for section in sections:  # matched by title: a title may hold "; " itself
             if section.title in found[2]:
@@ -407,19 +428,20 @@ def document(
     began: float,
     *,
     quick: bool,
+    commit: str = "unknown",
     first_run: str | None = None,
     earlier: dict[str, str] | None = None,
 ) -> str:
-    """The report; ``first_run``: the run line of the report the kept sections come from (--only);
-    ``earlier``: when its kept sections were rerun alone, if they were."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """The report; ``commit``: what was measured; ``first_run``: the run line of the report the kept
+    sections come from (--only); ``earlier``: when its kept sections were rerun alone, if they were."""
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     status = "" if len(parts) == planned else f" (**incomplete: {len(parts)} of {planned} sections so far**)"
     run_line = first_run or (
-        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes{status}"
+        f"* Run: {now}, in {(time.monotonic() - began) / 60:.0f} minutes, on commit {commit}{status}"
         + (" (**--quick: smaller sizes, not the record**)" if quick else "")
     )
     when_rerun = {title: when for title, when in (earlier or {}).items() if first_run}
-    when_rerun.update({part.section.title: now for part in parts if part.rerun})
+    when_rerun.update({part.section.title: f"{now}, on commit {commit}" for part in parts if part.rerun})
     reruns = {
         when: [part.section.title for part in parts if when_rerun.get(part.section.title) == when]
         for when in sorted(set(when_rerun.values()))

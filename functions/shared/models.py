@@ -27,7 +27,9 @@ def build_models() -> list[str]:
         if model.__pydantic_complete__:
             continue
         try:
-            model.model_rebuild()
+            # Names resolve in the model's module and where its class was defined, never in this
+            # frame (pydantic's default also reads its caller's locals: `model` would resolve).
+            model.model_rebuild(_parent_namespace_depth=0)
         except Exception:  # noqa: BLE001 - reported by name; the model raises it again at its use
             failed.append(f"{model.__module__}.{model.__qualname__}")
     return sorted(failed)

@@ -33,9 +33,15 @@ def test_a_rerun_keeps_the_record_of_the_sections_rerun_before(tmp_path: Path):
         len(SECTIONS),
         time.monotonic(),
         quick=False,
+        commit="abc1234-dirty",
         first_run=report._run_line(saved),
         earlier=report._earlier_reruns(saved, SECTIONS),
     )
     lines = [line for line in text.splitlines() if line.startswith("* Rerun alone")]
     assert lines[0] == f"* Rerun alone afterwards (`--only`), 2026-01-02 03:04 UTC: {first.title}."
-    assert len(lines) == 2 and lines[1].endswith(f"UTC: {second.title}.")
+    assert len(lines) == 2 and lines[1].endswith(f"UTC, on commit abc1234-dirty: {second.title}.")
+    # Read back, a rerun keeps both records, the one that names its commit and the one that did not.
+    saved.write_text(text)
+    reruns = report._earlier_reruns(saved, SECTIONS)
+    assert reruns[first.title] == "2026-01-02 03:04 UTC"
+    assert reruns[second.title].endswith("UTC, on commit abc1234-dirty")
