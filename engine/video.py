@@ -213,8 +213,11 @@ def _video_encoder(output: Any, plan: VideoPlan, rate: Fraction) -> Any:
     if plan.video_bitrate:
         stream.bit_rate = plan.video_bitrate
     stream.codec_context.gop_size = gop_frames(rate)
-    # All cores, as the FFmpeg CLI's "-threads auto" (libavcodec's default is one thread).
+    # All cores, threaded as the FFmpeg CLI threads it: "-threads auto" (libavcodec's default is one
+    # thread) and frame threading allowed. PyAV makes every codec context slice-threaded, which puts
+    # x264 in its sliced mode: 20-28% slower on two cores (bench.engine; docs/decisions.md).
     stream.codec_context.thread_count = 0
+    stream.codec_context.thread_type = "AUTO"
     options = {}
     if plan.video_codec in ("libx264", "libx265"):
         # No scene-cut keyframes: keyframes every GOP only, the same in every span and rung.

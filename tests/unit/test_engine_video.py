@@ -224,3 +224,20 @@ def test_a_variable_frame_rate_input_becomes_a_constant_rate_rendition(tmp_path)
     gaps = {b - a for a, b in itertools.pairwise(times)}
     assert gaps == {Fraction(1, 60)}
     assert abs(float(times[-1]) - 3) < 0.2
+
+
+def test_x264_runs_frame_threaded_as_the_ffmpeg_cli_runs_it(source, tmp_path):
+    """x264 writes the settings it ran with into the stream (an SEI message): frame threads, not
+    the sliced mode PyAV's slice-threaded default puts it in."""
+    encoded = video.encode_video(
+        source,
+        tmp_path / "out.mp4",
+        VideoPlan(160, 120, encoder_preset="ultrafast"),
+        rotation=0,
+        progress=NOOP,
+        check_cancel=NOOP,
+    )
+    assert encoded is not None
+    settings = re.search(rb"x264 - core [^\x00]+", encoded.path.read_bytes())
+    assert settings is not None, "no x264 settings in the stream"
+    assert b" sliced_threads=0 " in settings[0]
