@@ -184,16 +184,17 @@ def transcode(
     with tempfile.TemporaryDirectory(prefix="cpe-ladder-") as parts:
         folder = Path(parts)
         origin = video.origin_of(source)
-        encoded = video.encode_videos(
-            source,
-            span_files(folder, "whole", plan),
-            rotation=rotation,
-            origin=origin,
-            progress=progress,
-            check_cancel=check_cancel,
-        )
-        audio = video.encode_audio(
+        with video.audio_alongside(
             source, folder / "audio.media", plan.plans[0], origin=origin, check_cancel=check_cancel
-        )
+        ) as encoded_audio:
+            encoded = video.encode_videos(
+                source,
+                span_files(folder, "whole", plan),
+                rotation=rotation,
+                origin=origin,
+                progress=progress,
+                check_cancel=check_cancel,
+            )
+            audio = encoded_audio()
         check_cancel()
         return package([[e] if e else [] for e in encoded], audio, main, plan, check_cancel=check_cancel)

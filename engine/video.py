@@ -24,6 +24,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +35,7 @@ import av.error
 from av.stream import Discard
 from av.video.frame import PictureType
 
-from engine.errors import ActivityError, Reason
+from engine.errors import ActivityError, Canceled, Reason
 from engine.media import (
     CheckCancel,
     FilterGraph,
@@ -404,6 +405,31 @@ def encode_audio(
     return target
 
 
+@contextlib.contextmanager
+def audio_alongside(
+    source: Path, target: Path, plan: VideoPlan, *, origin: int, check_cancel: CheckCancel
+) -> Iterator[Callable[[], Path | None]]:
+    """:func:`encode_audio` in a thread of its own while the caller encodes the video, as the FFmpeg
+    CLI encodes them (FFmpeg releases the GIL while it works). Yields what waits for the audio and
+    returns it. Leaving the block stops the audio if the block failed, and waits for its thread in
+    every case: no thread writes on once the block is left."""
+    stop = threading.Event()
+
+    def audio_check_cancel() -> None:
+        if stop.is_set():
+            raise Canceled()
+        check_cancel()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio") as pool:
+        audio = pool.submit(
+            encode_audio, source, target, plan, origin=origin, check_cancel=audio_check_cancel
+        )
+        try:
+            yield audio.result
+        finally:
+            stop.set()  # the audio is done if it was waited for; if the video failed, it is not needed
+
+
 def _video_packets(
     videos: list[EncodedVideo], fetch: Fetch, *, discard_read: bool, lead: Fraction
 ) -> Iterator[Any]:
@@ -565,17 +591,18 @@ def transcode_video(
     files written (``target`` first; an HLS playlist's segments after it)."""
     with tempfile.TemporaryDirectory(prefix="cpe-video-") as parts:
         origin = origin_of(source)
-        video = encode_video(
-            source,
-            Path(parts) / "video.mp4",
-            plan,
-            rotation=rotation,
-            origin=origin,
-            progress=progress,
-            check_cancel=check_cancel,
-        )
-        audio = encode_audio(
+        with audio_alongside(
             source, Path(parts) / "audio.media", plan, origin=origin, check_cancel=check_cancel
-        )
+        ) as encoded_audio:
+            video = encode_video(
+                source,
+                Path(parts) / "video.mp4",
+                plan,
+                rotation=rotation,
+                origin=origin,
+                progress=progress,
+                check_cancel=check_cancel,
+            )
+            audio = encoded_audio()
         check_cancel()
         return package([video] if video else [], audio, target, plan)

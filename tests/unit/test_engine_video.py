@@ -241,3 +241,45 @@ def test_x264_runs_frame_threaded_as_the_ffmpeg_cli_runs_it(source, tmp_path):
     settings = re.search(rb"x264 - core [^\x00]+", encoded.path.read_bytes())
     assert settings is not None, "no x264 settings in the stream"
     assert b" sliced_threads=0 " in settings[0]
+
+
+def test_the_audio_is_encoded_while_the_video_is(source, tmp_path):
+    """Each thread's first check waits for the other's: run one after the other, they would never
+    meet (the barrier would break)."""
+    meet = threading.Barrier(2, timeout=60)
+    seen: set[str] = set()
+
+    def check_cancel() -> None:
+        name = threading.current_thread().name.split("_")[0]
+        if name not in seen:
+            seen.add(name)
+            meet.wait()
+
+    (target,) = video.transcode_video(
+        source,
+        tmp_path / "out.mp4",
+        VideoPlan(160, 120),
+        rotation=0,
+        progress=NOOP,
+        check_cancel=check_cancel,
+    )
+    assert seen == {"MainThread", "audio"}
+    assert shape(target)["samples"] > 0
+
+
+def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path):
+    def check_cancel() -> None:
+        if not threading.current_thread().name.startswith("audio"):
+            raise Canceled()  # the video's first check
+
+    with pytest.raises(Canceled):
+        video.transcode_video(
+            source,
+            tmp_path / "out.mp4",
+            VideoPlan(160, 120),
+            rotation=0,
+            progress=NOOP,
+            check_cancel=check_cancel,
+        )
+    assert [t.name for t in threading.enumerate() if t.name.startswith("audio")] == []
+    assert not (tmp_path / "out.mp4").exists()
