@@ -6,6 +6,7 @@ import io
 import math
 import os
 import re
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -255,19 +256,26 @@ def test_a_watermark_changes_only_its_corner(samples, tmp_path):
 
 
 def test_a_cancel_stops_the_transcode(samples, tmp_path):
-    calls = []
+    video_checks, decoded = [], []
 
-    def cancel_on_second_check() -> None:
-        calls.append(1)
-        if len(calls) == 2:
-            raise Canceled()
+    def cancel_on_the_videos_second_check() -> None:
+        if threading.current_thread() is threading.main_thread():  # not the audio's thread
+            video_checks.append(1)
+            if len(video_checks) == 2:
+                raise Canceled()
 
     plan = media.VideoPlan(width=160, height=120, encoder_preset="ultrafast")
     source = sample_media.video(tmp_path / "long.mp4", seconds=10)
     with pytest.raises(Canceled):
         video.transcode_video(
-            source, tmp_path / "o.mp4", plan, rotation=0, progress=NOOP, check_cancel=cancel_on_second_check
+            source,
+            tmp_path / "o.mp4",
+            plan,
+            rotation=0,
+            progress=decoded.append,
+            check_cancel=cancel_on_the_videos_second_check,
         )
+    assert len(decoded) < 10 * 25  # stopped early, not after the whole input
 
 
 def test_a_video_output_from_audio_is_a_conversion_error(samples, tmp_path):

@@ -240,6 +240,10 @@ def test_x264_runs_frame_threaded_as_the_ffmpeg_cli_runs_it(source, tmp_path):
     assert encoded is not None
     settings = re.search(rb"x264 - core [^\x00]+", encoded.path.read_bytes())
     assert settings is not None, "no x264 settings in the stream"
+    threads = re.search(rb" threads=([0-9]+) ", settings[0])
+    assert threads is not None
+    if int(threads[1]) < 2:
+        pytest.skip("one CPU: x264 runs one thread, in neither mode")
     assert b" sliced_threads=0 " in settings[0]
 
 
@@ -267,11 +271,29 @@ def test_the_audio_is_encoded_while_the_video_is(source, tmp_path):
     assert shape(target)["samples"] > 0
 
 
-def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path):
-    def check_cancel() -> None:
-        if not threading.current_thread().name.startswith("audio"):
-            raise Canceled()  # the video's first check
+def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path, monkeypatch):
+    """The audio, held at its first check until the video has failed, then stopped at its next
+    check by the failure, not run to its end (it would give up after a minute)."""
+    video_failed, ended = threading.Event(), []
 
+    def check_cancel() -> None:
+        if threading.current_thread() is threading.main_thread():
+            video_failed.set()
+            raise Canceled()  # the video's first check
+        video_failed.wait(timeout=60)
+
+    def audio_that_waits_to_be_stopped(*_: Any, check_cancel: Any, **__: Any) -> None:
+        try:
+            check_cancel()
+            for _ in range(600):
+                check_cancel()
+                threading.Event().wait(0.1)
+        except Canceled:
+            ended.append("stopped")
+            raise
+        ended.append("ran on")
+
+    monkeypatch.setattr(video, "encode_audio", audio_that_waits_to_be_stopped)
     with pytest.raises(Canceled):
         video.transcode_video(
             source,
@@ -281,5 +303,6 @@ def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path):
             progress=NOOP,
             check_cancel=check_cancel,
         )
+    assert ended == ["stopped"]
     assert [t.name for t in threading.enumerate() if t.name.startswith("audio")] == []
     assert not (tmp_path / "out.mp4").exists()
