@@ -186,15 +186,15 @@ def transcode(
         origin = video.origin_of(source)
         with video.audio_alongside(
             source, folder / "audio.media", plan.plans[0], origin=origin, check_cancel=check_cancel
-        ) as encoded_audio:
+        ) as alongside:
             encoded = video.encode_videos(
                 source,
                 span_files(folder, "whole", plan),
                 rotation=rotation,
                 origin=origin,
                 progress=progress,
-                check_cancel=check_cancel,
+                check_cancel=alongside.check_cancel,
             )
-            audio = encoded_audio()
+            audio = alongside.result()
         check_cancel()
         return package([[e] if e else [] for e in encoded], audio, main, plan, check_cancel=check_cancel)

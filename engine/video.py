@@ -405,14 +405,23 @@ def encode_audio(
     return target
 
 
+@dataclass(frozen=True)
+class AudioAlongside:
+    """The audio being encoded beside the video: ``check_cancel`` is the video's (it also fails as
+    soon as the audio has failed: the job fails with the audio's error, not after the whole video),
+    ``result`` waits for the audio file."""
+
+    check_cancel: CheckCancel
+    result: Callable[[], Path | None]
+
+
 @contextlib.contextmanager
 def audio_alongside(
     source: Path, target: Path, plan: VideoPlan, *, origin: int, check_cancel: CheckCancel
-) -> Iterator[Callable[[], Path | None]]:
+) -> Iterator[AudioAlongside]:
     """:func:`encode_audio` in a thread of its own while the caller encodes the video, as the FFmpeg
-    CLI encodes them (FFmpeg releases the GIL while it works). Yields what waits for the audio and
-    returns it. Leaving the block stops the audio if the block failed, and waits for its thread in
-    every case: no thread writes on once the block is left."""
+    CLI encodes them (FFmpeg releases the GIL while it works). Leaving the block stops the audio if
+    the block failed, and waits for its thread in every case: no thread writes on once it is left."""
     stop = threading.Event()
 
     def audio_check_cancel() -> None:
@@ -424,8 +433,14 @@ def audio_alongside(
         audio = pool.submit(
             encode_audio, source, target, plan, origin=origin, check_cancel=audio_check_cancel
         )
+
+        def video_check_cancel() -> None:
+            if audio.done() and (failure := audio.exception()) is not None:
+                raise failure
+            check_cancel()
+
         try:
-            yield audio.result
+            yield AudioAlongside(video_check_cancel, audio.result)
         finally:
             stop.set()  # the audio is done if it was waited for; if the video failed, it is not needed
 
@@ -593,7 +608,7 @@ def transcode_video(
         origin = origin_of(source)
         with audio_alongside(
             source, Path(parts) / "audio.media", plan, origin=origin, check_cancel=check_cancel
-        ) as encoded_audio:
+        ) as alongside:
             video = encode_video(
                 source,
                 Path(parts) / "video.mp4",
@@ -601,8 +616,8 @@ def transcode_video(
                 rotation=rotation,
                 origin=origin,
                 progress=progress,
-                check_cancel=check_cancel,
+                check_cancel=alongside.check_cancel,
             )
-            audio = encoded_audio()
+            audio = alongside.result()
         check_cancel()
         return package([video] if video else [], audio, target, plan)

@@ -306,3 +306,25 @@ def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path, m
     assert ended == ["stopped"]
     assert [t.name for t in threading.enumerate() if t.name.startswith("audio")] == []
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_failed_audio_fails_the_videos_next_check(source, tmp_path, monkeypatch):
+    """The job fails with the audio's error as soon as the audio has failed, not after the video."""
+
+    def audio_that_fails(*_: Any, **__: Any) -> None:
+        raise ActivityError(Reason.TRANSCODE_FAIL, "the audio could not be decoded")
+
+    monkeypatch.setattr(video, "encode_audio", audio_that_fails)
+
+    def a_video_beside_it() -> None:
+        plan = VideoPlan(160, 120)
+        with video.audio_alongside(
+            source, tmp_path / "a.m4a", plan, origin=0, check_cancel=NOOP
+        ) as alongside:
+            for _ in range(600):  # the video's checks, one every 0.1 s: a minute at most
+                alongside.check_cancel()
+                threading.Event().wait(0.1)
+
+    with pytest.raises(ActivityError, match="the audio could not be decoded"):
+        a_video_beside_it()
+    assert [t.name for t in threading.enumerate() if t.name.startswith("audio")] == []
