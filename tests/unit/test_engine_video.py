@@ -247,6 +247,12 @@ def test_x264_runs_frame_threaded_as_the_ffmpeg_cli_runs_it(source, tmp_path):
     assert b" sliced_threads=0 " in settings[0]
 
 
+def small_transcode(source: Path, target: Path, check_cancel: Any) -> list[Path]:
+    return video.transcode_video(
+        source, target, VideoPlan(160, 120), rotation=0, progress=NOOP, check_cancel=check_cancel
+    )
+
+
 def test_the_audio_is_encoded_while_the_video_is(source, tmp_path):
     """Each thread's first check waits for the other's: run one after the other, they would never
     meet (the barrier would break)."""
@@ -259,14 +265,7 @@ def test_the_audio_is_encoded_while_the_video_is(source, tmp_path):
             seen.add(name)
             meet.wait()
 
-    (target,) = video.transcode_video(
-        source,
-        tmp_path / "out.mp4",
-        VideoPlan(160, 120),
-        rotation=0,
-        progress=NOOP,
-        check_cancel=check_cancel,
-    )
+    (target,) = small_transcode(source, tmp_path / "out.mp4", check_cancel)
     assert seen == {"MainThread", "audio"}
     assert shape(target)["samples"] > 0
 
@@ -295,14 +294,7 @@ def test_a_failed_video_stops_its_audio_and_leaves_no_thread(source, tmp_path, m
 
     monkeypatch.setattr(video, "encode_audio", audio_that_waits_to_be_stopped)
     with pytest.raises(Canceled):
-        video.transcode_video(
-            source,
-            tmp_path / "out.mp4",
-            VideoPlan(160, 120),
-            rotation=0,
-            progress=NOOP,
-            check_cancel=check_cancel,
-        )
+        small_transcode(source, tmp_path / "out.mp4", check_cancel)
     assert ended == ["stopped"]
     assert [t.name for t in threading.enumerate() if t.name.startswith("audio")] == []
     assert not (tmp_path / "out.mp4").exists()
