@@ -14,16 +14,24 @@ class Model(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
+def defined_models() -> list[type[Model]]:
+    """Every model class derived from :class:`Model` defined so far, subclasses of subclasses too."""
+    found: list[type[Model]] = []
+    pending = list(Model.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        found.append(model)
+    return found
+
+
 def build_models() -> list[str]:
     """Build every model class defined so far that is not built yet, as a SnapStart priming does
     before the snapshot (an environment restored from it then builds none on a request). Returns
     the names of those that could not be built (a forward reference that does not resolve), which
     their first use will report."""
     failed = []
-    pending = list(Model.__subclasses__())
-    while pending:
-        model = pending.pop()
-        pending.extend(model.__subclasses__())
+    for model in defined_models():
         if model.__pydantic_complete__:
             continue
         try:

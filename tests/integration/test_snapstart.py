@@ -18,7 +18,7 @@ from functions.api.service import JobService
 from functions.jobs.errors import DependencyUnavailable
 from functions.jobs.names import JOB_ID_PATTERN
 from functions.shared import aws, snapstart
-from functions.shared.models import Model, build_models
+from functions.shared.models import build_models, defined_models
 from local.embedded import embedded_aws
 from tests.integration.conftest import REGION, TABLE
 
@@ -54,10 +54,6 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, An
     return lines
 
 
-def models_of_ours(base: type[Model] = Model) -> list[type[Model]]:
-    return [found for model in base.__subclasses__() for found in (model, *models_of_ours(model))]
-
-
 def test_priming_builds_the_first_requests_work_and_changes_nothing(
     invoke_api: Any, input_queue: str, calls: Any, logged: list[Any], monkeypatch: pytest.MonkeyPatch
 ):
@@ -74,7 +70,7 @@ def test_priming_builds_the_first_requests_work_and_changes_nothing(
     assert api_handler.metrics.metric_set == {}
     assert closed == [1]  # the read's connection, not kept in the snapshot
     assert built == [[]]  # none failed to build
-    assert [model.__qualname__ for model in models_of_ours() if not model.__pydantic_complete__] == []
+    assert [model.__qualname__ for model in defined_models() if not model.__pydantic_complete__] == []
     assert boto3.client("dynamodb", region_name=REGION).scan(TableName=TABLE)["Count"] == 0
     attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=input_queue, AttributeNames=["ApproximateNumberOfMessages"]
